@@ -1,0 +1,198 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// change is one entry of `diff --format json`, part of the CLI contract.
+type change struct {
+	Path string          `json:"path"`
+	Kind string          `json:"kind"`
+	A    json.RawMessage `json:"a"`
+	B    json.RawMessage `json:"b"`
+}
+
+func (a *app) diffCommand() *cobra.Command {
+	var service, format string
+	var reveal bool
+	cmd := &cobra.Command{
+		Use:   "diff ENV_A ENV_B [--service S] [--format text|json|markdown]",
+		Short: "Compare the resolved configs of two environments (exit 1 when they differ)",
+		Long: `Diff resolves both environments and lists every key added, removed or changed from
+ENV_A to ENV_B. Sensitive and secret values show as "<redacted>", but whether they
+changed is still reported. References nothing sets are compared as written.`,
+		Args: cobra.ExactArgs(2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, []string{"text", "json", "markdown"}); err != nil {
+				return err
+			}
+			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			for _, e := range args {
+				if err := checkEnv(l.ws, e, service); err != nil {
+					return err
+				}
+			}
+			ra := l.resolver.Resolve(resolve.Request{Env: args[0], Service: service, Getenv: a.lookup()})
+			rb := l.resolver.Resolve(resolve.Request{Env: args[1], Service: service, Getenv: a.lookup()})
+			o := a.renderOptions(l, args[0], service, reveal)
+			changes := diffTrees(ra.Tree, rb.Tree, o)
+			var b bytes.Buffer
+			switch format {
+			case "json":
+				if changes == nil {
+					changes = []change{}
+				}
+				enc := json.NewEncoder(&b)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(struct {
+					Changes []change `json:"changes"`
+				}{changes}); err != nil {
+					return err
+				}
+			case "markdown":
+				writeDiffMarkdown(&b, args[0], args[1], service, changes)
+			default:
+				writeDiffText(&b, args[0], args[1], changes)
+			}
+			if _, err := a.stdout.Write(b.Bytes()); err != nil {
+				return err
+			}
+			if len(changes) > 0 {
+				return findings()
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&service, "service", "", "service")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json or markdown")
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "print sensitive and secret values")
+	return cmd
+}
+
+type leaf struct {
+	path string
+	v    *tree.Value
+}
+
+func leaves(root *tree.Value) []leaf {
+	var out []leaf
+	if root == nil {
+		return nil
+	}
+	tree.Walk(root, func(p string, v *tree.Value) {
+		if p != "" && !(v.Kind == tree.Map && len(v.Fields) == 0) {
+			out = append(out, leaf{p, v})
+		}
+	})
+	return out
+}
+
+// diffTrees lists changes in A's key order, then keys only B has.
+func diffTrees(ta, tb *tree.Value, o render.Options) []change {
+	la, lb := leaves(ta), leaves(tb)
+	inB := make(map[string]*tree.Value, len(lb))
+	for _, l := range lb {
+		inB[l.path] = l.v
+	}
+	inA := make(map[string]bool, len(la))
+	var out []change
+	null := json.RawMessage("null")
+	hidden := func(p string, vs ...*tree.Value) bool {
+		for _, v := range vs {
+			if v != nil && o.Hidden(p, v) {
+				return true
+			}
+		}
+		return false
+	}
+	show := func(p string, v *tree.Value, hide bool) json.RawMessage {
+		if v == nil {
+			return null
+		}
+		if hide {
+			return json.RawMessage(`"` + render.Redacted + `"`)
+		}
+		return json.RawMessage(render.JSON(v, p, render.Options{Reveal: true}))
+	}
+	for _, l := range la {
+		inA[l.path] = true
+		bv, ok := inB[l.path]
+		hide := hidden(l.path, l.v, bv)
+		switch {
+		case !ok:
+			out = append(out, change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null})
+		case !tree.Equal(l.v, bv):
+			out = append(out, change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide)})
+		}
+	}
+	for _, l := range lb {
+		if !inA[l.path] {
+			out = append(out, change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hidden(l.path, l.v))})
+		}
+	}
+	return out
+}
+
+func writeDiffText(b *bytes.Buffer, ea, eb string, changes []change) {
+	if len(changes) == 0 {
+		fmt.Fprintf(b, "%s and %s resolve to the same config\n", ea, eb)
+		return
+	}
+	fmt.Fprintf(b, "--- %s\n+++ %s\n", ea, eb)
+	var added, removed, changed int
+	for _, c := range changes {
+		switch c.Kind {
+		case "added":
+			added++
+			fmt.Fprintf(b, "+ %s: %s\n", c.Path, c.B)
+		case "removed":
+			removed++
+			fmt.Fprintf(b, "- %s: %s\n", c.Path, c.A)
+		default:
+			changed++
+			fmt.Fprintf(b, "~ %s: %s -> %s\n", c.Path, c.A, c.B)
+		}
+	}
+	fmt.Fprintf(b, "%d changed, %d added, %d removed\n", changed, added, removed)
+}
+
+func writeDiffMarkdown(b *bytes.Buffer, ea, eb, service string, changes []change) {
+	title := fmt.Sprintf("### Config diff: `%s` → `%s`", ea, eb)
+	if service != "" {
+		title += fmt.Sprintf(" (service `%s`)", service)
+	}
+	b.WriteString(title + "\n\n")
+	if len(changes) == 0 {
+		b.WriteString("No differences.\n")
+		return
+	}
+	fmt.Fprintf(b, "| | key | %s | %s |\n|---|---|---|---|\n", mdCell(ea), mdCell(eb))
+	for _, c := range changes {
+		mark := map[string]string{"added": "➕", "removed": "➖", "changed": "✏️"}[c.Kind]
+		fmt.Fprintf(b, "| %s | `%s` | %s | %s |\n", mark, mdCell(c.Path), mdValue(c.A), mdValue(c.B))
+	}
+	fmt.Fprintf(b, "\n%d difference(s).\n", len(changes))
+}
+
+func mdValue(raw json.RawMessage) string {
+	if string(raw) == "null" {
+		return ""
+	}
+	return "`" + strings.ReplaceAll(mdCell(string(raw)), "`", "'") + "`"
+}
+
+func mdCell(s string) string {
+	return strings.NewReplacer("|", `\|`, "\n", " ").Replace(s)
+}

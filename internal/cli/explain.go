@@ -1,0 +1,203 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// explainSource is the JSON shape of a source in `explain --format json`.
+type explainSource struct {
+	Kind    string          `json:"kind"`
+	Name    string          `json:"name"`
+	Line    int             `json:"line"`
+	Column  int             `json:"column"`
+	Version int             `json:"version,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
+	Via     *explainSource  `json:"via,omitempty"`
+}
+
+type explainOutput struct {
+	Key        string          `json:"key"`
+	Value      json.RawMessage `json:"value"`
+	Source     explainSource   `json:"source"`
+	Overridden []explainSource `json:"overridden"`
+	Unresolved bool            `json:"unresolved,omitempty"`
+	Template   string          `json:"template,omitempty"`
+}
+
+func (a *app) explainCommand() *cobra.Command {
+	var env, service, format string
+	var reveal bool
+	cmd := &cobra.Command{
+		Use:   "explain KEY --env E [--service S] [--format text|json]",
+		Short: "Show where a value comes from and what it overrode",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if err := checkFormat(format, []string{"text", "json"}); err != nil {
+				return err
+			}
+			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			if err := checkEnv(l.ws, env, service); err != nil {
+				return err
+			}
+			res := l.resolver.Resolve(resolve.Request{Env: env, Service: service, Getenv: a.lookup()})
+			key := strings.Join(splitKey(args[0]), ".")
+			v := res.Tree.Lookup(splitKey(args[0]))
+			if v == nil {
+				return fmt.Errorf("key %q is not set in %s%s%s", args[0], env, serviceSuffix(service), suggestKey(res.Tree, key))
+			}
+			o := a.renderOptions(l, env, service, reveal)
+			out := explainOutput{Key: key, Value: json.RawMessage(render.JSON(v, key, o)), Source: sourceJSON(v.Src, nil), Unresolved: v.Unresolved}
+			if v.Via != nil {
+				via := sourceJSON(*v.Via, nil)
+				out.Source.Via = &via
+			}
+			if v.Template != "" {
+				out.Template = v.Template
+			}
+			out.Overridden = make([]explainSource, 0, len(v.Overridden))
+			for _, o2 := range v.Overridden {
+				raw := json.RawMessage(render.JSON(o2, key, o))
+				s := sourceJSON(o2.Src, raw)
+				if o2.Via != nil {
+					via := sourceJSON(*o2.Via, nil)
+					s.Via = &via
+				}
+				out.Overridden = append(out.Overridden, s)
+			}
+			var b bytes.Buffer
+			if format == "json" {
+				enc := json.NewEncoder(&b)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(out); err != nil {
+					return err
+				}
+			} else {
+				writeExplainText(&b, out)
+			}
+			_, err = a.stdout.Write(b.Bytes())
+			return err
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment (required)")
+	cmd.Flags().StringVar(&service, "service", "", "service")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	cmd.Flags().BoolVar(&reveal, "reveal", false, "print sensitive and secret values")
+	_ = cmd.MarkFlagRequired("env")
+	return cmd
+}
+
+func serviceSuffix(s string) string {
+	if s == "" {
+		return ""
+	}
+	return " for service " + s
+}
+
+func sourceJSON(s tree.Source, value json.RawMessage) explainSource {
+	return explainSource{Kind: s.Kind.String(), Name: s.Name, Line: s.Line, Column: s.Column, Version: s.Version, Value: value}
+}
+
+func describeSource(s explainSource) string {
+	var b strings.Builder
+	switch s.Kind {
+	case "file":
+		fmt.Fprintf(&b, "%s:%d:%d", s.Name, s.Line, s.Column)
+	case "default":
+		fmt.Fprintf(&b, "schema default at %s:%d:%d", s.Name, s.Line, s.Column)
+	case "secret":
+		fmt.Fprintf(&b, "secret %s", s.Name)
+		if s.Version > 0 {
+			fmt.Fprintf(&b, " (version %d)", s.Version)
+		}
+	case "env":
+		fmt.Fprintf(&b, "environment variable %s", s.Name)
+	}
+	if s.Via != nil {
+		fmt.Fprintf(&b, ", referenced at %s", describeSource(*s.Via))
+	}
+	return b.String()
+}
+
+func writeExplainText(b *bytes.Buffer, out explainOutput) {
+	fmt.Fprintf(b, "%s = %s\n", out.Key, out.Value)
+	fmt.Fprintf(b, "  from %s\n", describeSource(out.Source))
+	if out.Unresolved {
+		fmt.Fprintf(b, "  unresolved: %s has references that nothing sets\n", out.Template)
+	} else if out.Template != "" {
+		fmt.Fprintf(b, "  template %s\n", out.Template)
+	}
+	if len(out.Overridden) > 0 {
+		b.WriteString("  overrides:\n")
+		for _, o := range out.Overridden {
+			fmt.Fprintf(b, "    %s  from %s\n", o.Value, describeSource(o))
+		}
+	}
+}
+
+// suggestKey proposes the closest existing keys for a typo.
+func suggestKey(root *tree.Value, key string) string {
+	type cand struct {
+		path string
+		d    int
+	}
+	var cands []cand
+	var walk func(v *tree.Value, p string)
+	walk = func(v *tree.Value, p string) {
+		if p != "" {
+			if d := distance(strings.ToLower(p), strings.ToLower(key)); d <= 3 {
+				cands = append(cands, cand{p, d})
+			}
+		}
+		for _, f := range v.Fields {
+			walk(f.Value, joinKey(p, f.Key))
+		}
+	}
+	if root != nil {
+		walk(root, "")
+	}
+	if len(cands) == 0 {
+		return ""
+	}
+	sort.SliceStable(cands, func(i, j int) bool { return cands[i].d < cands[j].d })
+	return fmt.Sprintf(" (did you mean %s?)", cands[0].path)
+}
+
+func joinKey(p, k string) string {
+	if p == "" {
+		return k
+	}
+	return p + "." + k
+}
+
+func distance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			c := 1
+			if a[i-1] == b[j-1] {
+				c = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,136 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/workspace"
+)
+
+// starter files written by `envplane init`, relative to the new workspace.
+var starter = []struct{ path, content string }{
+	{workspace.FileName, `# envplane workspace: https://github.com/envplane/envplane
+name: my-app
+
+# Environments in promotion order, lowest first.
+#   data:       synthetic | anonymized | production-like | live
+#   protection: open | guarded | restricted
+environments:
+  - name: development
+    data: synthetic
+    protection: open
+  - name: staging
+    data: anonymized
+    protection: guarded
+    promotion: { from: development, auto: true }
+  - name: production
+    data: live
+    protection: restricted
+    promotion:
+      from: staging
+      approvals: { required: 2, allowSelfApproval: false }
+      checks: [policy]
+
+# Optional components whose config adds service-specific layers ({service}).
+# services: [api, worker]
+
+config:
+  # File layers, lowest precedence first. {env} and {service} are substituted;
+  # a layer naming {service} applies only when a service is resolved.
+  # YAML, JSON (comments and trailing commas allowed) and .env files work.
+  layers:
+    - config/default.yaml
+    - config/environments/{env}.yaml
+    # - path: config/agents/{env}.json
+    #   at: agents            # mount the file under this key
+    # - config/{service}/{env}.yaml
+  env:
+    # MYAPP_SERVER__PORT=9000 sets server.port (double underscore = nesting).
+    prefix: MYAPP
+    # Explicit names win over the prefix rule.
+    bind:
+      PORT: server.port
+  # schema: config/schema.json   # JSON Schema every resolved config must satisfy
+  # sensitive: [webhook]         # extra key patterns to redact
+
+# User rules in CEL over config, env, service and environment (data, protection).
+policies:
+  - name: production-logging
+    environments: [production]
+    rule: config.logging.level in ["warn", "error"]
+    message: production must not log below warn
+    severity: error
+`},
+	{"config/default.yaml", `# Defaults every environment starts from.
+server:
+  host: 0.0.0.0
+  port: 8080
+logging:
+  level: info
+  format: json
+database:
+  host: localhost
+  port: 5432
+  name: my_app
+  password: ${DATABASE_PASSWORD:-dev-password}
+`},
+	{"config/environments/development.yaml", `logging:
+  level: debug
+  format: pretty
+`},
+	{"config/environments/staging.yaml", `database:
+  host: ${DATABASE_HOST}
+  password: ${DATABASE_PASSWORD}
+`},
+	{"config/environments/production.yaml", `logging:
+  level: warn
+database:
+  host: ${DATABASE_HOST}
+  password: ${DATABASE_PASSWORD}
+`},
+}
+
+func (a *app) initCommand() *cobra.Command {
+	return &cobra.Command{
+		Use:   "init [DIR]",
+		Short: "Start a workspace: a commented envplane.yaml and starter config files",
+		Args:  cobra.MaximumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			dir := a.dir
+			if len(args) == 1 {
+				dir = args[0]
+			}
+			if dir == "" {
+				dir = "."
+			}
+			if _, err := os.Stat(filepath.Join(dir, workspace.FileName)); err == nil {
+				return fmt.Errorf("%s already exists in %s; not overwriting", workspace.FileName, dir)
+			}
+			// Check every target first so that nothing is half-written.
+			for _, f := range starter {
+				if _, err := os.Stat(filepath.Join(dir, f.path)); err == nil {
+					return fmt.Errorf("%s already exists in %s; not overwriting", f.path, dir)
+				} else if !errors.Is(err, fs.ErrNotExist) {
+					return err
+				}
+			}
+			for _, f := range starter {
+				p := filepath.Join(dir, filepath.FromSlash(f.path))
+				if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+					return err
+				}
+				if err := os.WriteFile(p, []byte(f.content), 0o644); err != nil {
+					return err
+				}
+				fmt.Fprintf(a.stdout, "created %s\n", filepath.ToSlash(filepath.Join(dir, f.path)))
+			}
+			fmt.Fprintf(a.stdout, "\nnext: envplane -C %s resolve --env development\n      envplane -C %s lint\n", dir, dir)
+			return nil
+		},
+	}
+}

@@ -1,0 +1,112 @@
+package cli
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/policy"
+)
+
+func (a *app) lintCommand() *cobra.Command {
+	var envs []string
+	var format string
+	cmd := &cobra.Command{
+		Use:   "lint [--env E]... [--format text|json|sarif]",
+		Short: "Check every environment's config (exit 1 when an error is found)",
+		Long: `Lint resolves every environment, alone and for every service, and reports:
+parse errors, unresolved references, coercion failures, schema violations, type
+drift of a key across environments, keys missing from some environments (warning),
+sensitive keys holding literals in committed files outside synthetic-data
+environments, credentials copied from a synthetic-data environment into a higher
+one, layers that match no file (warning), and the workspace's CEL policies.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format, []string{"text", "json", "sarif"}); err != nil {
+				return err
+			}
+			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			for _, e := range envs {
+				if err := checkEnv(l.ws, e, ""); err != nil {
+					return err
+				}
+			}
+			fs := policy.Lint(l.resolver, l.policies, policy.Options{Environments: envs, Getenv: a.lookup()})
+			var b bytes.Buffer
+			switch format {
+			case "json":
+				if fs == nil {
+					fs = []policy.Finding{}
+				}
+				enc := json.NewEncoder(&b)
+				enc.SetIndent("", "  ")
+				if err := enc.Encode(struct {
+					Findings []policy.Finding `json:"findings"`
+				}{fs}); err != nil {
+					return err
+				}
+			case "sarif":
+				if err := policy.WriteSARIF(&b, fs, version()); err != nil {
+					return err
+				}
+			default:
+				writeLintText(&b, fs)
+			}
+			if _, err := a.stdout.Write(b.Bytes()); err != nil {
+				return err
+			}
+			for _, f := range fs {
+				if f.Severity == policy.SeverityError {
+					return findings()
+				}
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringArrayVar(&envs, "env", nil, "only report findings for this environment (repeatable)")
+	cmd.Flags().StringVar(&format, "format", "text", "output format: text, json or sarif")
+	return cmd
+}
+
+func writeLintText(b *bytes.Buffer, fs []policy.Finding) {
+	var errs, warns int
+	for _, f := range fs {
+		if f.Severity == policy.SeverityError {
+			errs++
+		} else {
+			warns++
+		}
+		where := f.Source
+		if where == "" {
+			where = "envplane.yaml"
+		}
+		scope := f.Environment
+		if f.Service != "" {
+			scope += "/" + f.Service
+		}
+		if scope != "" {
+			scope = "[" + scope + "] "
+		}
+		fmt.Fprintf(b, "%s: %s: %s%s (%s)\n", where, f.Severity, scope, f.Message, f.Rule)
+	}
+	if len(fs) == 0 {
+		b.WriteString("no findings\n")
+		return
+	}
+	fmt.Fprintf(b, "%d %s, %d %s\n", errs, plural(errs, "error"), warns, plural(warns, "warning"))
+}
+
+func plural(n int, s string) string {
+	if n == 1 {
+		return s
+	}
+	return s + "s"
+}
+
+var _ = strings.TrimSpace

@@ -1,0 +1,254 @@
+// Package cli is envplane's command line. Run executes one invocation with
+// every dependency passed in, so tests drive it exactly as main does.
+package cli
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/policy"
+	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/workspace"
+)
+
+// Exit codes of the command-line contract.
+const (
+	ExitOK      = 0
+	ExitFinding = 1
+	ExitFailure = 2
+)
+
+// exitError ends a command with a code; a nil err prints nothing.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string {
+	if e.err == nil {
+		return fmt.Sprintf("exit %d", e.code)
+	}
+	return e.err.Error()
+}
+
+func findings() error { return &exitError{code: ExitFinding} }
+
+// app is the state shared by the commands of one invocation.
+type app struct {
+	ctx    context.Context
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	dir    string // -C
+}
+
+// Run executes envplane with args (without the program name) and returns the
+// process exit code.
+func Run(ctx context.Context, args []string, getenv func(string) string, stdin io.Reader, stdout, stderr io.Writer) int {
+	if getenv == nil {
+		getenv = func(string) string { return "" }
+	}
+	a := &app{ctx: ctx, getenv: getenv, stdin: stdin, stdout: stdout, stderr: stderr}
+	root := a.rootCommand()
+	root.SetArgs(args)
+	root.SetIn(stdin)
+	root.SetOut(stdout)
+	root.SetErr(stderr)
+	err := root.ExecuteContext(ctx)
+	if err == nil {
+		return ExitOK
+	}
+	var ee *exitError
+	if errors.As(err, &ee) {
+		if ee.err != nil {
+			a.printError(ee.err)
+		}
+		return ee.code
+	}
+	a.printError(err)
+	return ExitFailure
+}
+
+// printError writes one "envplane: ..." line per problem.
+func (a *app) printError(err error) {
+	var l diag.List
+	if errors.As(err, &l) {
+		for _, d := range l {
+			fmt.Fprintf(a.stderr, "envplane: %s\n", d.Error())
+		}
+		return
+	}
+	for _, line := range strings.Split(err.Error(), "\n") {
+		fmt.Fprintf(a.stderr, "envplane: %s\n", line)
+	}
+}
+
+func (a *app) rootCommand() *cobra.Command {
+	root := &cobra.Command{
+		Use:   "envplane",
+		Short: "Layered per-environment configuration, secrets, flags and promotion in one tool",
+		Long: `envplane owns a team's environments: the layered configuration each service gets
+in each environment (with provenance), encrypted secrets, feature flags, and gated
+promotion of releases. Offline commands (resolve, explain, diff, lint, run) work on
+the workspace: the nearest directory upwards with an envplane.yaml.`,
+		SilenceErrors:     true,
+		SilenceUsage:      true,
+		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+	}
+	root.PersistentFlags().StringVarP(&a.dir, "dir", "C", "", "workspace directory (default: the nearest parent with envplane.yaml)")
+	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
+		return &exitError{code: ExitFailure, err: err}
+	})
+	root.AddCommand(
+		a.initCommand(),
+		a.resolveCommand(),
+		a.explainCommand(),
+		a.diffCommand(),
+		a.lintCommand(),
+		a.runCommand(),
+		a.versionCommand(),
+	)
+	return root
+}
+
+// workspaceDir finds the workspace root: -C, else the nearest parent of the
+// working directory holding envplane.yaml.
+func (a *app) workspaceDir() (string, error) {
+	if a.dir != "" {
+		return a.dir, nil
+	}
+	wd, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for dir := wd; ; {
+		if _, err := os.Stat(filepath.Join(dir, workspace.FileName)); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", fmt.Errorf("no %s in %s or any parent directory: run `envplane init` or pass -C DIR", workspace.FileName, wd)
+		}
+		dir = parent
+	}
+}
+
+// loaded is a workspace ready for resolution.
+type loaded struct {
+	ws       *workspace.Workspace
+	resolver *resolve.Resolver
+	policies *policy.Compiled
+}
+
+// load reads the workspace and compiles what every command needs, reporting
+// every problem in envplane.yaml, the schema and the policies at once.
+func (a *app) load() (*loaded, error) {
+	dir, err := a.workspaceDir()
+	if err != nil {
+		return nil, err
+	}
+	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
+		return nil, fmt.Errorf("-C %s: not a directory", dir)
+	}
+	ws, err := workspace.Load(os.DirFS(dir))
+	if err != nil {
+		return nil, err
+	}
+	var errs diag.List
+	r, err := resolve.New(ws)
+	appendErr(&errs, err)
+	pol, err := policy.Compile(ws.Policies)
+	appendErr(&errs, err)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return &loaded{ws: ws, resolver: r, policies: pol}, nil
+}
+
+func appendErr(errs *diag.List, err error) {
+	if err == nil {
+		return
+	}
+	var l diag.List
+	if errors.As(err, &l) {
+		*errs = append(*errs, l...)
+		return
+	}
+	*errs = append(*errs, diag.Diagnostic{Message: err.Error()})
+}
+
+func (a *app) lookup() resolve.Lookup { return resolve.GetenvLookup(a.getenv) }
+
+// resolveStrict resolves and fails with every problem, including schema
+// violations, when the config is not usable as it is.
+func (a *app) resolveStrict(l *loaded, env, service string) (*resolve.Result, error) {
+	if err := checkEnv(l.ws, env, service); err != nil {
+		return nil, err
+	}
+	res := l.resolver.Resolve(resolve.Request{Env: env, Service: service, Getenv: a.lookup()})
+	var errs diag.List
+	appendErr(&errs, res.Err())
+	if len(errs) == 0 && l.resolver.Schema() != nil {
+		sens := l.resolver.Sensitivity()
+		for _, v := range l.resolver.Schema().Validate(res.Tree) {
+			pos := diag.Pos{File: l.resolver.Schema().File}
+			leaf := res.Tree.Lookup(splitKey(v.Path))
+			if leaf != nil {
+				pos = leafPos(leaf)
+			}
+			msg := v.Message
+			if sens.Path(v.Path) || (leaf != nil && leaf.Secret) {
+				msg = "value does not satisfy the schema (details hidden: the key is sensitive)"
+			}
+			errs = append(errs, diag.Errorf(pos, "%s: schema: %s", displayKey(v.Path), msg))
+		}
+	}
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return res, nil
+}
+
+func displayKey(p string) string {
+	if p == "" {
+		return "(root)"
+	}
+	return p
+}
+
+// checkEnv rejects unknown environment and service names up front.
+func checkEnv(ws *workspace.Workspace, env, service string) error {
+	var errs diag.List
+	if _, ok := ws.Environment(env); !ok {
+		errs = append(errs, diag.Errorf(diag.Pos{File: workspace.FileName}, "unknown environment %q (known: %s)", env, strings.Join(ws.EnvironmentNames(), ", ")))
+	}
+	if service != "" && !ws.HasService(service) {
+		known := strings.Join(ws.Services, ", ")
+		if known == "" {
+			known = "none declared"
+		}
+		errs = append(errs, diag.Errorf(diag.Pos{File: workspace.FileName}, "unknown service %q (known: %s)", service, known))
+	}
+	return errs.Err()
+}
+
+// splitKey accepts a.b.c and a.b[0].c.
+func splitKey(k string) []string {
+	if k == "" {
+		return nil
+	}
+	k = strings.NewReplacer("[", ".", "]", "").Replace(k)
+	return strings.Split(k, ".")
+}
+
+var _ fs.FS = os.DirFS(".")

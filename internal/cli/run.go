@@ -1,0 +1,91 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"syscall"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/render"
+)
+
+// forwarded are the signals run passes on to the child instead of dying.
+var forwarded = []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGQUIT, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGWINCH}
+
+func (a *app) runCommand() *cobra.Command {
+	var env, service string
+	cmd := &cobra.Command{
+		Use:   "run --env E [--service S] -- COMMAND [ARGS...]",
+		Short: "Run a program with the resolved config in its environment",
+		Long: `Run resolves the config and starts COMMAND with it exported as environment variables
+(flattened like the dotenv format: server.port → SERVER_PORT) on top of the current
+environment, plus every secret under its own name. Signals are forwarded to the
+program and its exit code is returned. Nothing is written to disk.`,
+		Args: cobra.MinimumNArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			res, err := a.resolveStrict(l, env, service)
+			if err != nil {
+				return err
+			}
+			o := a.renderOptions(l, env, service, true)
+			vars, err := render.Flatten(res.Tree, o)
+			if err != nil {
+				return err
+			}
+			environ := os.Environ()
+			for _, v := range vars {
+				environ = append(environ, v.Name+"="+v.Value)
+			}
+			return a.exec(args, environ)
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment (required)")
+	cmd.Flags().StringVar(&service, "service", "", "service")
+	_ = cmd.MarkFlagRequired("env")
+	return cmd
+}
+
+// exec runs the child with forwarded signals and returns its exit status.
+func (a *app) exec(args []string, environ []string) error {
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return fmt.Errorf("run: cannot find %q: %v", args[0], errors.Unwrap(err))
+	}
+	c := exec.Command(path, args[1:]...)
+	c.Env = environ
+	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
+	sigs := make(chan os.Signal, 8)
+	signal.Notify(sigs, forwarded...)
+	defer signal.Stop(sigs)
+	if err := c.Start(); err != nil {
+		return fmt.Errorf("run: cannot start %s: %v", args[0], err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	for {
+		select {
+		case s := <-sigs:
+			_ = c.Process.Signal(s)
+		case err := <-done:
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				if st, ok := ee.Sys().(syscall.WaitStatus); ok && st.Signaled() {
+					return &exitError{code: 128 + int(st.Signal())}
+				}
+				return &exitError{code: ee.ExitCode()}
+			}
+			if err != nil {
+				return err
+			}
+			return nil
+		}
+	}
+}

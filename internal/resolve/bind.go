@@ -1,0 +1,321 @@
+package resolve
+
+import (
+	"strconv"
+	"strings"
+
+	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/dotenv"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// binding is one variable found for a key, from the process environment, a
+// secret or a dotenv file.
+type binding struct {
+	name   string
+	text   string
+	src    tree.Source
+	secret bool
+}
+
+// found looks a variable up in one kind of source.
+type found func(name string) (binding, bool)
+
+func (s *session) bindEnv(root *tree.Value) {
+	if s.req.Getenv == nil {
+		return
+	}
+	s.bindAll(root, func(name string) (binding, bool) {
+		text, ok := s.req.Getenv(name)
+		return binding{name: name, text: text, src: tree.Source{Kind: tree.SourceEnv, Name: name}}, ok
+	})
+}
+
+func (s *session) bindSecrets(root *tree.Value) {
+	if len(s.req.Secrets) == 0 {
+		return
+	}
+	s.bindAll(root, func(name string) (binding, bool) {
+		sec, ok := s.req.Secrets[name]
+		return binding{name: name, text: sec.Value, secret: true,
+			src: tree.Source{Kind: tree.SourceSecret, Name: name, Version: sec.Version}}, ok
+	})
+}
+
+// bindAll applies the prefix rule over every existing key, then the explicit
+// bindings, which win.
+func (s *session) bindAll(root *tree.Value, look found) {
+	envCfg := s.r.ws.Config.Env
+	if envCfg.Prefix != "" {
+		applied := map[string]string{}
+		buf := make([]byte, 0, 64)
+		buf = append(buf, envCfg.Prefix...)
+		buf = append(buf, '_')
+		s.bindPrefix(root, buf, nil, look, applied)
+	}
+	for _, b := range envCfg.Bind {
+		bd, ok := look(b.Var)
+		if !ok {
+			continue
+		}
+		s.setPath(root, strings.Split(b.Path, "."), bd, true)
+	}
+}
+
+// bindPrefix walks the tree building each key's variable name
+// (PREFIX_SERVER__PORT for server.port) and looks it up: one lookup per key,
+// so the process environment never needs to be enumerated.
+func (s *session) bindPrefix(v *tree.Value, name []byte, path []string, look found, applied map[string]string) {
+	switch v.Kind {
+	case tree.Map:
+		for i := range v.Fields {
+			f := &v.Fields[i]
+			seg, ok := envSegment(f.Key)
+			if !ok {
+				continue
+			}
+			n := name
+			if len(path) > 0 {
+				n = append(n, '_', '_')
+			}
+			n = append(n, seg...)
+			p := append(path, f.Key)
+			if f.Value.Kind != tree.Map {
+				if bd, ok := look(string(n)); ok {
+					if s.checkAmbiguous(bd.name, p, applied) {
+						f.Value = s.bound(f.Value, bd, p)
+					}
+					continue
+				}
+			}
+			if f.Value.Kind == tree.Map || f.Value.Kind == tree.Array {
+				s.bindPrefix(f.Value, n, p, look, applied)
+			}
+		}
+	case tree.Array:
+		for i, it := range v.Items {
+			n := strconv.AppendInt(append(name, '_', '_'), int64(i), 10)
+			p := append(path, strconv.Itoa(i))
+			if it.Kind != tree.Map {
+				if bd, ok := look(string(n)); ok {
+					if s.checkAmbiguous(bd.name, p, applied) {
+						v.Items[i] = s.bound(it, bd, p)
+					}
+					continue
+				}
+			}
+			if it.Kind == tree.Map || it.Kind == tree.Array {
+				s.bindPrefix(it, n, p, look, applied)
+			}
+		}
+	}
+}
+
+func (s *session) checkAmbiguous(name string, path []string, applied map[string]string) bool {
+	p := joinPath(path)
+	if prev, ok := applied[name]; ok && prev != p {
+		s.problem(RuleBinding, p, diag.Pos{}, "%s matches both %s and %s; bind it explicitly with config.env.bind", name, prev, p)
+		return false
+	}
+	applied[name] = p
+	return true
+}
+
+// envSegment is a key's part of a variable name: upper-cased, '-' dropped.
+// Keys with other characters cannot be addressed by a variable.
+func envSegment(key string) ([]byte, bool) {
+	var buf [64]byte
+	out := buf[:0]
+	for i := 0; i < len(key); i++ {
+		c := key[i]
+		switch {
+		case c >= 'a' && c <= 'z':
+			out = append(out, c-('a'-'A'))
+		case c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '_':
+			out = append(out, c)
+		case c == '-':
+		default:
+			return nil, false
+		}
+	}
+	if len(out) == 0 || (len(out) > 1 && out[0] == '_') {
+		return nil, false
+	}
+	return out, true
+}
+
+// bound coerces a variable's text to the type of the value it replaces.
+func (s *session) bound(old *tree.Value, bd binding, path []string) *tree.Value {
+	kind, elem := old.Kind, tree.String
+	if old.Kind == tree.Array && len(old.Items) > 0 {
+		elem = old.Items[0].Kind
+	}
+	if old.Kind == tree.Null || (old.Kind == tree.String && old.Unresolved) {
+		if k, e, ok := s.hint(old, path); ok {
+			kind, elem = k, e
+		} else {
+			kind = tree.String
+		}
+	}
+	nv, err := coerce(bd.text, kind, elem)
+	if err != nil {
+		s.coercionProblem(bd, path, err)
+		return old
+	}
+	nv.Src, nv.Secret = bd.src, bd.secret
+	for _, it := range nv.Items {
+		it.Src, it.Secret = bd.src, bd.secret
+	}
+	override(old, nv)
+	return nv
+}
+
+func (s *session) coercionProblem(bd binding, path []string, err error) {
+	p := joinPath(path)
+	what := "environment variable " + bd.name
+	switch bd.src.Kind {
+	case tree.SourceSecret:
+		what = "secret " + bd.name
+	case tree.SourceFile:
+		what = bd.name
+	}
+	// Never echo a value that may be a credential.
+	shown := ""
+	if !bd.secret && !s.r.sensitive.Path(p) {
+		shown = " (got " + strconv.Quote(bd.text) + ")"
+	}
+	pos := diag.Pos{}
+	if bd.src.Kind == tree.SourceFile {
+		pos = bd.src.Pos()
+	}
+	s.problem(RuleCoercion, p, pos, "%s: %s %v%s", what, p, err, shown)
+}
+
+// setPath applies an explicit binding, creating the key when it is missing.
+func (s *session) setPath(root *tree.Value, path []string, bd binding, create bool) {
+	cur := root
+	for i, seg := range path {
+		last := i == len(path)-1
+		switch cur.Kind {
+		case tree.Map:
+			idx := cur.Index(seg)
+			if idx < 0 {
+				if !create {
+					return
+				}
+				if last {
+					nv := s.fresh(bd, path)
+					if nv != nil {
+						cur.Fields = append(cur.Fields, tree.Field{Key: seg, Value: nv})
+					}
+					return
+				}
+				m := &tree.Value{Kind: tree.Map, Src: bd.src}
+				cur.Fields = append(cur.Fields, tree.Field{Key: seg, Value: m})
+				cur = m
+				continue
+			}
+			if last {
+				if cur.Fields[idx].Value.Kind == tree.Map {
+					s.coercionProblem(bd, path, errMap)
+					return
+				}
+				cur.Fields[idx].Value = s.bound(cur.Fields[idx].Value, bd, path)
+				return
+			}
+			cur = cur.Fields[idx].Value
+		case tree.Array:
+			n, err := strconv.Atoi(seg)
+			if err != nil || n < 0 || n >= len(cur.Items) {
+				s.problem(RuleBinding, joinPath(path), diag.Pos{}, "%s: %s has no item %s", bd.name, joinPath(path[:i]), seg)
+				return
+			}
+			if last {
+				cur.Items[n] = s.bound(cur.Items[n], bd, path)
+				return
+			}
+			cur = cur.Items[n]
+		default:
+			s.problem(RuleBinding, joinPath(path), diag.Pos{}, "%s: %s is a %s, not a map", bd.name, joinPath(path[:i]), cur.Kind)
+			return
+		}
+	}
+}
+
+var errMap = mapError{}
+
+type mapError struct{}
+
+func (mapError) Error() string { return "is a map of keys; set its keys one by one" }
+
+// fresh builds the value of a key that no layer set, typed by any hint.
+func (s *session) fresh(bd binding, path []string) *tree.Value {
+	kind, elem := tree.String, tree.String
+	probe := &tree.Value{}
+	if k, e, ok := s.hint(probe, path); ok {
+		kind, elem = k, e
+	}
+	nv, err := coerce(bd.text, kind, elem)
+	if err != nil {
+		s.coercionProblem(bd, path, err)
+		return nil
+	}
+	nv.Src, nv.Secret = bd.src, bd.secret
+	for _, it := range nv.Items {
+		it.Src, it.Secret = bd.src, bd.secret
+	}
+	return nv
+}
+
+// applyDotenv merges a dotenv layer: each NAME maps like an environment
+// variable (explicit binding, else PREFIX_A__B) onto existing keys matched
+// case-insensitively, and creates keys that do not exist yet.
+func (s *session) applyDotenv(root *tree.Value, at string, entries []dotenv.Entry, record bool) {
+	envCfg := s.r.ws.Config.Env
+	for _, e := range entries {
+		bd := binding{name: e.Name, text: e.Value, src: tree.Source{Kind: tree.SourceFile, Name: e.ValuePos.File, Line: e.ValuePos.Line, Column: e.ValuePos.Column}}
+		var path []string
+		for _, b := range envCfg.Bind {
+			if b.Var == e.Name && at == "" {
+				path = strings.Split(b.Path, ".")
+			}
+		}
+		if path == nil {
+			name := e.Name
+			if envCfg.Prefix != "" {
+				name = strings.TrimPrefix(name, envCfg.Prefix+"_")
+			}
+			path = matchPath(root, strings.Split(name, "__"))
+		}
+		if !record {
+			saved := len(s.res.Problems)
+			s.setPath(root, path, bd, true)
+			s.res.Problems = s.res.Problems[:saved]
+			continue
+		}
+		s.setPath(root, path, bd, true)
+	}
+}
+
+// matchPath maps variable-name segments onto existing keys, ignoring case and
+// dashes; segments with no matching key become lower-case keys.
+func matchPath(root *tree.Value, segs []string) []string {
+	out := make([]string, len(segs))
+	cur := root
+	for i, seg := range segs {
+		out[i] = strings.ToLower(seg)
+		if cur == nil || cur.Kind != tree.Map {
+			cur = nil
+			continue
+		}
+		var next *tree.Value
+		for _, f := range cur.Fields {
+			if b, ok := envSegment(f.Key); ok && strings.EqualFold(string(b), seg) {
+				out[i], next = f.Key, f.Value
+				break
+			}
+		}
+		cur = next
+	}
+	return out
+}

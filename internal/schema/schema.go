@@ -1,0 +1,280 @@
+// Package schema loads the optional JSON Schema (2020-12) of a workspace and
+// serves three uses of it: the defaults it declares (the lowest layer of every
+// resolved config), the type it gives a key (so "${PORT}" becomes a number),
+// and validation of resolved configs with each violation placed at the value
+// that causes it.
+package schema
+
+import (
+	"bytes"
+	"fmt"
+	"io/fs"
+	"sort"
+	"strings"
+
+	"github.com/santhosh-tekuri/jsonschema/v6"
+	"golang.org/x/text/language"
+	"golang.org/x/text/message"
+
+	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// Schema is a compiled workspace schema.
+type Schema struct {
+	File     string
+	doc      *tree.Value // the schema document with positions
+	compiled *jsonschema.Schema
+	defaults *tree.Value
+}
+
+// Load reads and compiles the schema at file in fsys.
+func Load(fsys fs.FS, file string, at diag.Pos) (*Schema, error) {
+	data, err := fs.ReadFile(fsys, file)
+	if err != nil {
+		return nil, diag.List{diag.Errorf(at, "config.schema: cannot read %s: %v", file, unwrapPathError(err))}
+	}
+	doc, errs := tree.ParseJSON(file, data)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(doc)))
+	if err != nil {
+		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
+	}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	url := "envplane:///" + file
+	if err := c.AddResource(url, raw); err != nil {
+		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid schema: %v", err)}
+	}
+	compiled, err := c.Compile(url)
+	if err != nil {
+		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid schema: %s", strings.ReplaceAll(err.Error(), url, file))}
+	}
+	s := &Schema{File: file, doc: doc, compiled: compiled}
+	s.defaults = defaultsOf(doc, 0)
+	if s.defaults == nil {
+		s.defaults = &tree.Value{Kind: tree.Map}
+	}
+	return s, nil
+}
+
+func unwrapPathError(err error) error {
+	if pe, ok := err.(*fs.PathError); ok {
+		return pe.Err
+	}
+	return err
+}
+
+// standardJSON re-encodes the parsed document as plain JSON so comments and
+// trailing commas are allowed in schema files too.
+func standardJSON(v *tree.Value) []byte {
+	var b bytes.Buffer
+	writeJSON(&b, v)
+	return b.Bytes()
+}
+
+func writeJSON(b *bytes.Buffer, v *tree.Value) {
+	switch v.Kind {
+	case tree.Map:
+		b.WriteByte('{')
+		for i, f := range v.Fields {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			fmt.Fprintf(b, "%q:", f.Key)
+			writeJSON(b, f.Value)
+		}
+		b.WriteByte('}')
+	case tree.Array:
+		b.WriteByte('[')
+		for i, it := range v.Items {
+			if i > 0 {
+				b.WriteByte(',')
+			}
+			writeJSON(b, it)
+		}
+		b.WriteByte(']')
+	case tree.String:
+		q, _ := jsonQuote(v.Str)
+		b.Write(q)
+	case tree.Null:
+		b.WriteString("null")
+	default:
+		b.WriteString(v.Scalar())
+	}
+}
+
+// Defaults returns a fresh copy of the tree of `default` values declared
+// under `properties`, each carrying the schema file position as provenance.
+func (s *Schema) Defaults() *tree.Value {
+	return clone(s.defaults)
+}
+
+func defaultsOf(node *tree.Value, depth int) *tree.Value {
+	if node == nil || node.Kind != tree.Map || depth > 64 {
+		return nil
+	}
+	props := node.Get("properties")
+	if props == nil || props.Kind != tree.Map {
+		return nil
+	}
+	var out *tree.Value
+	for _, f := range props.Fields {
+		var v *tree.Value
+		if d := f.Value.Get("default"); d != nil {
+			v = markDefault(clone(d))
+		} else {
+			v = defaultsOf(f.Value, depth+1)
+		}
+		if v == nil {
+			continue
+		}
+		if out == nil {
+			out = &tree.Value{Kind: tree.Map, Src: tree.Source{Kind: tree.SourceDefault, Name: node.Src.Name, Line: node.Src.Line, Column: node.Src.Column}}
+		}
+		out.Fields = append(out.Fields, tree.Field{Key: f.Key, Value: v})
+	}
+	return out
+}
+
+func markDefault(v *tree.Value) *tree.Value {
+	v.Src.Kind = tree.SourceDefault
+	for _, it := range v.Items {
+		markDefault(it)
+	}
+	for _, f := range v.Fields {
+		markDefault(f.Value)
+	}
+	return v
+}
+
+func clone(v *tree.Value) *tree.Value {
+	if v == nil {
+		return nil
+	}
+	c := *v
+	if v.Items != nil {
+		c.Items = make([]*tree.Value, len(v.Items))
+		for i, it := range v.Items {
+			c.Items[i] = clone(it)
+		}
+	}
+	if v.Fields != nil {
+		c.Fields = make([]tree.Field, len(v.Fields))
+		for i, f := range v.Fields {
+			c.Fields[i] = tree.Field{Key: f.Key, Value: clone(f.Value)}
+		}
+	}
+	return &c
+}
+
+// KindAt returns the type the schema declares for the key at path, following
+// properties and items. ok is false when the schema says nothing definite
+// (no type, or several).
+func (s *Schema) KindAt(path []string) (kind tree.Kind, elem tree.Kind, ok bool) {
+	node := s.doc
+	for _, seg := range path {
+		if node == nil {
+			return 0, 0, false
+		}
+		if props := node.Get("properties"); props != nil && props.Get(seg) != nil {
+			node = props.Get(seg)
+			continue
+		}
+		if items := node.Get("items"); items != nil && isIndex(seg) {
+			node = items
+			continue
+		}
+		return 0, 0, false
+	}
+	kind, ok = kindOf(node)
+	if ok && kind == tree.Array {
+		elem, _ = kindOf(node.Get("items"))
+	}
+	return kind, elem, ok
+}
+
+func isIndex(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, c := range s {
+		if c < '0' || c > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+func kindOf(node *tree.Value) (tree.Kind, bool) {
+	t := node.Get("type")
+	if t == nil {
+		return 0, false
+	}
+	name := t.Str
+	if t.Kind == tree.Array {
+		// ["integer","null"] still says integer.
+		var nonNull []string
+		for _, it := range t.Items {
+			if it.Str != "null" {
+				nonNull = append(nonNull, it.Str)
+			}
+		}
+		if len(nonNull) != 1 {
+			return 0, false
+		}
+		name = nonNull[0]
+	}
+	switch name {
+	case "string":
+		return tree.String, true
+	case "integer":
+		return tree.Int, true
+	case "number":
+		return tree.Float, true
+	case "boolean":
+		return tree.Bool, true
+	case "array":
+		return tree.Array, true
+	case "object":
+		return tree.Map, true
+	}
+	return 0, false
+}
+
+// Violation is one way a config breaks the schema.
+type Violation struct {
+	Path    string // dotted key path, "" for the root
+	Message string
+}
+
+// Validate checks a resolved config and returns every violation, sorted by
+// path. Values are described by the schema's messages, which the caller must
+// not show for sensitive keys.
+func (s *Schema) Validate(config *tree.Value) []Violation {
+	err := s.compiled.Validate(config.Interface())
+	if err == nil {
+		return nil
+	}
+	verr, ok := err.(*jsonschema.ValidationError)
+	if !ok {
+		return []Violation{{Message: err.Error()}}
+	}
+	p := message.NewPrinter(language.English)
+	var out []Violation
+	var walk func(e *jsonschema.ValidationError)
+	walk = func(e *jsonschema.ValidationError) {
+		if len(e.Causes) == 0 {
+			out = append(out, Violation{Path: strings.Join(e.InstanceLocation, "."), Message: e.ErrorKind.LocalizedString(p)})
+			return
+		}
+		for _, c := range e.Causes {
+			walk(c)
+		}
+	}
+	walk(verr)
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Path < out[j].Path })
+	return out
+}

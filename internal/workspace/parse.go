@@ -1,0 +1,362 @@
+package workspace
+
+import (
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/envplane/envplane/internal/diag"
+)
+
+// parser walks the YAML node tree of envplane.yaml so that every problem can
+// be reported with its line and column, and all of them at once.
+type parser struct {
+	errs            diag.List
+	sawEnvironments bool
+	recipientPos    map[string]diag.Pos
+}
+
+func pos(n *yaml.Node) diag.Pos { return diag.Pos{File: FileName, Line: n.Line, Column: n.Column} }
+
+func (p *parser) errorf(at diag.Pos, format string, args ...any) {
+	p.errs = append(p.errs, diag.Errorf(at, format, args...))
+}
+
+type fieldFunc func(v *yaml.Node)
+
+// mapping checks that n is a mapping and dispatches its keys, reporting
+// unknown keys with the closest known one.
+func (p *parser) mapping(n *yaml.Node, what string, fields map[string]fieldFunc) {
+	if n.Kind != yaml.MappingNode {
+		p.errorf(pos(n), "%s: expected a mapping, found %s", what, describe(n))
+		return
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			p.errorf(pos(k), "%s: %q is set twice", what, k.Value)
+			continue
+		}
+		seen[k.Value] = true
+		fn, ok := fields[k.Value]
+		if !ok {
+			known := make([]string, 0, len(fields))
+			for name := range fields {
+				known = append(known, name)
+			}
+			sort.Strings(known)
+			msg := "unknown field %q in %s"
+			if s := closest(k.Value, known); s != "" {
+				p.errorf(pos(k), msg+" (did you mean %q?)", k.Value, what, s)
+			} else {
+				p.errorf(pos(k), msg+" (known: %s)", k.Value, what, strings.Join(known, ", "))
+			}
+			continue
+		}
+		fn(v)
+	}
+}
+
+func describe(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.ShortTag() == "!!null" {
+		return "nothing"
+	}
+	return strconv.Quote(n.Value)
+}
+
+func (p *parser) str(n *yaml.Node, what string) string {
+	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
+		p.errorf(pos(n), "%s: expected a string, found %s", what, describe(n))
+		return ""
+	}
+	return n.Value
+}
+
+func (p *parser) strList(n *yaml.Node, what string) []string {
+	if n.Kind == yaml.ScalarNode && n.ShortTag() == "!!null" {
+		return nil
+	}
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(pos(n), "%s: expected a list of strings, found %s", what, describe(n))
+		return nil
+	}
+	out := make([]string, 0, len(n.Content))
+	for _, it := range n.Content {
+		if s := p.str(it, what); s != "" {
+			out = append(out, s)
+		}
+	}
+	return out
+}
+
+func (p *parser) boolean(n *yaml.Node, what string) bool {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
+		p.errorf(pos(n), "%s: expected true or false, found %s", what, describe(n))
+		return false
+	}
+	_ = n.Decode(&b)
+	return b
+}
+
+func (p *parser) integer(n *yaml.Node, what string, min int) int {
+	i, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil || i < min {
+		p.errorf(pos(n), "%s: expected a whole number of at least %d, found %s", what, min, describe(n))
+		return 0
+	}
+	return i
+}
+
+func (p *parser) enum(n *yaml.Node, what string, allowed ...string) string {
+	s := p.str(n, what)
+	for _, a := range allowed {
+		if s == a {
+			return s
+		}
+	}
+	if s != "" {
+		p.errorf(pos(n), "%s: %q is not one of %s", what, s, strings.Join(allowed, " | "))
+	}
+	return ""
+}
+
+func (p *parser) workspace(n *yaml.Node, w *Workspace) {
+	p.mapping(n, FileName, map[string]fieldFunc{
+		"name": func(v *yaml.Node) { w.Name = p.str(v, "name") },
+		"environments": func(v *yaml.Node) {
+			p.sawEnvironments = true
+			if v.Kind != yaml.SequenceNode || len(v.Content) == 0 {
+				p.errorf(pos(v), "environments: expected a non-empty list of environments, lowest first")
+				return
+			}
+			for _, e := range v.Content {
+				w.Environments = append(w.Environments, p.environment(e))
+			}
+		},
+		"services": func(v *yaml.Node) { w.Services = p.strList(v, "services") },
+		"config":   func(v *yaml.Node) { p.config(v, &w.Config) },
+		"flags":    func(v *yaml.Node) { w.Flags = p.strList(v, "flags") },
+		"secrets":  func(v *yaml.Node) { p.secrets(v, &w.Secrets) },
+		"policies": func(v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(pos(v), "policies: expected a list of policies")
+				return
+			}
+			for _, it := range v.Content {
+				w.Policies = append(w.Policies, p.policy(it))
+			}
+		},
+	})
+	if w.Secrets.Dir == "" {
+		w.Secrets.Dir = "secrets"
+	}
+}
+
+func (p *parser) environment(n *yaml.Node) Environment {
+	e := Environment{Pos: pos(n)}
+	if n.Kind == yaml.ScalarNode {
+		e.Name = p.str(n, "environment")
+		return e
+	}
+	p.mapping(n, "environment", map[string]fieldFunc{
+		"name": func(v *yaml.Node) { e.Name = p.str(v, "environment name") },
+		"data": func(v *yaml.Node) {
+			e.Data = DataClass(p.enum(v, "data", string(DataSynthetic), string(DataAnonymized), string(DataProductionLike), string(DataLive)))
+		},
+		"protection": func(v *yaml.Node) {
+			e.Protection = Protection(p.enum(v, "protection", string(ProtectionOpen), string(ProtectionGuarded), string(ProtectionRestricted)))
+		},
+		"promotion": func(v *yaml.Node) { e.Promotion = p.promotion(v) },
+	})
+	if e.Name == "" && n.Kind == yaml.MappingNode {
+		p.errorf(pos(n), "environment needs a `name:`")
+	}
+	return e
+}
+
+func (p *parser) promotion(n *yaml.Node) *Promotion {
+	pr := &Promotion{Pos: pos(n)}
+	p.mapping(n, "promotion", map[string]fieldFunc{
+		"from": func(v *yaml.Node) { pr.From = p.str(v, "promotion.from") },
+		"auto": func(v *yaml.Node) { pr.Auto = p.boolean(v, "promotion.auto") },
+		"approvals": func(v *yaml.Node) {
+			a := &Approvals{Required: 1}
+			p.mapping(v, "promotion.approvals", map[string]fieldFunc{
+				"required":          func(v *yaml.Node) { a.Required = p.integer(v, "approvals.required", 1) },
+				"groups":            func(v *yaml.Node) { a.Groups = p.strList(v, "approvals.groups") },
+				"allowSelfApproval": func(v *yaml.Node) { a.AllowSelfApproval = p.boolean(v, "approvals.allowSelfApproval") },
+			})
+			pr.Approvals = a
+		},
+		"checks": func(v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(pos(v), "promotion.checks: expected a list")
+				return
+			}
+			for _, it := range v.Content {
+				if it.Kind == yaml.ScalarNode {
+					c := Check{Name: it.Value, Type: it.Value}
+					if c.Name != "policy" {
+						c.Type = "external"
+					}
+					pr.Checks = append(pr.Checks, c)
+					continue
+				}
+				c := Check{}
+				p.mapping(it, "promotion check", map[string]fieldFunc{
+					"name": func(v *yaml.Node) { c.Name = p.str(v, "check name") },
+					"type": func(v *yaml.Node) { c.Type = p.enum(v, "check type", "policy", "external", "http") },
+					"url":  func(v *yaml.Node) { c.URL = p.str(v, "check url") },
+				})
+				if c.Name == "" {
+					p.errorf(pos(it), "promotion check needs a `name:`")
+				}
+				if c.Type == "" {
+					c.Type = "external"
+				}
+				if c.Type == "http" && c.URL == "" {
+					p.errorf(pos(it), "promotion check %q of type http needs a `url:`", c.Name)
+				}
+				pr.Checks = append(pr.Checks, c)
+			}
+		},
+		"checklist": func(v *yaml.Node) { pr.Checklist = p.strList(v, "promotion.checklist") },
+		"waitTimer": func(v *yaml.Node) {
+			d, err := time.ParseDuration(v.Value)
+			if err != nil || d < 0 {
+				p.errorf(pos(v), "promotion.waitTimer: expected a duration like 10m or 1h30m, found %s", describe(v))
+			}
+			pr.WaitTimer = d
+		},
+	})
+	return pr
+}
+
+func (p *parser) config(n *yaml.Node, c *Config) {
+	p.mapping(n, "config", map[string]fieldFunc{
+		"layers": func(v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(pos(v), "config.layers: expected a list of file layers, lowest precedence first")
+				return
+			}
+			for _, it := range v.Content {
+				l := Layer{Pos: pos(it)}
+				if it.Kind == yaml.ScalarNode {
+					l.Path = p.str(it, "layer")
+				} else {
+					p.mapping(it, "layer", map[string]fieldFunc{
+						"path":     func(v *yaml.Node) { l.Path = p.str(v, "layer path") },
+						"at":       func(v *yaml.Node) { l.At = p.str(v, "layer at") },
+						"required": func(v *yaml.Node) { l.Required = p.boolean(v, "layer required") },
+					})
+				}
+				c.Layers = append(c.Layers, l)
+			}
+		},
+		"env": func(v *yaml.Node) {
+			p.mapping(v, "config.env", map[string]fieldFunc{
+				"prefix": func(v *yaml.Node) { c.Env.Prefix = p.str(v, "config.env.prefix") },
+				"bind": func(v *yaml.Node) {
+					if v.Kind != yaml.MappingNode {
+						p.errorf(pos(v), "config.env.bind: expected a mapping of VARIABLE: key.path")
+						return
+					}
+					for i := 0; i+1 < len(v.Content); i += 2 {
+						k, val := v.Content[i], v.Content[i+1]
+						c.Env.Bind = append(c.Env.Bind, Bind{Var: k.Value, Path: p.str(val, "config.env.bind."+k.Value), Pos: pos(k)})
+					}
+				},
+			})
+		},
+		"schema": func(v *yaml.Node) {
+			c.Schema = p.str(v, "config.schema")
+			c.SchemaPos = pos(v)
+		},
+		"sensitive": func(v *yaml.Node) { c.Sensitive = p.strList(v, "config.sensitive") },
+	})
+}
+
+func (p *parser) secrets(n *yaml.Node, s *Secrets) {
+	p.mapping(n, "secrets", map[string]fieldFunc{
+		"dir": func(v *yaml.Node) { s.Dir = p.str(v, "secrets.dir") },
+		"recipients": func(v *yaml.Node) {
+			if v.Kind != yaml.MappingNode {
+				p.errorf(pos(v), "secrets.recipients: expected a mapping of environment: [age1… recipients]")
+				return
+			}
+			s.Recipients = map[string][]string{}
+			p.recipientPos = map[string]diag.Pos{}
+			for i := 0; i+1 < len(v.Content); i += 2 {
+				k, val := v.Content[i], v.Content[i+1]
+				p.recipientPos[k.Value] = pos(k)
+				rs := p.strList(val, "secrets.recipients."+k.Value)
+				for j, r := range rs {
+					if !strings.HasPrefix(r, "age1") {
+						p.errorf(pos(val.Content[j]), "secrets.recipients.%s: %q is not an age recipient (age1…)", k.Value, r)
+					}
+				}
+				s.Recipients[k.Value] = rs
+			}
+		},
+	})
+}
+
+func (p *parser) policy(n *yaml.Node) Policy {
+	pol := Policy{Pos: pos(n), Severity: "error"}
+	p.mapping(n, "policy", map[string]fieldFunc{
+		"name":         func(v *yaml.Node) { pol.Name = p.str(v, "policy name") },
+		"environments": func(v *yaml.Node) { pol.Environments = p.strList(v, "policy environments") },
+		"services":     func(v *yaml.Node) { pol.Services = p.strList(v, "policy services") },
+		"rule": func(v *yaml.Node) {
+			pol.Rule = p.str(v, "policy rule")
+			pol.RulePos = pos(v)
+		},
+		"message":  func(v *yaml.Node) { pol.Message = p.str(v, "policy message") },
+		"severity": func(v *yaml.Node) { pol.Severity = p.enum(v, "policy severity", "error", "warning") },
+	})
+	return pol
+}
+
+// closest returns the candidate within edit distance 2 of s, if any.
+func closest(s string, candidates []string) string {
+	best, bestD := "", 3
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
+			best, bestD = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,380 @@
+// Package workspace loads and validates envplane.yaml, the file at the root of
+// a workspace that names its environments, services, configuration layers,
+// flags, secrets and policies, and finds the files each layer stands for.
+package workspace
+
+import (
+	"errors"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/envplane/envplane/internal/diag"
+)
+
+// FileName is the workspace file at the root of every workspace.
+const FileName = "envplane.yaml"
+
+// DataClass says what kind of data an environment holds.
+type DataClass string
+
+const (
+	DataSynthetic      DataClass = "synthetic"
+	DataAnonymized     DataClass = "anonymized"
+	DataProductionLike DataClass = "production-like"
+	DataLive           DataClass = "live"
+)
+
+// Protection says how guarded changes to an environment are.
+type Protection string
+
+const (
+	ProtectionOpen       Protection = "open"
+	ProtectionGuarded    Protection = "guarded"
+	ProtectionRestricted Protection = "restricted"
+)
+
+// Workspace is a loaded, validated envplane.yaml plus the file system its
+// paths are relative to.
+type Workspace struct {
+	FS           fs.FS
+	Name         string
+	Environments []Environment
+	Services     []string
+	Config       Config
+	Flags        []string
+	Secrets      Secrets
+	Policies     []Policy
+}
+
+// Environment is one stage of the promotion path.
+type Environment struct {
+	Name       string
+	Data       DataClass
+	Protection Protection
+	Promotion  *Promotion
+	Pos        diag.Pos
+}
+
+// Lower reports whether the environment holds only made-up data, which is
+// where literal credentials in committed files are tolerated.
+func (e Environment) Lower() bool { return e.Data == DataSynthetic }
+
+// Promotion is the gate an environment's releases pass through.
+type Promotion struct {
+	From      string
+	Auto      bool
+	Approvals *Approvals
+	Checks    []Check
+	Checklist []string
+	WaitTimer time.Duration
+	Pos       diag.Pos
+}
+
+// Approvals says who must approve a promotion.
+type Approvals struct {
+	Required          int
+	Groups            []string
+	AllowSelfApproval bool
+}
+
+// Check is a promotion gate: policy (built in), http or external.
+type Check struct {
+	Name string
+	Type string
+	URL  string
+}
+
+// Config describes how an environment's configuration is assembled.
+type Config struct {
+	Layers    []Layer
+	Env       EnvBinding
+	Schema    string
+	SchemaPos diag.Pos
+	Sensitive []string
+}
+
+// Layer is one file source. Path may hold a glob and {env}/{service}.
+type Layer struct {
+	Path     string
+	At       string // key path the file's tree is mounted under
+	Required bool
+	Pos      diag.Pos
+}
+
+// UsesService reports whether the layer only applies when a service is resolved.
+func (l Layer) UsesService() bool { return strings.Contains(l.Path, "{service}") }
+
+// EnvBinding maps environment variables onto configuration keys.
+type EnvBinding struct {
+	Prefix string
+	Bind   []Bind
+}
+
+// Bind maps one variable name to one key path.
+type Bind struct {
+	Var  string
+	Path string
+	Pos  diag.Pos
+}
+
+// Secrets says where encrypted secrets live and who may open them.
+type Secrets struct {
+	Dir        string
+	Recipients map[string][]string
+}
+
+// Policy is a user rule: a CEL expression that must hold.
+type Policy struct {
+	Name         string
+	Environments []string
+	Services     []string
+	Rule         string
+	Message      string
+	Severity     string
+	Pos          diag.Pos
+	RulePos      diag.Pos
+}
+
+// Environment returns the named environment.
+func (w *Workspace) Environment(name string) (Environment, bool) {
+	for _, e := range w.Environments {
+		if e.Name == name {
+			return e, true
+		}
+	}
+	return Environment{}, false
+}
+
+// EnvironmentNames lists the environments in promotion order.
+func (w *Workspace) EnvironmentNames() []string {
+	out := make([]string, len(w.Environments))
+	for i, e := range w.Environments {
+		out[i] = e.Name
+	}
+	return out
+}
+
+// HasService reports whether name is a declared service.
+func (w *Workspace) HasService(name string) bool {
+	for _, s := range w.Services {
+		if s == name {
+			return true
+		}
+	}
+	return false
+}
+
+// Load reads and validates envplane.yaml at the root of fsys, reporting every
+// problem at once.
+func Load(fsys fs.FS) (*Workspace, error) {
+	data, err := fs.ReadFile(fsys, FileName)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return nil, diag.List{diag.Errorf(diag.Pos{File: FileName}, "no %s here: run `envplane init` to create one, or use -C DIR", FileName)}
+		}
+		return nil, diag.List{diag.Errorf(diag.Pos{File: FileName}, "cannot read: %v", err)}
+	}
+	return Parse(fsys, data)
+}
+
+// Parse validates the bytes of an envplane.yaml whose other files live in fsys.
+func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, diag.List{yamlSyntax(err)}
+	}
+	p := &parser{}
+	w := &Workspace{FS: fsys}
+	if len(doc.Content) == 0 {
+		return nil, diag.List{diag.Errorf(diag.Pos{File: FileName, Line: 1, Column: 1}, "empty workspace file: at least `environments:` is required")}
+	}
+	p.workspace(doc.Content[0], w)
+	p.validate(w)
+	if len(p.errs) > 0 {
+		return nil, p.errs.Sort()
+	}
+	return w, nil
+}
+
+var (
+	envNameRE = regexp.MustCompile(`^[a-z][a-z0-9-]{0,62}$`)
+	varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
+	keyPathRE = regexp.MustCompile(`^[^.\s]+(\.[^.\s]+)*$`)
+	placeRE   = regexp.MustCompile(`\{[^}]*\}`)
+)
+
+func (p *parser) validate(w *Workspace) {
+	if len(w.Environments) == 0 && !p.sawEnvironments {
+		p.errorf(diag.Pos{File: FileName, Line: 1, Column: 1}, "missing `environments:`: list at least one environment")
+	}
+	seen := map[string]int{}
+	for i, e := range w.Environments {
+		if !envNameRE.MatchString(e.Name) {
+			p.errorf(e.Pos, "environment name %q: use lower-case letters, digits and dashes, starting with a letter", e.Name)
+		}
+		if j, dup := seen[e.Name]; dup {
+			p.errorf(e.Pos, "environment %q is listed twice (first at line %d)", e.Name, w.Environments[j].Pos.Line)
+		}
+		seen[e.Name] = i
+	}
+	// Defaults follow the position on the promotion path: the first stage is
+	// open and synthetic, the last is live and restricted.
+	for i := range w.Environments {
+		e := &w.Environments[i]
+		last := i == len(w.Environments)-1 && i > 0
+		if e.Data == "" {
+			switch {
+			case i == 0:
+				e.Data = DataSynthetic
+			case last:
+				e.Data = DataLive
+			default:
+				e.Data = DataAnonymized
+			}
+		}
+		if e.Protection == "" {
+			switch {
+			case i == 0:
+				e.Protection = ProtectionOpen
+			case last:
+				e.Protection = ProtectionRestricted
+			default:
+				e.Protection = ProtectionGuarded
+			}
+		}
+		if pr := e.Promotion; pr != nil {
+			j, ok := seen[pr.From]
+			switch {
+			case pr.From == "":
+				p.errorf(pr.Pos, "environment %q: promotion needs `from:`, the environment releases come from", e.Name)
+			case !ok:
+				p.errorf(pr.Pos, "environment %q: promotion from unknown environment %q (known: %s)", e.Name, pr.From, strings.Join(w.EnvironmentNames(), ", "))
+			case j >= i:
+				p.errorf(pr.Pos, "environment %q: promotion from %q must come from an environment listed before it", e.Name, pr.From)
+			}
+		}
+	}
+	svc := map[string]bool{}
+	for _, s := range w.Services {
+		if svc[s] {
+			p.errorf(diag.Pos{File: FileName}, "service %q is listed twice", s)
+		}
+		svc[s] = true
+	}
+	for _, l := range w.Config.Layers {
+		p.checkPath(l.Pos, l.Path, "layer")
+		for _, m := range placeRE.FindAllString(l.Path, -1) {
+			if m != "{env}" && m != "{service}" {
+				p.errorf(l.Pos, "layer %q: unknown placeholder %s (use {env} or {service})", l.Path, m)
+			}
+		}
+		if _, err := path.Match(strings.NewReplacer("{env}", "x", "{service}", "x").Replace(l.Path), ""); err != nil {
+			p.errorf(l.Pos, "layer %q: bad glob pattern", l.Path)
+		}
+		if l.At != "" && !keyPathRE.MatchString(l.At) {
+			p.errorf(l.Pos, "layer %q: `at: %s` must be a dotted key path like agents or server.tls", l.Path, l.At)
+		}
+	}
+	for _, b := range w.Config.Env.Bind {
+		if !varNameRE.MatchString(b.Var) {
+			p.errorf(b.Pos, "env.bind: %q is not a valid environment variable name", b.Var)
+		}
+		if !keyPathRE.MatchString(b.Path) {
+			p.errorf(b.Pos, "env.bind: %s maps to %q, expected a dotted key path like server.port", b.Var, b.Path)
+		}
+	}
+	if w.Config.Env.Prefix != "" && !varNameRE.MatchString(w.Config.Env.Prefix) {
+		p.errorf(diag.Pos{File: FileName}, "env.prefix %q is not a valid environment variable prefix", w.Config.Env.Prefix)
+	}
+	if w.Config.Schema != "" {
+		p.checkPath(w.Config.SchemaPos, w.Config.Schema, "schema")
+	}
+	for env := range w.Secrets.Recipients {
+		if _, ok := seen[env]; !ok {
+			p.errorf(p.recipientPos[env], "secrets.recipients: unknown environment %q (known: %s)", env, strings.Join(w.EnvironmentNames(), ", "))
+		}
+	}
+	names := map[string]bool{}
+	for _, pol := range w.Policies {
+		if pol.Name == "" {
+			p.errorf(pol.Pos, "policy needs a `name:`")
+		} else if names[pol.Name] {
+			p.errorf(pol.Pos, "policy %q is defined twice", pol.Name)
+		}
+		names[pol.Name] = true
+		if strings.TrimSpace(pol.Rule) == "" {
+			p.errorf(pol.Pos, "policy %q needs a `rule:` (a CEL expression over config, env, service, environment)", pol.Name)
+		}
+		for _, e := range pol.Environments {
+			if _, ok := seen[e]; !ok {
+				p.errorf(pol.Pos, "policy %q: unknown environment %q (known: %s)", pol.Name, e, strings.Join(w.EnvironmentNames(), ", "))
+			}
+		}
+		for _, s := range pol.Services {
+			if !svc[s] {
+				p.errorf(pol.Pos, "policy %q: unknown service %q", pol.Name, s)
+			}
+		}
+	}
+}
+
+func (p *parser) checkPath(pos diag.Pos, pth, what string) {
+	switch {
+	case pth == "":
+		p.errorf(pos, "%s path is empty", what)
+	case path.IsAbs(pth) || strings.HasPrefix(pth, "\\"):
+		p.errorf(pos, "%s %q: paths are relative to the workspace root", what, pth)
+	case pth != path.Clean(pth) || pth == ".." || strings.HasPrefix(pth, "../"):
+		p.errorf(pos, "%s %q: use a clean path inside the workspace (no .., no ./, no //)", what, pth)
+	}
+}
+
+func yamlSyntax(err error) diag.Diagnostic {
+	msg := strings.TrimPrefix(err.Error(), "yaml: ")
+	line := 1
+	if rest, ok := strings.CutPrefix(msg, "line "); ok {
+		if i := strings.Index(rest, ": "); i > 0 {
+			n := 0
+			for _, c := range rest[:i] {
+				n = n*10 + int(c-'0')
+			}
+			line, msg = n, rest[i+2:]
+		}
+	}
+	return diag.Errorf(diag.Pos{File: FileName, Line: line, Column: 1}, "invalid YAML: %s", msg)
+}
+
+// LayerFiles returns the file a layer stands for in (env, service): nil when
+// the layer names {service} and no service is resolved, or when an optional
+// layer matches nothing. A glob matching several files is ambiguous.
+func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
+	if service == "" && l.UsesService() {
+		return "", nil
+	}
+	pattern := strings.NewReplacer("{env}", env, "{service}", service).Replace(l.Path)
+	var matches []string
+	if strings.ContainsAny(pattern, "*?[") {
+		var err error
+		matches, err = fs.Glob(w.FS, pattern)
+		if err != nil {
+			return "", diag.Errorf(l.Pos, "layer %q: bad glob pattern: %v", l.Path, err)
+		}
+	} else if st, err := fs.Stat(w.FS, pattern); err == nil && !st.IsDir() {
+		matches = []string{pattern}
+	}
+	switch len(matches) {
+	case 0:
+		if l.Required {
+			return "", diag.Errorf(l.Pos, "layer %q is required but %s does not exist", l.Path, pattern)
+		}
+		return "", nil
+	case 1:
+		return matches[0], nil
+	}
+	return "", diag.Errorf(l.Pos, "layer %q is ambiguous in %s: it matches %s; rename or remove all but one", l.Path, env, strings.Join(matches, ", "))
+}
