@@ -1,0 +1,91 @@
+package tree_test
+
+import (
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/envplane/envplane/internal/tree"
+)
+
+type parsed struct {
+	Data   any
+	Errors []string
+}
+
+func parse(format tree.Format, src string) parsed {
+	var v *tree.Value
+	var errs []string
+	switch format {
+	case tree.FormatYAML:
+		t, l := tree.ParseYAML("f.yaml", []byte(src))
+		v = t
+		for _, d := range l {
+			errs = append(errs, d.Error())
+		}
+	case tree.FormatJSON:
+		t, l := tree.ParseJSON("f.json", []byte(src))
+		v = t
+		for _, d := range l {
+			errs = append(errs, d.Error())
+		}
+	}
+	p := parsed{Errors: errs}
+	if v != nil {
+		p.Data = v.Interface()
+	}
+	return p
+}
+
+func TestParse(t *testing.T) {
+	tests := []struct {
+		name   string
+		format tree.Format
+		src    string
+		want   parsed
+	}{
+		{"yaml scalars", tree.FormatYAML, "i: 0x1F\nf: 1.5\ninf: .inf\nb: true\ns: 'x'\nn: ~\nt: 2024-01-01\nyes: yes\n",
+			parsed{Data: map[string]any{"i": int64(31), "f": 1.5, "inf": inf(), "b": true, "s": "x", "n": nil, "t": "2024-01-01", "yes": "yes"}}},
+		{"yaml anchors and merge keys", tree.FormatYAML, "base: &b {x: 1, y: 2}\nchild:\n  <<: *b\n  y: 3\n",
+			parsed{Data: map[string]any{"base": map[string]any{"x": int64(1), "y": int64(2)}, "child": map[string]any{"x": int64(1), "y": int64(3)}}}},
+		{"yaml empty file", tree.FormatYAML, "", parsed{Data: map[string]any{}}},
+		{"yaml comment-only file", tree.FormatYAML, "# nothing\n", parsed{Data: map[string]any{}}},
+		{"yaml top-level list", tree.FormatYAML, "- a\n", parsed{Errors: []string{"f.yaml:1:1: expected a mapping at the top of the file, found array"}}},
+		{"yaml duplicate key", tree.FormatYAML, "a: 1\nb:\n  c: 1\n  c: 2\n", parsed{Errors: []string{`f.yaml:4:3: key "c" is defined twice in this mapping`}}},
+		{"yaml two documents", tree.FormatYAML, "a: 1\n---\nb: 2\n", parsed{Errors: []string{"f.yaml:2:1: a configuration file holds one YAML document; found a second one"}}},
+		{"yaml syntax error", tree.FormatYAML, "a: 1\nb: [\n", parsed{Errors: []string{"f.yaml:2:1: invalid YAML: did not find expected node content"}}},
+		{"json comments and trailing commas", tree.FormatJSON, "// c\n{\n  /* x */ \"a\": [1, 2,],\n  \"b\": 1e3,\n}\n",
+			parsed{Data: map[string]any{"a": []any{int64(1), int64(2)}, "b": 1000.0}}},
+		{"json syntax error position", tree.FormatJSON, "{\n  \"a\": tru\n}", parsed{Errors: []string{"f.json:2:8: invalid JSON: invalid literal: tru"}}},
+		{"json duplicate key", tree.FormatJSON, "{\"a\": 1,\n \"a\": 2}", parsed{Errors: []string{`f.json:2:2: key "a" is defined twice in this object`}}},
+		{"json top-level array", tree.FormatJSON, "[1]", parsed{Errors: []string{"f.json:1:1: expected an object at the top of the file, found array"}}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if diff := cmp.Diff(tt.want, parse(tt.format, tt.src)); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestPositions(t *testing.T) {
+	v, errs := tree.ParseYAML("f.yaml", []byte("server:\n  port: 8080\n  host: \"x\"\n"))
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	port := v.Lookup([]string{"server", "port"})
+	host := v.Lookup([]string{"server", "host"})
+	got := []any{port.Src.Line, port.Src.Column, host.Src.Line, host.Src.Column, host.Quoted}
+	if diff := cmp.Diff([]any{2, 9, 3, 9, true}, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+	j, errs := tree.ParseJSON("f.json", []byte("{\n\t\"a\": {\"b\": 1}\n}"))
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	b := j.Lookup([]string{"a", "b"})
+	if b.Src.Line != 2 || b.Src.Column != 13 {
+		t.Errorf("a.b at %d:%d, want 2:13", b.Src.Line, b.Src.Column)
+	}
+}
