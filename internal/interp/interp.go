@@ -14,10 +14,9 @@
 // Fallbacks and messages are templates themselves, so ${A:-${B:-x}} works.
 // Braces inside them must balance. A "$" not followed by "{" is literal.
 //
-// Names match [A-Za-z_][A-Za-z0-9_.-]*. Because "-" is also an operator, a
-// "-" belongs to the name only when a letter or underscore follows it:
-// ${db-password} names "db-password", while ${PORT-8080} and ${X-} are NAME-
-// fallback forms.
+// Names match [A-Za-z_][A-Za-z0-9_.]*. A "-" is never part of a name, because
+// ${NAME-fallback} (as in POSIX shells and docker compose) must keep meaning
+// "NAME, or fallback when unset".
 package interp
 
 import (
@@ -275,8 +274,6 @@ func scanName(s string, i int) int {
 		c := s[i]
 		switch {
 		case isNameStart(c), c >= '0' && c <= '9', c == '.':
-			i++
-		case c == '-' && i+1 < len(s) && isNameStart(s[i+1]):
 			i++
 		default:
 			return i

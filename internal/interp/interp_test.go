@@ -48,7 +48,8 @@ func TestParse(t *testing.T) {
 		{"}{", tmpl(lit("}{"))},
 		{"${HOME}", tmpl(ref(0, "HOME", OpNone))},
 		{"${_x.y-z}", tmpl(ref(0, "_x.y-z", OpNone))},
-		{"${db-password}", tmpl(ref(0, "db-password", OpNone))},
+		{"${db-password}", tmpl(ref(0, "db", OpDefaultUnset, lit("password")))},
+		{"${NAME-fallback}", tmpl(ref(0, "NAME", OpDefaultUnset, lit("fallback")))},
 		{"${a.1}", tmpl(ref(0, "a.1", OpNone))},
 		{"x${A}y${B}z", tmpl(lit("x"), ref(1, "A", OpNone), lit("y"), ref(6, "B", OpNone), lit("z"))},
 		{"${A}${B}", tmpl(ref(0, "A", OpNone), ref(4, "B", OpNone))},
@@ -61,7 +62,7 @@ func TestParse(t *testing.T) {
 		{"${X-${Y}}", tmpl(ref(0, "X", OpDefaultUnset, ref(4, "Y", OpNone)))},
 		// A "-" followed by a letter or underscore continues the name.
 		{"${NAME-fallback}", tmpl(ref(0, "NAME-fallback", OpNone))},
-		{"${a-_b-c}", tmpl(ref(0, "a-_b-c", OpNone))},
+		{"${a-_b-c}", tmpl(ref(0, "a", OpDefaultUnset, lit("_b-c")))},
 		{"${cert-2024}", tmpl(ref(0, "cert", OpDefaultUnset, lit("2024")))},
 		{"${X:?}", tmpl(ref(0, "X", OpRequired))},
 		{"${X?}", tmpl(ref(0, "X", OpRequiredUnset))},
