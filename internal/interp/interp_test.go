@@ -47,7 +47,7 @@ func TestParse(t *testing.T) {
 		{"{}", tmpl(lit("{}"))},
 		{"}{", tmpl(lit("}{"))},
 		{"${HOME}", tmpl(ref(0, "HOME", OpNone))},
-		{"${_x.y-z}", tmpl(ref(0, "_x.y-z", OpNone))},
+		{"${_x.y-z}", tmpl(ref(0, "_x.y", OpDefaultUnset, lit("z")))},
 		{"${db-password}", tmpl(ref(0, "db", OpDefaultUnset, lit("password")))},
 		{"${NAME-fallback}", tmpl(ref(0, "NAME", OpDefaultUnset, lit("fallback")))},
 		{"${a.1}", tmpl(ref(0, "a.1", OpNone))},
@@ -61,7 +61,6 @@ func TestParse(t *testing.T) {
 		{"${X-/tmp}", tmpl(ref(0, "X", OpDefaultUnset, lit("/tmp")))},
 		{"${X-${Y}}", tmpl(ref(0, "X", OpDefaultUnset, ref(4, "Y", OpNone)))},
 		// A "-" followed by a letter or underscore continues the name.
-		{"${NAME-fallback}", tmpl(ref(0, "NAME-fallback", OpNone))},
 		{"${a-_b-c}", tmpl(ref(0, "a", OpDefaultUnset, lit("_b-c")))},
 		{"${cert-2024}", tmpl(ref(0, "cert", OpDefaultUnset, lit("2024")))},
 		{"${X:?}", tmpl(ref(0, "X", OpRequired))},
