@@ -166,11 +166,6 @@ func suggestName(path string) string {
 	return strings.ToUpper(strings.NewReplacer(".", "_", "-", "").Replace(path))
 }
 
-type leafInfo struct {
-	kind tree.Kind
-	src  string
-}
-
 func kindName(k tree.Kind) string {
 	if k == tree.Float || k == tree.Int {
 		return "number"

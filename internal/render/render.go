@@ -339,7 +339,7 @@ func flatKey(k string) string {
 
 // dotenvQuote leaves simple values bare and double-quotes the rest.
 func dotenvQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n\r\"'\\#$`=") {
+	if s != "" && !strings.ContainsAny(s, " \t\n\r\"'\\#$`=<>|&;(){}*?~!") {
 		return s
 	}
 	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`, "`", "\\`")

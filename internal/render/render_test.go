@@ -1,0 +1,109 @@
+package render_test
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+func cfg(t *testing.T, src string) *tree.Value {
+	t.Helper()
+	v, errs := tree.ParseYAML("c.yaml", []byte(src))
+	if errs != nil {
+		t.Fatal(errs)
+	}
+	return v
+}
+
+func sensitive(p string) bool { return strings.Contains(strings.ToLower(p), "secret") }
+
+func TestFormats(t *testing.T) {
+	src := "server:\n  port: 8080\n  grpc-port: 9090\nsecurity:\n  jwtSecret: \"it's\"\nhosts: [a, b]\nnodes:\n  - {host: n1}\nratio: 1.0\nnote: \"a b#c\"\n"
+	tests := []struct {
+		format string
+		reveal bool
+		want   string
+	}{
+		{"json", false, `{
+  "server": {
+    "port": 8080,
+    "grpc-port": 9090
+  },
+  "security": {
+    "jwtSecret": "<redacted>"
+  },
+  "hosts": [
+    "a",
+    "b"
+  ],
+  "nodes": [
+    {
+      "host": "n1"
+    }
+  ],
+  "ratio": 1,
+  "note": "a b#c"
+}
+`},
+		{"yaml", false, "server:\n  port: 8080\n  grpc-port: 9090\nsecurity:\n  jwtSecret: <redacted>\nhosts:\n  - a\n  - b\nnodes:\n  - host: n1\nratio: 1.0\nnote: a b#c\n"},
+		{"dotenv", true, "HOSTS=a,b\nNODES_0_HOST=n1\nNOTE=\"a b#c\"\nRATIO=1\nSECURITY_JWTSECRET=\"it's\"\nSERVER_GRPCPORT=9090\nSERVER_PORT=8080\n"},
+		{"shell", true, "export HOSTS='a,b'\nexport NODES_0_HOST='n1'\nexport NOTE='a b#c'\nexport RATIO='1'\nexport SECURITY_JWTSECRET='it'\\''s'\nexport SERVER_GRPCPORT='9090'\nexport SERVER_PORT='8080'\n"},
+		{"properties", false, "server.port=8080\nserver.grpc-port=9090\nsecurity.jwtSecret=<redacted>\nhosts[0]=a\nhosts[1]=b\nnodes[0].host=n1\nratio=1\nnote=a b#c\n"},
+		{"k8s", false, `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-dev
+data:
+  HOSTS: "a,b"
+  NODES_0_HOST: "n1"
+  NOTE: "a b#c"
+  RATIO: "1"
+  SERVER_GRPCPORT: "9090"
+  SERVER_PORT: "8080"
+---
+apiVersion: v1
+kind: Secret
+metadata:
+  name: app-dev
+type: Opaque
+stringData:
+  SECURITY_JWTSECRET: "<redacted>"
+`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := render.Write(&b, tt.format, cfg(t, src), render.Options{Reveal: tt.reveal, Sensitive: sensitive, Name: "App dev"}); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, b.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestFlattenCollision(t *testing.T) {
+	_, err := render.Flatten(cfg(t, "server:\n  port: 1\nSERVER_PORT: 2\n"), render.Options{})
+	want := "cannot flatten: server.port and SERVER_PORT both flatten to SERVER_PORT; rename one of the keys"
+	if err == nil || err.Error() != want {
+		t.Errorf("err = %v, want %q", err, want)
+	}
+}
+
+func TestSecretValuesAreAlwaysHidden(t *testing.T) {
+	v := cfg(t, "plain: x\n")
+	v.Get("plain").Secret = true
+	var b bytes.Buffer
+	if err := render.Write(&b, "dotenv", v, render.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if got := b.String(); got != "PLAIN=\"<redacted>\"\n" {
+		t.Errorf("got %q", got)
+	}
+}
