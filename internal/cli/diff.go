@@ -55,6 +55,7 @@ changed is still reported. References nothing sets are compared as written.`,
 					changes = []change{}
 				}
 				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(struct {
 					Changes []change `json:"changes"`
@@ -124,7 +125,8 @@ func diffTrees(ta, tb *tree.Value, o render.Options) []change {
 		if hide {
 			return json.RawMessage(`"` + render.Redacted + `"`)
 		}
-		return json.RawMessage(render.JSON(v, p, render.Options{Reveal: true}))
+		// Redaction still applies inside lists of maps (alerts.channels.0.serviceKey).
+		return json.RawMessage(render.JSON(v, p, o))
 	}
 	for _, l := range la {
 		inA[l.path] = true

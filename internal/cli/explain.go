@@ -80,6 +80,7 @@ func (a *app) explainCommand() *cobra.Command {
 			var b bytes.Buffer
 			if format == "json" {
 				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(out); err != nil {
 					return err

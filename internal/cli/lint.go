@@ -45,6 +45,7 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 					fs = []policy.Finding{}
 				}
 				enc := json.NewEncoder(&b)
+				enc.SetEscapeHTML(false)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(struct {
 					Findings []policy.Finding `json:"findings"`

@@ -149,7 +149,7 @@ func (l *linter) sensitiveLiterals(e workspace.Environment, res *resolve.Result)
 	if e.Lower() || res.Tree == nil {
 		return
 	}
-	tree.Walk(res.Tree, func(path string, v *tree.Value) {
+	tree.WalkDeep(res.Tree, func(path string, v *tree.Value) {
 		if v.Kind != tree.String || v.Str == "" || v.Src.Kind != tree.SourceFile || v.Template != "" || v.Unresolved {
 			return
 		}
@@ -306,7 +306,7 @@ func (l *linter) copiedSecrets(svc string, results []*resolve.Result) {
 		if !e.Lower() || res.Tree == nil {
 			continue
 		}
-		tree.Walk(res.Tree, func(path string, v *tree.Value) {
+		tree.WalkDeep(res.Tree, func(path string, v *tree.Value) {
 			if l.credential(path, v) {
 				h := l.hash(v.Scalar())
 				if _, ok := lower[h]; !ok {
@@ -323,7 +323,7 @@ func (l *linter) copiedSecrets(svc string, results []*resolve.Result) {
 		if e.Lower() || res.Tree == nil {
 			continue
 		}
-		tree.Walk(res.Tree, func(path string, v *tree.Value) {
+		tree.WalkDeep(res.Tree, func(path string, v *tree.Value) {
 			if !l.credential(path, v) {
 				return
 			}

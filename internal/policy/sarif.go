@@ -115,6 +115,7 @@ func WriteSARIF(w io.Writer, fs []Finding, toolVersion string) error {
 		run.Tool.Driver.Rules = []sarifRule{}
 	}
 	enc := json.NewEncoder(w)
+	enc.SetEscapeHTML(false)
 	enc.SetIndent("", "  ")
 	return enc.Encode(sarifLog{Schema: "https://json.schemastore.org/sarif-2.1.0.json", Version: "2.1.0", Runs: []sarifRun{run}})
 }

@@ -8,6 +8,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"unicode/utf16"
 
 	"github.com/tailscale/hujson"
 	"gopkg.in/yaml.v3"
@@ -65,6 +66,9 @@ func ParseYAML(file string, data []byte) (*Value, diag.List) {
 		root = root.Content[0]
 	}
 	c := yamlConverter{file: file}
+	if n := len(data); n > 0 && data[n-1] != '\n' && data[n-1] != '\r' {
+		c.endLine, c.endCol = yamlEnd(data)
+	}
 	v := c.convert(root, 0)
 	if len(c.errs) == 0 && v.Kind != Map {
 		if v.Kind == Null {
@@ -104,14 +108,66 @@ const maxDepth = 200
 type yamlConverter struct {
 	file string
 	errs diag.List
+	// endLine and endCol are the end of an input whose last line does not end
+	// in a line break, where yaml.v3 adds a line of its own; zero otherwise.
+	endLine, endCol int
 }
 
 func (c *yamlConverter) pos(n *yaml.Node) diag.Pos {
-	return diag.Pos{File: c.file, Line: n.Line, Column: n.Column}
+	line, col := c.at(n)
+	return diag.Pos{File: c.file, Line: line, Column: col}
+}
+
+// at is n's position. yaml.v3 places empty nodes that end the stream (the
+// missing value of a final `? key`, the content of a bare `---`) on the line
+// it adds after an unterminated last line; those move to the end of the input.
+func (c *yamlConverter) at(n *yaml.Node) (line, col int) {
+	if c.endLine > 0 && n.Line > c.endLine {
+		return c.endLine, c.endCol
+	}
+	return n.Line, n.Column
+}
+
+// yamlEnd returns the last line of data, counting lines as yaml.v3 does (CR
+// LF, CR, LF, NEL, LS and PS end a line, UTF-16 is decoded), and the column
+// just past its last character.
+func yamlEnd(data []byte) (line, col int) {
+	s := string(data)
+	if len(data) >= 2 && (data[0] == 0xFF && data[1] == 0xFE || data[0] == 0xFE && data[1] == 0xFF) {
+		u := make([]uint16, 0, len(data)/2)
+		for i := 2; i+1 < len(data); i += 2 {
+			if data[0] == 0xFF {
+				u = append(u, uint16(data[i])|uint16(data[i+1])<<8)
+			} else {
+				u = append(u, uint16(data[i])<<8|uint16(data[i+1]))
+			}
+		}
+		s = string(utf16.Decode(u))
+	}
+	s = strings.TrimPrefix(s, "\uFEFF")
+	line, col = 1, 1
+	for _, r := range s {
+		switch r {
+		case '\n':
+			if col == 0 { // the LF of a CR LF
+				col = 1
+				continue
+			}
+			line, col = line+1, 1
+		case '\r':
+			line, col = line+1, 0
+		case '\u0085', '\u2028', '\u2029':
+			line, col = line+1, 1
+		default:
+			col = max(col, 1) + 1
+		}
+	}
+	return line, max(col, 1)
 }
 
 func (c *yamlConverter) convert(n *yaml.Node, depth int) *Value {
-	v := &Value{Src: Source{Name: c.file, Line: n.Line, Column: n.Column}}
+	line, col := c.at(n)
+	v := &Value{Src: Source{Name: c.file, Line: line, Column: col}}
 	if depth > maxDepth {
 		c.errs = append(c.errs, diag.Errorf(c.pos(n), "nesting deeper than %d levels", maxDepth))
 		return v

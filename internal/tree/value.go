@@ -274,6 +274,43 @@ func Walk(v *Value, fn func(path string, leaf *Value)) {
 	walk(v, "", fn)
 }
 
+// WalkDeep is Walk that also descends into arrays holding maps or arrays,
+// naming their items by index (alerts.channels.0.webhook).
+func WalkDeep(v *Value, fn func(path string, leaf *Value)) {
+	walkDeep(v, "", fn)
+}
+
+func walkDeep(v *Value, prefix string, fn func(string, *Value)) {
+	switch {
+	case v.Kind == Map:
+		for _, f := range v.Fields {
+			walkDeep(f.Value, join(prefix, f.Key), fn)
+		}
+	case v.Kind == Array && !scalarItems(v):
+		for i, it := range v.Items {
+			walkDeep(it, join(prefix, strconv.Itoa(i)), fn)
+		}
+	default:
+		fn(prefix, v)
+	}
+}
+
+func join(prefix, key string) string {
+	if prefix == "" {
+		return key
+	}
+	return prefix + "." + key
+}
+
+func scalarItems(v *Value) bool {
+	for _, it := range v.Items {
+		if it.Kind == Map || it.Kind == Array {
+			return false
+		}
+	}
+	return true
+}
+
 func walk(v *Value, prefix string, fn func(string, *Value)) {
 	if v.Kind != Map {
 		fn(prefix, v)
