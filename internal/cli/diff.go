@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
@@ -39,10 +40,11 @@ changed is still reported. References nothing sets are compared as written.`,
 			if err != nil {
 				return err
 			}
-			for _, e := range args {
-				if err := checkEnv(l.ws, e, service); err != nil {
-					return err
-				}
+			var errs diag.List
+			appendErr(&errs, checkEnv(l.ws, args[0], service))
+			appendErr(&errs, checkEnv(l.ws, args[1], ""))
+			if len(errs) > 0 {
+				return errs
 			}
 			ra := l.resolver.Resolve(resolve.Request{Env: args[0], Service: service, Getenv: a.lookup()})
 			rb := l.resolver.Resolve(resolve.Request{Env: args[1], Service: service, Getenv: a.lookup()})

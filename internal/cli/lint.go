@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/policy"
 )
 
@@ -32,10 +33,12 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if err != nil {
 				return err
 			}
+			var errs diag.List
 			for _, e := range envs {
-				if err := checkEnv(l.ws, e, ""); err != nil {
-					return err
-				}
+				appendErr(&errs, checkEnv(l.ws, e, ""))
+			}
+			if len(errs) > 0 {
+				return errs
 			}
 			fs := policy.Lint(l.resolver, l.policies, policy.Options{Environments: envs, Getenv: a.lookup()})
 			var b bytes.Buffer

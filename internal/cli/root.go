@@ -3,13 +3,16 @@
 package cli
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 
 	"github.com/spf13/cobra"
@@ -68,6 +71,7 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	if err == nil {
 		return ExitOK
 	}
+	err = unknownCommand(root, err)
 	var ee *exitError
 	if errors.As(err, &ee) {
 		if ee.err != nil {
@@ -93,6 +97,54 @@ func (a *app) printError(err error) {
 	}
 }
 
+var unknownCommandRE = regexp.MustCompile(`^unknown command "(.*)" for "envplane"$`)
+
+// unknownCommand rewrites cobra's multi-line "unknown command … Did you
+// mean this?" error into one line, so every problem stays one
+// "envplane: …" line on stderr.
+func unknownCommand(root *cobra.Command, err error) error {
+	m := unknownCommandRE.FindStringSubmatch(err.Error())
+	if m == nil {
+		return err
+	}
+	msg := fmt.Sprintf("unknown command %q", m[1])
+	if s := root.SuggestionsFor(m[1]); len(s) > 0 {
+		msg += fmt.Sprintf(" (did you mean %s?)", strings.Join(s, " or "))
+	}
+	return &exitError{code: ExitFailure, err: errors.New(msg + "; run `envplane --help` for the list of commands")}
+}
+
+// args checks the number of positional arguments, naming the command and
+// its usage instead of cobra's terse "accepts 2 arg(s), received 1".
+func args(lo, hi int) cobra.PositionalArgs {
+	return func(cmd *cobra.Command, args []string) error {
+		n := len(args)
+		switch {
+		case hi >= 0 && n > hi:
+			return fmt.Errorf("%s: unexpected argument %q (usage: envplane %s)", cmd.Name(), args[hi], cmd.Use)
+		case n < lo:
+			return fmt.Errorf("%s: expects %d argument%s, got %d (usage: envplane %s)", cmd.Name(), lo, pluralS(lo), n, cmd.Use)
+		}
+		return nil
+	}
+}
+
+func pluralS(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
+}
+
+// encodeJSON writes v indented, keeping "<redacted>" readable: the default
+// encoder would turn it into "\u003credacted\u003e".
+func encodeJSON(b *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(b)
+	enc.SetIndent("", "  ")
+	enc.SetEscapeHTML(false)
+	return enc.Encode(v)
+}
+
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "envplane",
@@ -101,9 +153,11 @@ func (a *app) rootCommand() *cobra.Command {
 in each environment (with provenance), encrypted secrets, feature flags, and gated
 promotion of releases. Offline commands (resolve, explain, diff, lint, run) work on
 the workspace: the nearest directory upwards with an envplane.yaml.`,
-		SilenceErrors:     true,
-		SilenceUsage:      true,
-		CompletionOptions: cobra.CompletionOptions{DisableDefaultCmd: true},
+		SilenceErrors:              true,
+		SilenceUsage:               true,
+		DisableSuggestions:         true, // unknownCommand adds them, on one line
+		SuggestionsMinimumDistance: 2,
+		CompletionOptions:          cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
 	root.PersistentFlags().StringVarP(&a.dir, "dir", "C", "", "workspace directory (default: the nearest parent with envplane.yaml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {

@@ -89,3 +89,37 @@ func TestPositions(t *testing.T) {
 		t.Errorf("a.b at %d:%d, want 2:13", b.Src.Line, b.Src.Column)
 	}
 }
+
+// TestPositionsAtEndOfInput covers empty nodes that yaml.v3 places on a line
+// past the end of an input whose last line has no line break (found by
+// FuzzParseYAML): they point at the end of the last line instead.
+func TestPositionsAtEndOfInput(t *testing.T) {
+	tests := []struct {
+		name      string
+		src       string
+		path      []string
+		line, col int
+	}{
+		{"explicit key without value", "?", []string{""}, 1, 2},
+		{"nested explicit key", "a:\n  ? b", []string{"a", "b"}, 2, 6},
+		{"bare document start", "---", nil, 1, 4},
+		{"carriage returns", "a: 1\r? b", []string{"b"}, 2, 4},
+		{"trailing blanks", "? b\n  ", []string{"b"}, 2, 3},
+		{"final line break", "? b\n", []string{"b"}, 2, 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			v, errs := tree.ParseYAML("f.yaml", []byte(tt.src))
+			if errs != nil {
+				t.Fatal(errs)
+			}
+			got := v.Lookup(tt.path)
+			if got == nil {
+				t.Fatalf("no value at %q", tt.path)
+			}
+			if got.Src.Line != tt.line || got.Src.Column != tt.col {
+				t.Errorf("value at %q is at %d:%d, want %d:%d", tt.path, got.Src.Line, got.Src.Column, tt.line, tt.col)
+			}
+		})
+	}
+}
