@@ -22,6 +22,9 @@ var update = flag.Bool("update", false, "update the golden files of testdata/*.t
 func TestMain(m *testing.M) {
 	testscript.Main(m, map[string]func(){
 		"envplane": func() {
+			// A fixed version keeps golden outputs (SARIF) independent of
+			// how the test binary was built.
+			cli.Version = "v0.0.0-test"
 			os.Exit(cli.Run(context.Background(), os.Args[1:], os.Getenv, os.Stdin, os.Stdout, os.Stderr))
 		},
 	})

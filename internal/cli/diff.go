@@ -31,7 +31,7 @@ func (a *app) diffCommand() *cobra.Command {
 		Long: `Diff resolves both environments and lists every key added, removed or changed from
 ENV_A to ENV_B. Sensitive and secret values show as "<redacted>", but whether they
 changed is still reported. References nothing sets are compared as written.`,
-		Args: cobra.ExactArgs(2),
+		Args: argCount(2, 2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format, []string{"text", "json", "markdown"}); err != nil {
 				return err
@@ -48,6 +48,11 @@ changed is still reported. References nothing sets are compared as written.`,
 			}
 			ra := l.resolver.Resolve(resolve.Request{Env: args[0], Service: service, Getenv: a.lookup()})
 			rb := l.resolver.Resolve(resolve.Request{Env: args[1], Service: service, Getenv: a.lookup()})
+			// A file that does not parse would silently drop out of the
+			// comparison; only unset references are tolerated.
+			if err := blockingProblems(ra, rb); err != nil {
+				return err
+			}
 			o := a.renderOptions(l, args[0], service, reveal)
 			changes := diffTrees(ra.Tree, rb.Tree, o)
 			var b bytes.Buffer

@@ -40,7 +40,7 @@ func (a *app) explainCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "explain KEY --env E [--service S] [--format text|json]",
 		Short: "Show where a value comes from and what it overrode",
-		Args:  cobra.ExactArgs(1),
+		Args:  argCount(1, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			if err := checkFormat(format, []string{"text", "json"}); err != nil {
 				return err
@@ -53,6 +53,11 @@ func (a *app) explainCommand() *cobra.Command {
 				return err
 			}
 			res := l.resolver.Resolve(resolve.Request{Env: env, Service: service, Getenv: a.lookup()})
+			// Explaining a config that lost a layer to a parse error (or a
+			// variable to a coercion error) would name the wrong source.
+			if err := blockingProblems(res); err != nil {
+				return err
+			}
 			key := strings.Join(splitKey(args[0]), ".")
 			v := res.Tree.Lookup(splitKey(args[0]))
 			if v == nil {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -95,11 +96,19 @@ database:
 `},
 }
 
+func unwrapPath(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return pe.Err
+	}
+	return err
+}
+
 func (a *app) initCommand() *cobra.Command {
 	return &cobra.Command{
 		Use:   "init [DIR]",
 		Short: "Start a workspace: a commented envplane.yaml and starter config files",
-		Args:  cobra.MaximumNArgs(1),
+		Args:  argCount(0, 1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dir := a.dir
 			if len(args) == 1 {
@@ -108,16 +117,19 @@ func (a *app) initCommand() *cobra.Command {
 			if dir == "" {
 				dir = "."
 			}
-			if _, err := os.Stat(filepath.Join(dir, workspace.FileName)); err == nil {
-				return fmt.Errorf("%s already exists in %s; not overwriting", workspace.FileName, dir)
-			}
-			// Check every target first so that nothing is half-written.
+			// Check every target first so that nothing is half-written, and
+			// name every file that is in the way.
+			var errs diag.List
 			for _, f := range starter {
-				if _, err := os.Stat(filepath.Join(dir, f.path)); err == nil {
-					return fmt.Errorf("%s already exists in %s; not overwriting", f.path, dir)
+				p := filepath.Join(dir, filepath.FromSlash(f.path))
+				if _, err := os.Stat(p); err == nil {
+					errs = append(errs, diag.Errorf(diag.Pos{File: filepath.ToSlash(p)}, "already exists; init never overwrites (pick an empty DIR)"))
 				} else if !errors.Is(err, fs.ErrNotExist) {
-					return err
+					errs = append(errs, diag.Errorf(diag.Pos{File: filepath.ToSlash(p)}, "%v", unwrapPath(err)))
 				}
+			}
+			if len(errs) > 0 {
+				return errs
 			}
 			for _, f := range starter {
 				p := filepath.Join(dir, filepath.FromSlash(f.path))
@@ -129,7 +141,11 @@ func (a *app) initCommand() *cobra.Command {
 				}
 				fmt.Fprintf(a.stdout, "created %s\n", filepath.ToSlash(filepath.Join(dir, f.path)))
 			}
-			fmt.Fprintf(a.stdout, "\nnext: envplane -C %s resolve --env development\n      envplane -C %s lint\n", dir, dir)
+			cd := ""
+			if filepath.Clean(dir) != "." {
+				cd = "-C " + dir + " "
+			}
+			fmt.Fprintf(a.stdout, "\nnext: envplane %sresolve --env development\n      envplane %slint\n", cd, cd)
 			return nil
 		},
 	}

@@ -24,7 +24,7 @@ drift of a key across environments, keys missing from some environments (warning
 sensitive keys holding literals in committed files outside synthetic-data
 environments, credentials copied from a synthetic-data environment into a higher
 one, layers that match no file (warning), and the workspace's CEL policies.`,
-		Args: cobra.NoArgs,
+		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format, []string{"text", "json", "sarif"}); err != nil {
 				return err

@@ -22,7 +22,7 @@ func (a *app) resolveCommand() *cobra.Command {
 variables, and prints the result. Sensitive values and values from secrets print as
 "<redacted>" unless --reveal. Every problem (unresolved reference, parse error,
 coercion failure, schema violation) is reported at once and nothing is printed.`,
-		Args: cobra.NoArgs,
+		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format, render.Formats); err != nil {
 				return err

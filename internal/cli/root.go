@@ -3,9 +3,7 @@
 package cli
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -114,16 +112,20 @@ func unknownCommand(root *cobra.Command, err error) error {
 	return &exitError{code: ExitFailure, err: errors.New(msg + "; run `envplane --help` for the list of commands")}
 }
 
-// args checks the number of positional arguments, naming the command and
+// argCount checks the number of positional arguments, naming the command and
 // its usage instead of cobra's terse "accepts 2 arg(s), received 1".
-func args(lo, hi int) cobra.PositionalArgs {
+func argCount(lo, hi int) cobra.PositionalArgs {
 	return func(cmd *cobra.Command, args []string) error {
 		n := len(args)
 		switch {
 		case hi >= 0 && n > hi:
 			return fmt.Errorf("%s: unexpected argument %q (usage: envplane %s)", cmd.Name(), args[hi], cmd.Use)
 		case n < lo:
-			return fmt.Errorf("%s: expects %d argument%s, got %d (usage: envplane %s)", cmd.Name(), lo, pluralS(lo), n, cmd.Use)
+			want := fmt.Sprintf("%d argument%s", lo, pluralS(lo))
+			if hi < 0 {
+				want = "at least " + want
+			}
+			return fmt.Errorf("%s: expects %s, got %d (usage: envplane %s)", cmd.Name(), want, n, cmd.Use)
 		}
 		return nil
 	}
@@ -134,15 +136,6 @@ func pluralS(n int) string {
 		return ""
 	}
 	return "s"
-}
-
-// encodeJSON writes v indented, keeping "<redacted>" readable: the default
-// encoder would turn it into "\u003credacted\u003e".
-func encodeJSON(b *bytes.Buffer, v any) error {
-	enc := json.NewEncoder(b)
-	enc.SetIndent("", "  ")
-	enc.SetEscapeHTML(false)
-	return enc.Encode(v)
 }
 
 func (a *app) rootCommand() *cobra.Command {
@@ -271,6 +264,21 @@ func (a *app) resolveStrict(l *loaded, env, service string) (*resolve.Result, er
 		return nil, errs
 	}
 	return res, nil
+}
+
+// blockingProblems fails with the resolution problems of results that make
+// them unusable for diff and explain: everything but references nothing
+// sets, which those commands show as written.
+func blockingProblems(results ...*resolve.Result) error {
+	var errs diag.List
+	for _, res := range results {
+		for _, p := range res.Problems {
+			if p.Rule != resolve.RuleUnresolved {
+				errs = append(errs, p.Diagnostic)
+			}
+		}
+	}
+	return errs.Sort().Err()
 }
 
 func displayKey(p string) string {

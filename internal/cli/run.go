@@ -25,7 +25,7 @@ func (a *app) runCommand() *cobra.Command {
 (flattened like the dotenv format: server.port → SERVER_PORT) on top of the current
 environment, plus every secret under its own name. Signals are forwarded to the
 program and its exit code is returned. Nothing is written to disk.`,
-		Args: cobra.MinimumNArgs(1),
+		Args: argCount(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			l, err := a.load()
 			if err != nil {
@@ -50,6 +50,9 @@ program and its exit code is returned. Nothing is written to disk.`,
 	cmd.Flags().StringVar(&env, "env", "", "environment (required)")
 	cmd.Flags().StringVar(&service, "service", "", "service")
 	_ = cmd.MarkFlagRequired("env")
+	// Flags after COMMAND are its own: `envplane run --env dev ls -l` works
+	// without `--`.
+	cmd.Flags().SetInterspersed(false)
 	return cmd
 }
 

@@ -16,6 +16,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -266,6 +267,7 @@ type Var struct {
 // error naming both.
 func Flatten(root *tree.Value, o Options) ([]Var, error) {
 	var out []Var
+	var srcs []tree.Source // where each var's value was written, for errors
 	var walk func(v *tree.Value, name, path string)
 	walk = func(v *tree.Value, name, path string) {
 		switch {
@@ -286,19 +288,29 @@ func Flatten(root *tree.Value, o Options) ([]Var, error) {
 			val = Redacted
 		}
 		out = append(out, Var{Name: name, Value: val, Path: path, Hidden: hidden})
+		src := v.Src
+		if v.Via != nil {
+			src = *v.Via
+		}
+		srcs = append(srcs, src)
 	}
 	walk(root, "", "")
 	byName := map[string]string{}
-	var dups []string
-	for _, kv := range out {
+	var dups diag.List
+	for i, kv := range out {
 		if prev, ok := byName[kv.Name]; ok {
-			dups = append(dups, fmt.Sprintf("%s and %s both flatten to %s", prev, kv.Path, kv.Name))
+			// Placed at the second key when it was written in a file.
+			var pos diag.Pos
+			if s := srcs[i]; s.Kind == tree.SourceFile || s.Kind == tree.SourceDefault {
+				pos = s.Pos()
+			}
+			dups = append(dups, diag.Errorf(pos, "cannot flatten: %s and %s both flatten to %s; rename one of the keys", prev, kv.Path, kv.Name))
 			continue
 		}
 		byName[kv.Name] = kv.Path
 	}
 	if len(dups) > 0 {
-		return nil, fmt.Errorf("cannot flatten: %s; rename one of the keys", strings.Join(dups, "; "))
+		return nil, dups
 	}
 	sort.SliceStable(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out, nil
@@ -460,19 +472,24 @@ func writeK8s(b *bytes.Buffer, root *tree.Value, o Options) error {
 	return nil
 }
 
-// k8sName makes a DNS-1123 name out of free text.
+// k8sName makes a DNS-1123 name out of free text ("My App!" and
+// "development" give my-app-development, not my-app--development).
 func k8sName(s string) string {
 	var b strings.Builder
+	dash := false
 	for _, r := range strings.ToLower(s) {
-		if (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '-' || r == '.' {
+		switch {
+		case (r >= 'a' && r <= 'z') || (r >= '0' && r <= '9') || r == '.':
 			b.WriteRune(r)
-		} else {
+			dash = false
+		case !dash:
 			b.WriteByte('-')
+			dash = true
 		}
 	}
 	out := strings.Trim(b.String(), "-.")
 	if len(out) > 253 {
-		out = out[:253]
+		out = strings.TrimRight(out[:253], "-.")
 	}
 	if out == "" {
 		out = "config"

@@ -90,7 +90,8 @@ stringData:
 
 func TestFlattenCollision(t *testing.T) {
 	_, err := render.Flatten(cfg(t, "server:\n  port: 1\nSERVER_PORT: 2\n"), render.Options{})
-	want := "cannot flatten: server.port and SERVER_PORT both flatten to SERVER_PORT; rename one of the keys"
+	// Placed at the value of the second key.
+	want := "c.yaml:3:14: cannot flatten: server.port and SERVER_PORT both flatten to SERVER_PORT; rename one of the keys"
 	if err == nil || err.Error() != want {
 		t.Errorf("err = %v, want %q", err, want)
 	}
