@@ -52,7 +52,7 @@ type Options struct {
 func Lint(r *resolve.Resolver, pol *Compiled, o Options) []Finding {
 	ws := r.Workspace()
 	services := append([]string{""}, ws.Services...)
-	l := &linter{r: r, ws: ws, sens: r.Sensitivity(), seen: map[string]bool{}}
+	l := &linter{r: r, ws: ws, sens: r.Sensitivity(), seen: map[string]bool{}, only: o.Environments}
 	l.hashKey = make([]byte, 32)
 	_, _ = rand.Read(l.hashKey)
 	for _, svc := range services {
@@ -86,11 +86,17 @@ type linter struct {
 	out     []Finding
 	seen    map[string]bool
 	hashKey []byte
+	only    []string // report findings of these environments only
 }
 
 // add records a finding once: the same problem found again for another
 // service (or through a shared file) is not repeated.
 func (l *linter) add(f Finding) {
+	// Filter before deduplication, so that a problem shared by several
+	// environments is reported under a selected one.
+	if len(l.only) > 0 && f.Environment != "" && !contains(l.only, f.Environment) {
+		return
+	}
 	key := f.Rule + "\x00" + f.Severity + "\x00" + f.Path + "\x00" + f.Source + "\x00" + f.Message
 	if f.Source == findingSourceNoFile {
 		key += "\x00" + f.Environment

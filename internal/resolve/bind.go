@@ -6,6 +6,7 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/dotenv"
+	"github.com/envplane/envplane/internal/interp"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -157,7 +158,7 @@ func (s *session) bound(old *tree.Value, bd binding, path []string) *tree.Value 
 			kind = tree.String
 		}
 	}
-	nv, err := coerce(bd.text, kind, elem)
+	nv, err := s.coerceBinding(bd, kind, elem)
 	if err != nil {
 		s.coercionProblem(bd, path, err)
 		return old
@@ -248,6 +249,16 @@ type mapError struct{}
 
 func (mapError) Error() string { return "is a map of keys; set its keys one by one" }
 
+// coerceBinding converts a bound text. Text from a dotenv file that holds
+// references stays a string here: interpolation expands it later and then
+// types it like any single reference.
+func (s *session) coerceBinding(bd binding, kind, elem tree.Kind) (*tree.Value, error) {
+	if bd.src.Kind == tree.SourceFile && interp.HasRefs(bd.text) {
+		return &tree.Value{Kind: tree.String, Str: bd.text}, nil
+	}
+	return coerce(bd.text, kind, elem)
+}
+
 // fresh builds the value of a key that no layer set, typed by any hint.
 func (s *session) fresh(bd binding, path []string) *tree.Value {
 	kind, elem := tree.String, tree.String
@@ -255,7 +266,7 @@ func (s *session) fresh(bd binding, path []string) *tree.Value {
 	if k, e, ok := s.hint(probe, path); ok {
 		kind, elem = k, e
 	}
-	nv, err := coerce(bd.text, kind, elem)
+	nv, err := s.coerceBinding(bd, kind, elem)
 	if err != nil {
 		s.coercionProblem(bd, path, err)
 		return nil

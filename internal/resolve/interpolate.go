@@ -148,6 +148,11 @@ func (s *session) hint(v *tree.Value, path []string) (tree.Kind, tree.Kind, bool
 			return k, e, true
 		}
 	}
+	// While another environment's tree is being built as a hint, its own
+	// values take no hints from further environments: that would recurse.
+	if s.hinting {
+		return 0, 0, false
+	}
 	for _, env := range s.r.ws.Environments {
 		if env.Name == s.req.Env {
 			continue
@@ -177,7 +182,9 @@ func (s *session) hintTree(env string) *tree.Value {
 	if t, ok := s.r.hints[key]; ok {
 		return t
 	}
+	s.hinting = true
 	t := s.layers(env, s.req.Service, false)
+	s.hinting = false
 	s.r.hints[key] = t
 	return t
 }

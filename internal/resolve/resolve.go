@@ -166,9 +166,10 @@ func (r *Resolver) Resolve(req Request) *Result {
 
 // session is the state of one Resolve call.
 type session struct {
-	r   *Resolver
-	req Request
-	res *Result
+	r       *Resolver
+	req     Request
+	res     *Result
+	hinting bool // building another environment's tree for type hints
 }
 
 func (s *session) problem(rule, path string, pos diag.Pos, format string, args ...any) {
