@@ -146,7 +146,18 @@ func (p *parser) workspace(n *yaml.Node, w *Workspace) {
 				w.Environments = append(w.Environments, p.environment(e))
 			}
 		},
-		"services": func(v *yaml.Node) { w.Services = p.strList(v, "services") },
+		"services": func(v *yaml.Node) {
+			w.Services = p.strList(v, "services")
+			if v.Kind == yaml.SequenceNode {
+				seen := map[string]bool{}
+				for _, it := range v.Content {
+					if seen[it.Value] {
+						p.errorf(pos(it), "service %q is listed twice", it.Value)
+					}
+					seen[it.Value] = true
+				}
+			}
+		},
 		"config":   func(v *yaml.Node) { p.config(v, &w.Config) },
 		"flags":    func(v *yaml.Node) { w.Flags = p.strList(v, "flags") },
 		"secrets":  func(v *yaml.Node) { p.secrets(v, &w.Secrets) },
@@ -268,7 +279,10 @@ func (p *parser) config(n *yaml.Node, c *Config) {
 		},
 		"env": func(v *yaml.Node) {
 			p.mapping(v, "config.env", map[string]fieldFunc{
-				"prefix": func(v *yaml.Node) { c.Env.Prefix = p.str(v, "config.env.prefix") },
+				"prefix": func(v *yaml.Node) {
+					c.Env.Prefix = p.str(v, "config.env.prefix")
+					c.Env.PrefixPos = pos(v)
+				},
 				"bind": func(v *yaml.Node) {
 					if v.Kind != yaml.MappingNode {
 						p.errorf(pos(v), "config.env.bind: expected a mapping of VARIABLE: key.path")

@@ -111,8 +111,9 @@ func (l Layer) UsesService() bool { return strings.Contains(l.Path, "{service}")
 
 // EnvBinding maps environment variables onto configuration keys.
 type EnvBinding struct {
-	Prefix string
-	Bind   []Bind
+	Prefix    string
+	PrefixPos diag.Pos
+	Bind      []Bind
 }
 
 // Bind maps one variable name to one key path.
@@ -213,15 +214,19 @@ func (p *parser) validate(w *Workspace) {
 		p.errorf(diag.Pos{File: FileName, Line: 1, Column: 1}, "missing `environments:`: list at least one environment")
 	}
 	seen := map[string]int{}
+	var known []string
 	for i, e := range w.Environments {
 		if !envNameRE.MatchString(e.Name) {
 			p.errorf(e.Pos, "environment name %q: use lower-case letters, digits and dashes, starting with a letter", e.Name)
 		}
 		if j, dup := seen[e.Name]; dup {
 			p.errorf(e.Pos, "environment %q is listed twice (first at line %d)", e.Name, w.Environments[j].Pos.Line)
+			continue
 		}
 		seen[e.Name] = i
+		known = append(known, e.Name)
 	}
+	knownList := strings.Join(known, ", ")
 	// Defaults follow the position on the promotion path: the first stage is
 	// open and synthetic, the last is live and restricted.
 	for i := range w.Environments {
@@ -253,7 +258,7 @@ func (p *parser) validate(w *Workspace) {
 			case pr.From == "":
 				p.errorf(pr.Pos, "environment %q: promotion needs `from:`, the environment releases come from", e.Name)
 			case !ok:
-				p.errorf(pr.Pos, "environment %q: promotion from unknown environment %q (known: %s)", e.Name, pr.From, strings.Join(w.EnvironmentNames(), ", "))
+				p.errorf(pr.Pos, "environment %q: promotion from unknown environment %q (known: %s)", e.Name, pr.From, knownList)
 			case j >= i:
 				p.errorf(pr.Pos, "environment %q: promotion from %q must come from an environment listed before it", e.Name, pr.From)
 			}
@@ -261,9 +266,6 @@ func (p *parser) validate(w *Workspace) {
 	}
 	svc := map[string]bool{}
 	for _, s := range w.Services {
-		if svc[s] {
-			p.errorf(diag.Pos{File: FileName}, "service %q is listed twice", s)
-		}
 		svc[s] = true
 	}
 	for _, l := range w.Config.Layers {
@@ -289,14 +291,14 @@ func (p *parser) validate(w *Workspace) {
 		}
 	}
 	if w.Config.Env.Prefix != "" && !varNameRE.MatchString(w.Config.Env.Prefix) {
-		p.errorf(diag.Pos{File: FileName}, "env.prefix %q is not a valid environment variable prefix", w.Config.Env.Prefix)
+		p.errorf(w.Config.Env.PrefixPos, "env.prefix %q is not a valid environment variable prefix", w.Config.Env.Prefix)
 	}
 	if w.Config.Schema != "" {
 		p.checkPath(w.Config.SchemaPos, w.Config.Schema, "schema")
 	}
 	for env := range w.Secrets.Recipients {
 		if _, ok := seen[env]; !ok {
-			p.errorf(p.recipientPos[env], "secrets.recipients: unknown environment %q (known: %s)", env, strings.Join(w.EnvironmentNames(), ", "))
+			p.errorf(p.recipientPos[env], "secrets.recipients: unknown environment %q (known: %s)", env, knownList)
 		}
 	}
 	names := map[string]bool{}
@@ -312,7 +314,7 @@ func (p *parser) validate(w *Workspace) {
 		}
 		for _, e := range pol.Environments {
 			if _, ok := seen[e]; !ok {
-				p.errorf(pol.Pos, "policy %q: unknown environment %q (known: %s)", pol.Name, e, strings.Join(w.EnvironmentNames(), ", "))
+				p.errorf(pol.Pos, "policy %q: unknown environment %q (known: %s)", pol.Name, e, knownList)
 			}
 		}
 		for _, s := range pol.Services {
