@@ -187,6 +187,7 @@ func FuzzParseJSON(f *testing.F) {
 		`{"esc": "a\"b\\c\u00e9\ud83d\ude00\n", "\u0061": 1}`,
 		`{"a": 1, "a": 2}`,
 		`{"a": 1, "\u0061": 2}`,
+		`{"": "", "": 0}`,
 		`[1, 2]`,
 		`"scalar"`,
 		`null`,
@@ -231,8 +232,8 @@ func FuzzParseJSON(f *testing.F) {
 			}
 			return
 		}
-		dup, depth := jsonShape(t, std)
-		if dup != "" || depth > maxDepth {
+		dup, hasDup, depth := jsonShape(t, std)
+		if hasDup || depth > maxDepth {
 			if v != nil {
 				t.Fatalf("ParseJSON accepted %q (duplicate key %q, depth %d)", data, dup, depth)
 			}
@@ -254,15 +255,16 @@ func FuzzParseJSON(f *testing.F) {
 }
 
 // jsonShape walks standard JSON and reports the first key an object holds
-// twice and the deepest nesting of a value (the top-level value is at 0).
-func jsonShape(t *testing.T, std []byte) (dup string, depth int) {
+// twice, if any, and the deepest nesting of a value (the top-level value is
+// at 0).
+func jsonShape(t *testing.T, std []byte) (dup string, hasDup bool, depth int) {
 	var stack []*jsonFrame
 	dec := json.NewDecoder(bytes.NewReader(std))
 	dec.UseNumber()
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			return dup, depth
+			return dup, hasDup, depth
 		}
 		if err != nil {
 			t.Fatalf("tokenizing %q: %v", std, err)
@@ -274,8 +276,8 @@ func jsonShape(t *testing.T, std []byte) (dup string, depth int) {
 				continue
 			}
 			k := tok.(string)
-			if stack[n-1].keys[k] && dup == "" {
-				dup = k
+			if stack[n-1].keys[k] && !hasDup {
+				dup, hasDup = k, true
 			}
 			stack[n-1].keys[k] = true
 			stack[n-1].wantKey = false

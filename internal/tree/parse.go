@@ -45,13 +45,21 @@ func FormatOf(name string) Format {
 // ParseYAML parses a YAML document whose top level is a mapping (an empty file
 // is an empty mapping). file names the file in positions and provenance.
 func ParseYAML(file string, data []byte) (*Value, diag.List) {
+	if v, ok := parseBlockYAML(file, data); ok {
+		return v, nil
+	}
+	return parseYAMLv3(file, data)
+}
+
+// parseYAMLv3 is ParseYAML through yaml.v3, for any YAML.
+func parseYAMLv3(file string, data []byte) (*Value, diag.List) {
 	var doc yaml.Node
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	if err := dec.Decode(&doc); err != nil {
 		if err.Error() == "EOF" {
 			return &Value{Kind: Map, Src: Source{Name: file, Line: 1, Column: 1}}, nil
 		}
-		return nil, diag.List{yamlError(file, err)}
+		return nil, diag.List{YAMLSyntaxError(file, data, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -105,12 +113,21 @@ func yamlError(file string, err error) diag.Diagnostic {
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
 const maxDepth = 200
 
+// maxAliasValues bounds the values built by expanding aliases, so that a few
+// hundred bytes of aliases of aliases ("billion laughs") cannot take minutes
+// and gigabytes.
+const maxAliasValues = 100_000
+
 type yamlConverter struct {
 	file string
 	errs diag.List
 	// endLine and endCol are the end of an input whose last line does not end
 	// in a line break, where yaml.v3 adds a line of its own; zero otherwise.
 	endLine, endCol int
+	// inAlias counts the aliases being expanded, expanded the values built
+	// while expanding one.
+	inAlias, expanded int
+	tooMany           bool
 }
 
 func (c *yamlConverter) pos(n *yaml.Node) diag.Pos {
@@ -172,12 +189,23 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) *Value {
 		c.errs = append(c.errs, diag.Errorf(c.pos(n), "nesting deeper than %d levels", maxDepth))
 		return v
 	}
+	if c.inAlias > 0 {
+		if c.expanded++; c.expanded > maxAliasValues {
+			return v
+		}
+	}
 	switch n.Kind {
 	case yaml.AliasNode:
 		if n.Alias == nil {
 			return v
 		}
+		c.inAlias++
 		a := c.convert(n.Alias, depth+1)
+		c.inAlias--
+		if c.inAlias == 0 && c.expanded > maxAliasValues && !c.tooMany {
+			c.errs = append(c.errs, diag.Errorf(v.Src.Pos(), "aliases expand to more than %d values", maxAliasValues))
+			c.tooMany = true
+		}
 		a.Src = v.Src
 		return a
 	case yaml.SequenceNode:
@@ -400,4 +428,452 @@ func (li lineIndex) pos(off int) (line, col int) {
 		i = 0
 	}
 	return i + 1, off - li[i] + 1
+}
+
+// The block-style fast path.
+//
+// yaml.v3 turns text into a yaml.Node tree through a scanner, an event parser
+// and a node builder, allocating at every step; that was most of the time of
+// a resolve (docs/PERFORMANCE.md). Configuration files are nearly always
+// written in a small part of YAML: block mappings and sequences with one
+// entry per line and single-line scalars. parseBlockYAML parses exactly that
+// part straight into Values, with the values, kinds and positions yaml.v3's
+// path gives, and declines (ok false) anything else: flow collections,
+// anchors, aliases, tags, block and multi-line scalars, escapes, quoted or
+// unusual keys, empty values, tabs, CRs, non-ASCII bytes, document markers,
+// duplicate keys and every kind of error. Declined input goes through yaml.v3
+// as before, so errors and their messages do not change either.
+// FuzzParseBlockYAML checks that the two paths agree.
+
+// blockMaxDepth is the deepest nesting the fast path takes on; deeper input
+// goes to yaml.v3, which reports maxDepth.
+const blockMaxDepth = 64
+
+type blockLine struct {
+	num    int    // 1-based line number
+	indent int    // 0-based column of text
+	text   string // the line from indent on, trailing spaces removed
+}
+
+type blockParser struct {
+	file  string
+	lines []blockLine // lines other than blank and comment-only ones
+	i     int         // next line
+
+	// Values, fields and items are carved out of shared arrays, a few
+	// allocations per file instead of one per node.
+	values    []Value
+	fieldSlab []Field
+	itemSlab  []*Value
+	fields    []Field  // fields of the mappings being parsed, innermost last
+	items     []*Value // items of the sequences being parsed, innermost last
+}
+
+func parseBlockYAML(file string, data []byte) (*Value, bool) {
+	p := blockParser{file: file}
+	if !p.split(data) || len(p.lines) == 0 || p.lines[0].indent != 0 {
+		return nil, false
+	}
+	v, ok := p.mapping(0, 0)
+	if !ok || p.i != len(p.lines) {
+		return nil, false
+	}
+	return v, true
+}
+
+// split cuts data into lines, declining bytes the fast path does not handle.
+func (p *blockParser) split(data []byte) bool {
+	n := 1
+	for _, c := range data {
+		switch {
+		case c == '\n':
+			n++
+		case c < 0x20 || c >= 0x7f: // tabs, CRs, control and non-ASCII bytes
+			return false
+		}
+	}
+	s := string(data) // keys and values are substrings of this one copy
+	p.lines = make([]blockLine, 0, n)
+	for num, start := 1, 0; start < len(s); num++ {
+		end := strings.IndexByte(s[start:], '\n')
+		if end < 0 {
+			end = len(s)
+		} else {
+			end += start
+		}
+		line := s[start:end]
+		start = end + 1
+		indent := 0
+		for indent < len(line) && line[indent] == ' ' {
+			indent++
+		}
+		text := strings.TrimRight(line[indent:], " ")
+		if text == "" || text[0] == '#' {
+			continue
+		}
+		if indent == 0 && (strings.HasPrefix(text, "---") || strings.HasPrefix(text, "...")) {
+			return false // a document marker
+		}
+		p.lines = append(p.lines, blockLine{num: num, indent: indent, text: text})
+	}
+	return true
+}
+
+func (p *blockParser) value(line, col int) *Value {
+	if len(p.values) == 0 {
+		// Most lines hold one node, some a mapping or sequence as well. At
+		// most 160 at a time keeps each block below the large-object size.
+		p.values = make([]Value, min(len(p.lines)+len(p.lines)/8+8, 160))
+	}
+	v := &p.values[0]
+	p.values = p.values[1:]
+	v.Src = Source{Name: p.file, Line: line, Column: col + 1}
+	return v
+}
+
+// mapping parses the block mapping whose keys start at column indent, the
+// first of them on the current line.
+func (p *blockParser) mapping(indent, depth int) (*Value, bool) {
+	if depth > blockMaxDepth {
+		return nil, false
+	}
+	m := p.value(p.lines[p.i].num, indent)
+	m.Kind = Map
+	base := len(p.fields)
+	for p.i < len(p.lines) {
+		ln := p.lines[p.i]
+		if ln.indent < indent {
+			break
+		}
+		if ln.indent > indent {
+			return nil, false
+		}
+		sep := blockKeyEnd(ln.text)
+		if sep < 0 {
+			return nil, false
+		}
+		key := ln.text[:sep]
+		for _, f := range p.fields[base:] {
+			if f.Key == key {
+				return nil, false
+			}
+		}
+		p.i++
+		rest := ln.text[sep+1:] // "" or " ..."
+		j := skipSpaces(rest)
+		var v *Value
+		var ok bool
+		if j == len(rest) || rest[j] == '#' {
+			v, ok = p.nested(indent, depth)
+		} else {
+			v, ok = p.scalar(ln.num, indent+sep+1+j, rest[j:])
+		}
+		if !ok {
+			return nil, false
+		}
+		p.fields = append(p.fields, Field{Key: key, Value: v})
+	}
+	n := len(p.fields) - base
+	if len(p.fieldSlab) < n {
+		p.fieldSlab = make([]Field, max(n, 64))
+	}
+	m.Fields = p.fieldSlab[:n:n]
+	p.fieldSlab = p.fieldSlab[n:]
+	copy(m.Fields, p.fields[base:])
+	p.fields = p.fields[:base]
+	return m, true
+}
+
+// nested parses the value of a key that ends its line: a more indented
+// mapping or sequence, or a sequence at the key's own indentation.
+func (p *blockParser) nested(indent, depth int) (*Value, bool) {
+	if p.i == len(p.lines) {
+		return nil, false // an empty value
+	}
+	ln := p.lines[p.i]
+	switch {
+	case blockEntry(ln.text) && ln.indent >= indent:
+		return p.sequence(ln.indent, depth+1)
+	case ln.indent > indent:
+		return p.mapping(ln.indent, depth+1)
+	}
+	return nil, false
+}
+
+// sequence parses the block sequence whose "-" are at column indent.
+func (p *blockParser) sequence(indent, depth int) (*Value, bool) {
+	if depth > blockMaxDepth {
+		return nil, false
+	}
+	s := p.value(p.lines[p.i].num, indent)
+	s.Kind = Array
+	base := len(p.items)
+	for p.i < len(p.lines) {
+		ln := p.lines[p.i]
+		if ln.indent < indent {
+			break
+		}
+		if ln.indent > indent {
+			return nil, false
+		}
+		if !blockEntry(ln.text) {
+			break
+		}
+		j := 1 + skipSpaces(ln.text[1:])
+		if j == len(ln.text) || ln.text[j] == '#' {
+			return nil, false // the item is on the lines below, or empty
+		}
+		content, col := ln.text[j:], indent+j
+		if blockEntry(content) {
+			return nil, false
+		}
+		var v *Value
+		var ok bool
+		if blockKeyEnd(content) >= 0 {
+			// A mapping whose first key follows the "- ".
+			p.lines[p.i] = blockLine{num: ln.num, indent: col, text: content}
+			v, ok = p.mapping(col, depth+1)
+		} else {
+			p.i++
+			v, ok = p.scalar(ln.num, col, content)
+		}
+		if !ok {
+			return nil, false
+		}
+		p.items = append(p.items, v)
+	}
+	n := len(p.items) - base
+	if len(p.itemSlab) < n {
+		p.itemSlab = make([]*Value, max(n, 64))
+	}
+	s.Items = p.itemSlab[:n:n]
+	p.itemSlab = p.itemSlab[n:]
+	copy(s.Items, p.items[base:])
+	p.items = p.items[:base]
+	return s, true
+}
+
+// scalar parses a single-line scalar that starts at column col and runs to
+// the end of text but for a comment.
+func (p *blockParser) scalar(line, col int, text string) (*Value, bool) {
+	switch q := text[0]; q {
+	case '"', '\'':
+		end := strings.IndexByte(text[1:], q) + 1
+		if end == 0 {
+			return nil, false // continues on the next line
+		}
+		inner, rest := text[1:end], text[end+1:]
+		if q == '"' && strings.IndexByte(inner, '\\') >= 0 {
+			return nil, false // escapes
+		}
+		if r := strings.TrimLeft(rest, " "); r != "" && (r == rest || r[0] != '#') {
+			return nil, false // '' inside single quotes, or text after the quotes
+		}
+		v := p.value(line, col)
+		v.Kind, v.Str, v.Quoted = String, inner, true
+		return v, true
+	case '-':
+		if len(text) == 1 || text[1] == ' ' {
+			return nil, false
+		}
+	case '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '%', '@', '`':
+		return nil, false // indicators: flow, anchors, aliases, tags, block scalars, reserved
+	}
+	end := len(text)
+scan:
+	for i := 1; i < len(text); i++ {
+		switch text[i] {
+		case ':':
+			if i+1 == len(text) || text[i+1] == ' ' {
+				return nil, false // a mapping where a scalar is expected
+			}
+		case '#':
+			if text[i-1] == ' ' {
+				end = i
+				break scan
+			}
+		}
+	}
+	v := p.value(line, col)
+	return v, blockPlain(v, strings.TrimRight(text[:end], " "))
+}
+
+// blockPlain gives v the kind and value yaml.v3 resolves the plain scalar s
+// to, converted as yamlConverter.scalar converts it. It declines the few
+// texts that converter needs yaml.v3's own decoding for.
+func blockPlain(v *Value, s string) bool {
+	switch plainTag(s) {
+	case "!!null":
+		v.Kind = Null
+	case "!!bool":
+		v.Kind, v.Bool = Bool, strings.EqualFold(s, "true")
+	case "!!int":
+		i, err := strconv.ParseInt(s, 0, 64)
+		if err != nil {
+			return false
+		}
+		v.Kind, v.Int = Int, i
+	case "!!float":
+		if f, err := strconv.ParseFloat(s, 64); err == nil {
+			v.Kind, v.Float = Float, f
+			return true
+		}
+		switch strings.ToLower(strings.TrimLeft(s, "+")) {
+		case ".inf":
+			v.Kind, v.Float = Float, math.Inf(1)
+		case "-.inf":
+			v.Kind, v.Float = Float, math.Inf(-1)
+		case ".nan":
+			v.Kind, v.Float = Float, math.NaN()
+		default:
+			return false
+		}
+	default:
+		v.Kind, v.Str = String, s
+	}
+	return true
+}
+
+// plainTag is the tag yaml.v3 (v3.0.1, resolve.go) resolves an untagged plain
+// scalar to, but that timestamps come out as !!str: both convert to strings.
+func plainTag(s string) string {
+	var hint byte
+	switch c := s[0]; {
+	case c == '+' || c == '-':
+		hint = 'S'
+	case '0' <= c && c <= '9':
+		hint = 'D'
+	case strings.IndexByte("yYnNtTfFoO~", c) >= 0:
+		hint = 'M'
+	case c == '.':
+		hint = '.'
+	}
+	if hint == 0 {
+		return "!!str"
+	}
+	switch s {
+	case "true", "True", "TRUE", "false", "False", "FALSE":
+		return "!!bool"
+	case "~", "null", "Null", "NULL":
+		return "!!null"
+	case ".nan", ".NaN", ".NAN", ".inf", ".Inf", ".INF", "+.inf", "+.Inf", "+.INF", "-.inf", "-.Inf", "-.INF":
+		return "!!float"
+	}
+	switch hint {
+	case '.':
+		if _, err := strconv.ParseFloat(s, 64); err == nil {
+			return "!!float"
+		}
+	case 'D', 'S':
+		plain := strings.ReplaceAll(s, "_", "")
+		if _, err := strconv.ParseInt(plain, 0, 64); err == nil {
+			return "!!int"
+		}
+		if _, err := strconv.ParseUint(plain, 0, 64); err == nil {
+			return "!!int"
+		}
+		if yamlStyleFloat(plain) {
+			if _, err := strconv.ParseFloat(plain, 64); err == nil {
+				return "!!float"
+			}
+		}
+		if b, ok := strings.CutPrefix(plain, "0b"); ok {
+			if _, err := strconv.ParseInt(b, 2, 64); err == nil {
+				return "!!int"
+			}
+			if _, err := strconv.ParseUint(b, 2, 64); err == nil {
+				return "!!int"
+			}
+		} else if b, ok := strings.CutPrefix(plain, "-0b"); ok {
+			if _, err := strconv.ParseInt("-"+b, 2, 64); err == nil {
+				return "!!int"
+			}
+		}
+		if o, ok := strings.CutPrefix(plain, "0o"); ok {
+			if _, err := strconv.ParseInt(o, 8, 64); err == nil {
+				return "!!int"
+			}
+			if _, err := strconv.ParseUint(o, 8, 64); err == nil {
+				return "!!int"
+			}
+		} else if o, ok := strings.CutPrefix(plain, "-0o"); ok {
+			if _, err := strconv.ParseInt("-"+o, 8, 64); err == nil {
+				return "!!int"
+			}
+		}
+	}
+	return "!!str"
+}
+
+// yamlStyleFloat matches ^[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?$,
+// yaml.v3's test for floats.
+func yamlStyleFloat(s string) bool {
+	i := 0
+	digits := func() int {
+		n := 0
+		for i < len(s) && '0' <= s[i] && s[i] <= '9' {
+			i, n = i+1, n+1
+		}
+		return n
+	}
+	if i < len(s) && (s[i] == '-' || s[i] == '+') {
+		i++
+	}
+	if i < len(s) && s[i] == '.' {
+		i++
+		if digits() == 0 {
+			return false
+		}
+	} else {
+		if digits() == 0 {
+			return false
+		}
+		if i < len(s) && s[i] == '.' {
+			i++
+			digits()
+		}
+	}
+	if i < len(s) && (s[i] == 'e' || s[i] == 'E') {
+		i++
+		if i < len(s) && (s[i] == '-' || s[i] == '+') {
+			i++
+		}
+		if digits() == 0 {
+			return false
+		}
+	}
+	return i == len(s)
+}
+
+// blockKeyEnd returns the index of the ": " (or final ":") that ends a plain
+// key made of letters, digits and _ / (with - and . after the first
+// character), or -1.
+func blockKeyEnd(text string) int {
+	for i := 0; i < len(text) && i <= 128; i++ {
+		switch c := text[i]; {
+		case c == ':':
+			if i > 0 && (i+1 == len(text) || text[i+1] == ' ') {
+				return i
+			}
+			return -1
+		case 'a' <= c && c <= 'z', 'A' <= c && c <= 'Z', '0' <= c && c <= '9', c == '_', c == '/':
+		case (c == '-' || c == '.') && i > 0:
+		default:
+			return -1
+		}
+	}
+	return -1
+}
+
+// blockEntry reports whether text is a block sequence entry.
+func blockEntry(text string) bool {
+	return text == "-" || strings.HasPrefix(text, "- ")
+}
+
+func skipSpaces(s string) int {
+	i := 0
+	for i < len(s) && s[i] == ' ' {
+		i++
+	}
+	return i
 }

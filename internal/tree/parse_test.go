@@ -1,6 +1,10 @@
 package tree_test
 
 import (
+	"fmt"
+	"slices"
+	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -54,6 +58,7 @@ func TestParse(t *testing.T) {
 		{"yaml duplicate key", tree.FormatYAML, "a: 1\nb:\n  c: 1\n  c: 2\n", parsed{Errors: []string{`f.yaml:4:3: key "c" is defined twice in this mapping`}}},
 		{"yaml two documents", tree.FormatYAML, "a: 1\n---\nb: 2\n", parsed{Errors: []string{"f.yaml:2:1: a configuration file holds one YAML document; found a second one"}}},
 		{"yaml syntax error", tree.FormatYAML, "a: 1\nb: [\n", parsed{Errors: []string{"f.yaml:2:1: invalid YAML: did not find expected node content"}}},
+		{"yaml alias bomb", tree.FormatYAML, aliasBomb(9), parsed{Errors: []string{"f.yaml:5:45: aliases expand to more than 100000 values"}}},
 		{"json comments and trailing commas", tree.FormatJSON, "// c\n{\n  /* x */ \"a\": [1, 2,],\n  \"b\": 1e3,\n}\n",
 			parsed{Data: map[string]any{"a": []any{int64(1), int64(2)}, "b": 1000.0}}},
 		{"json syntax error position", tree.FormatJSON, "{\n  \"a\": tru\n}", parsed{Errors: []string{"f.json:2:8: invalid JSON: invalid literal: tru"}}},
@@ -67,6 +72,19 @@ func TestParse(t *testing.T) {
 			}
 		})
 	}
+}
+
+// aliasBomb is a "billion laughs" document: l0 is a list of ten strings and
+// each further line a list of ten aliases of the line above, 10^(levels+1)
+// strings in all.
+func aliasBomb(levels int) string {
+	var b strings.Builder
+	b.WriteString("l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n")
+	for i := 1; i <= levels; i++ {
+		alias := "*l" + strconv.Itoa(i-1)
+		fmt.Fprintf(&b, "l%d: &l%d [%s]\n", i, i, strings.Join(slices.Repeat([]string{alias}, 10), ", "))
+	}
+	return b.String()
 }
 
 func TestPositions(t *testing.T) {

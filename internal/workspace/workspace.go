@@ -14,6 +14,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // FileName is the workspace file at the root of every workspace.
@@ -187,7 +188,7 @@ func Load(fsys fs.FS) (*Workspace, error) {
 func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
-		return nil, diag.List{yamlSyntax(err)}
+		return nil, diag.List{tree.YAMLSyntaxError(FileName, data, err)}
 	}
 	p := &parser{}
 	w := &Workspace{FS: fsys}
@@ -334,21 +335,6 @@ func (p *parser) checkPath(pos diag.Pos, pth, what string) {
 	case pth != path.Clean(pth) || pth == ".." || strings.HasPrefix(pth, "../"):
 		p.errorf(pos, "%s %q: use a clean path inside the workspace (no .., no ./, no //)", what, pth)
 	}
-}
-
-func yamlSyntax(err error) diag.Diagnostic {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 1
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.Index(rest, ": "); i > 0 {
-			n := 0
-			for _, c := range rest[:i] {
-				n = n*10 + int(c-'0')
-			}
-			line, msg = n, rest[i+2:]
-		}
-	}
-	return diag.Errorf(diag.Pos{File: FileName, Line: line, Column: 1}, "invalid YAML: %s", msg)
 }
 
 // LayerFiles returns the file a layer stands for in (env, service): nil when
