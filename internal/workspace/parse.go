@@ -158,9 +158,9 @@ func (p *parser) workspace(n *yaml.Node, w *Workspace) {
 				}
 			}
 		},
-		"config":   func(v *yaml.Node) { p.config(v, &w.Config) },
-		"flags":    func(v *yaml.Node) { w.Flags = p.strList(v, "flags") },
-		"secrets":  func(v *yaml.Node) { p.secrets(v, &w.Secrets) },
+		"config":  func(v *yaml.Node) { p.config(v, &w.Config) },
+		"flags":   func(v *yaml.Node) { w.Flags = p.strList(v, "flags") },
+		"secrets": func(v *yaml.Node) { p.secrets(v, &w.Secrets) },
 		"policies": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				p.errorf(pos(v), "policies: expected a list of policies")
