@@ -49,7 +49,10 @@ func Compile(policies []workspace.Policy) (*Compiled, error) {
 	for _, p := range policies {
 		ast, iss := env.Compile(p.Rule)
 		if iss.Err() != nil {
-			errs = append(errs, diag.Errorf(p.RulePos, "policy %q: rule does not compile: %s", p.Name, oneLine(iss.Err().Error())))
+			for _, e := range iss.Errors() {
+				errs = append(errs, diag.Errorf(rulePos(p, e.Location.Line(), e.Location.Column()),
+					"policy %q: rule does not compile: %s", p.Name, e.Message))
+			}
 			continue
 		}
 		if t := ast.OutputType(); t != cel.BoolType && t != cel.DynType {
@@ -73,8 +76,20 @@ func Compile(policies []workspace.Policy) (*Compiled, error) {
 	return out, nil
 }
 
-func oneLine(s string) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(s, "\n", " ")), " ")
+// rulePos places a CEL error (1-based line, 0-based column within the rule)
+// in envplane.yaml. Rules are usually one line; for multi-line block scalars
+// only the line is moved.
+func rulePos(p workspace.Policy, line, col int) diag.Pos {
+	pos := p.RulePos
+	if pos.Line == 0 {
+		return pos
+	}
+	if line <= 1 {
+		pos.Column += col + p.RuleQuote
+		return pos
+	}
+	pos.Line += line - 1
+	return pos
 }
 
 // Violation is a policy that does not hold for one config.

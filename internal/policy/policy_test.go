@@ -82,7 +82,7 @@ func TestCompileReportsEveryBadRule(t *testing.T) {
 		t.Fatal("want errors")
 	}
 	lines := strings.Split(err.Error(), "\n")
-	if len(lines) != 2 || !strings.HasPrefix(lines[0], `envplane.yaml:3:11: policy "syntax": rule does not compile`) ||
+	if len(lines) != 2 || !strings.HasPrefix(lines[0], `envplane.yaml:3:22: policy "syntax": rule does not compile`) ||
 		!strings.HasPrefix(lines[1], `envplane.yaml:7:11: policy "type": rule must be true or false, but it gives string`) {
 		t.Errorf("errors:\n%s", err)
 	}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"fmt"
 	"io/fs"
+	"regexp"
 	"sort"
 	"strings"
 
@@ -244,6 +245,10 @@ func kindOf(node *tree.Value) (tree.Kind, bool) {
 	return 0, false
 }
 
+// groupedNumber matches numbers the message printer wrote with digit
+// grouping (70,000); config values are shown as they are written.
+var groupedNumber = regexp.MustCompile(`\b\d{1,3}(?:,\d{3})+\b`)
+
 // Violation is one way a config breaks the schema.
 type Violation struct {
 	Path    string // dotted key path, "" for the root
@@ -262,12 +267,13 @@ func (s *Schema) Validate(config *tree.Value) []Violation {
 	if !ok {
 		return []Violation{{Message: err.Error()}}
 	}
-	p := message.NewPrinter(language.English)
+	p := message.NewPrinter(language.Und)
 	var out []Violation
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			out = append(out, Violation{Path: strings.Join(e.InstanceLocation, "."), Message: e.ErrorKind.LocalizedString(p)})
+			msg := groupedNumber.ReplaceAllStringFunc(e.ErrorKind.LocalizedString(p), func(n string) string { return strings.ReplaceAll(n, ",", "") })
+			out = append(out, Violation{Path: strings.Join(e.InstanceLocation, "."), Message: msg})
 			return
 		}
 		for _, c := range e.Causes {

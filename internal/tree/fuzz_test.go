@@ -15,6 +15,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/tailscale/hujson"
+	"gopkg.in/yaml.v3"
 
 	"github.com/envplane/envplane/internal/diag"
 )
@@ -172,6 +173,21 @@ func FuzzParseYAML(f *testing.F) {
 			// yaml.v3 counts columns in characters.
 			return col <= utf8.RuneCountInString(line)+1
 		})
+		if v == nil {
+			return
+		}
+		// A tree means the whole input is YAML, not just its first document.
+		dec := yaml.NewDecoder(bytes.NewReader(data))
+		for {
+			var n yaml.Node
+			err := dec.Decode(&n)
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				t.Fatalf("ParseYAML accepted %q, which yaml.v3 rejects: %v", data, err)
+			}
+		}
 	})
 }
 

@@ -337,6 +337,9 @@ func (p *parser) policy(n *yaml.Node) Policy {
 		"rule": func(v *yaml.Node) {
 			pol.Rule = p.str(v, "policy rule")
 			pol.RulePos = pos(v)
+			if v.Style&(yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle) != 0 {
+				pol.RuleQuote = 1
+			}
 		},
 		"message":  func(v *yaml.Node) { pol.Message = p.str(v, "policy message") },
 		"severity": func(v *yaml.Node) { pol.Severity = p.enum(v, "policy severity", "error", "warning") },

@@ -140,6 +140,9 @@ type Policy struct {
 	Severity     string
 	Pos          diag.Pos
 	RulePos      diag.Pos
+	// RuleQuote is 1 when the rule is written in quotes, so columns inside
+	// it shift by one.
+	RuleQuote int
 }
 
 // Environment returns the named environment.
