@@ -1,0 +1,109 @@
+// Package errs gives errors a kind (invalid, not found, conflict,
+// unauthorized, forbidden, internal, …) and maps kinds to HTTP statuses in one
+// table, so every layer can say what went wrong without knowing about HTTP,
+// and the server never sends internal details to clients.
+package errs
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+)
+
+// Kind classifies an error for callers and for the HTTP status.
+type Kind uint8
+
+const (
+	Internal Kind = iota
+	Invalid
+	NotFound
+	Conflict
+	Unauthorized
+	Forbidden
+	TooLarge
+	RateLimited
+	Unavailable
+)
+
+// table is the one place kinds meet HTTP: status and the error body's code.
+var table = map[Kind]struct {
+	status int
+	code   string
+}{
+	Internal:     {http.StatusInternalServerError, "internal"},
+	Invalid:      {http.StatusBadRequest, "invalid"},
+	NotFound:     {http.StatusNotFound, "not_found"},
+	Conflict:     {http.StatusConflict, "conflict"},
+	Unauthorized: {http.StatusUnauthorized, "unauthorized"},
+	Forbidden:    {http.StatusForbidden, "forbidden"},
+	TooLarge:     {http.StatusRequestEntityTooLarge, "too_large"},
+	RateLimited:  {http.StatusTooManyRequests, "rate_limited"},
+	Unavailable:  {http.StatusServiceUnavailable, "unavailable"},
+}
+
+// Status is the HTTP status for a kind.
+func (k Kind) Status() int { return table[k].status }
+
+// Code is the machine-readable code in error bodies.
+func (k Kind) Code() string { return table[k].code }
+
+func (k Kind) String() string { return table[k].code }
+
+// FieldError is one problem with one field of a request.
+type FieldError struct {
+	Field   string `json:"field"`
+	Message string `json:"message"`
+}
+
+// Error is an error with a kind and a message safe to show to clients. The
+// cause, if any, is for logs only.
+type Error struct {
+	Kind    Kind
+	Message string
+	Fields  []FieldError
+	Cause   error
+}
+
+func (e *Error) Error() string {
+	if e.Cause != nil && e.Message == "" {
+		return e.Cause.Error()
+	}
+	if e.Cause != nil {
+		return e.Message + ": " + e.Cause.Error()
+	}
+	return e.Message
+}
+
+func (e *Error) Unwrap() error { return e.Cause }
+
+// E builds an Error of kind with a formatted client-safe message.
+func E(kind Kind, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
+}
+
+// Wrap attaches a kind and a client-safe message to a cause.
+func Wrap(kind Kind, cause error, format string, args ...any) *Error {
+	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...), Cause: cause}
+}
+
+// KindOf returns the kind of err: Internal for errors without one.
+func KindOf(err error) Kind {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Kind
+	}
+	return Internal
+}
+
+// Is reports whether err has kind k.
+func Is(err error, k Kind) bool { return err != nil && KindOf(err) == k }
+
+// Public returns what may be shown to a client: the message of a kinded
+// error, or a generic text for internal ones (whose details go to logs).
+func Public(err error) (Kind, string, []FieldError) {
+	var e *Error
+	if errors.As(err, &e) && e.Kind != Internal {
+		return e.Kind, e.Message, e.Fields
+	}
+	return Internal, "internal error; see the server log", nil
+}
