@@ -1,0 +1,135 @@
+// Package store defines what the server persists — releases, environments and
+// their current release, tokens, the audit log — and how it is reached: a
+// Reader for queries and a Tx for writes that commit together with their audit
+// entries. Implementations (sqlite, postgres) only store: validation, hashing
+// and authorization live in domain packages. storetest holds the one suite
+// every implementation passes.
+//
+// Errors: a missing row is errs.NotFound, a uniqueness or check-and-set
+// violation errs.Conflict, an unreachable database errs.Unavailable.
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"time"
+)
+
+// Release is an immutable, content-addressed snapshot of a workspace.
+type Release struct {
+	ID        string
+	Digest    string            // "sha256:<hex>" over sorted paths and contents
+	Files     map[string][]byte // nil in listings
+	Labels    map[string]string
+	Size      int64 // total bytes of the files
+	CreatedAt time.Time
+	CreatedBy string
+}
+
+// Environment is a stage known from uploaded workspaces and its current release.
+type Environment struct {
+	Name       string
+	Position   int // order on the promotion path
+	Protection string
+	Data       string
+	// Promoted is true when the workspace gives the environment a promotion
+	// block: its release then changes only through promotions.
+	Promoted  bool
+	Release   string // current release ID, "" when none
+	UpdatedAt time.Time
+}
+
+// Assignment is one change of an environment's current release.
+type Assignment struct {
+	Environment string
+	Release     string
+	Previous    string
+	Actor       string
+	At          time.Time
+}
+
+// Token is an API credential; only its hash is stored.
+type Token struct {
+	ID           string
+	Name         string
+	Hash         string // hex SHA-256 of the secret token text
+	Role         string
+	Environments []string // empty: every environment
+	Groups       []string
+	CreatedAt    time.Time
+	CreatedBy    string
+}
+
+// AuditEntry is one link of the hash-chained audit log.
+type AuditEntry struct {
+	Seq      int64
+	At       time.Time
+	Actor    string
+	Action   string
+	Target   string
+	Details  json.RawMessage
+	PrevHash string
+	Hash     string
+}
+
+// Event is a change notification, delivered to every replica after commit.
+type Event struct {
+	Kind        string `json:"kind"` // release, environment, token, audit
+	Environment string `json:"environment,omitempty"`
+	ID          string `json:"id,omitempty"`
+}
+
+// Reader answers queries.
+type Reader interface {
+	GetRelease(ctx context.Context, id string) (Release, error)
+	GetReleaseByDigest(ctx context.Context, digest string) (Release, error)
+	// ListReleases returns newest first, without files.
+	ListReleases(ctx context.Context, limit int) ([]Release, error)
+	ListEnvironments(ctx context.Context) ([]Environment, error)
+	GetEnvironment(ctx context.Context, name string) (Environment, error)
+	// History returns an environment's assignments, newest first.
+	History(ctx context.Context, env string, limit int) ([]Assignment, error)
+	GetTokenByHash(ctx context.Context, hash string) (Token, error)
+	ListTokens(ctx context.Context) ([]Token, error)
+	// ListAudit returns entries with Seq > after, oldest first.
+	ListAudit(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
+	// LastAudit returns the newest entry; ok is false on an empty log.
+	LastAudit(ctx context.Context) (entry AuditEntry, ok bool, err error)
+}
+
+// Tx is one write transaction. Writers are serialized, so a Tx that reads
+// LastAudit and appends Seq+1 never races another.
+type Tx interface {
+	Reader
+	// InsertRelease stores a new release; a duplicate ID or digest is a Conflict.
+	InsertRelease(ctx context.Context, r Release) error
+	// UpsertEnvironment creates or updates an environment's definition,
+	// leaving its current release alone.
+	UpsertEnvironment(ctx context.Context, e Environment) error
+	// SetRelease makes release current in env, records the assignment and
+	// returns the previous release ("" when none).
+	SetRelease(ctx context.Context, env, release, actor string, at time.Time) (previous string, err error)
+	InsertToken(ctx context.Context, t Token) error
+	DeleteToken(ctx context.Context, id string) error
+	// AppendAudit adds the next entry; its Seq must be LastAudit's + 1.
+	AppendAudit(ctx context.Context, e AuditEntry) error
+	// Notify queues an event, delivered to subscribers only if the
+	// transaction commits.
+	Notify(ev Event)
+}
+
+// Store is a database holding envplane's state.
+type Store interface {
+	Reader
+	// WithTx runs fn in one serialized write transaction, committing when
+	// fn returns nil and rolling back otherwise.
+	WithTx(ctx context.Context, fn func(Tx) error) error
+	// Subscribe delivers committed events (from every replica, where the
+	// backend supports several) until ctx ends.
+	Subscribe(ctx context.Context) (<-chan Event, error)
+	// Ping checks that the database answers.
+	Ping(ctx context.Context) error
+	// Migrations reports the schema version applied and the latest known.
+	Migrations(ctx context.Context) (applied, latest int, err error)
+	Close() error
+}
