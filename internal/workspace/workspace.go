@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"path"
 	"regexp"
+	"sort"
 	"strings"
 	"time"
 
@@ -368,4 +369,41 @@ func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
 		return matches[0], nil
 	}
 	return "", diag.Errorf(l.Pos, "layer %q is ambiguous in %s: it matches %s; rename or remove all but one", l.Path, env, strings.Join(matches, ", "))
+}
+
+// ReferencedFiles lists the files a release of this workspace needs, sorted:
+// envplane.yaml, every file any layer stands for in any environment and
+// service, the schema, the flag files and the environments' secrets files.
+func (w *Workspace) ReferencedFiles() []string {
+	set := map[string]bool{FileName: true}
+	services := append([]string{""}, w.Services...)
+	for _, l := range w.Config.Layers {
+		for _, e := range w.Environments {
+			for _, s := range services {
+				if f, err := w.LayerFiles(l, e.Name, s); err == nil && f != "" {
+					set[f] = true
+				}
+			}
+		}
+	}
+	add := func(p string) {
+		if st, err := fs.Stat(w.FS, p); err == nil && st.Mode().IsRegular() {
+			set[p] = true
+		}
+	}
+	if w.Config.Schema != "" {
+		add(w.Config.Schema)
+	}
+	for _, f := range w.Flags {
+		add(f)
+	}
+	for _, e := range w.Environments {
+		add(path.Join(w.Secrets.Dir, e.Name+".enc.yaml"))
+	}
+	out := make([]string, 0, len(set))
+	for p := range set {
+		out = append(out, p)
+	}
+	sort.Strings(out)
+	return out
 }

@@ -111,3 +111,19 @@ func TestExamplesLoad(t *testing.T) {
 		}
 	}
 }
+
+func TestReferencedFiles(t *testing.T) {
+	ws, err := workspace.Load(osDirFS("../../examples/progressive"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []string{
+		"config/agents/default.json", "config/agents/development.json", "config/agents/preproduction.json",
+		"config/agents/production.json", "config/agents/staging.json", "config/default.json",
+		"config/development.json", "config/preproduction.json", "config/production.json", "config/staging.json",
+		"envplane.yaml",
+	}
+	if diff := cmp.Diff(want, ws.ReferencedFiles()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
