@@ -1,0 +1,152 @@
+package cli
+
+import (
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"strconv"
+	"text/tabwriter"
+
+	"github.com/spf13/cobra"
+)
+
+func (a *app) auditCommand() *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "audit",
+		Short: "Read and verify a server's hash-chained audit log",
+	}
+	a.remoteFlags(cmd, &r)
+	var after int64
+	var format string
+	list := &cobra.Command{
+		Use:   "list [--after N] [--format text|json]",
+		Short: "List audit entries after sequence number N",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(format, []string{"text", "json"}); err != nil {
+				return err
+			}
+			q := url.Values{"after": {strconv.FormatInt(after, 10)}}
+			var raw json.RawMessage
+			if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/audit", q, nil, &raw); err != nil {
+				return err
+			}
+			if format == "json" {
+				return a.printJSON(raw)
+			}
+			var out struct {
+				Entries []struct {
+					Seq    int64  `json:"seq"`
+					At     string `json:"at"`
+					Actor  string `json:"actor"`
+					Action string `json:"action"`
+					Target string `json:"target"`
+				} `json:"entries"`
+			}
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return err
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "SEQ\tAT\tACTOR\tACTION\tTARGET")
+			for _, e := range out.Entries {
+				fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\n", e.Seq, e.At, e.Actor, e.Action, e.Target)
+			}
+			return tw.Flush()
+		},
+	}
+	list.Flags().Int64Var(&after, "after", 0, "only entries with a greater sequence number")
+	list.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	verify := &cobra.Command{
+		Use:   "verify",
+		Short: "Prove the audit chain is intact (exit 1 when it is not)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var out struct {
+				OK      bool   `json:"ok"`
+				Entries int64  `json:"entries"`
+				BadSeq  int64  `json:"badSeq"`
+				Problem string `json:"problem"`
+			}
+			if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/audit/verify", nil, nil, &out); err != nil {
+				return err
+			}
+			if !out.OK {
+				fmt.Fprintf(a.stdout, "audit chain BROKEN at entry %d: %s (%d entries verified before it)\n", out.BadSeq, out.Problem, out.Entries)
+				return findings()
+			}
+			_, err := fmt.Fprintf(a.stdout, "audit chain ok: %d entries\n", out.Entries)
+			return err
+		},
+	}
+	cmd.AddCommand(list, verify)
+	return cmd
+}
+
+func (a *app) tokenCommand() *cobra.Command {
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "token",
+		Short: "Create, list and delete a server's API tokens (admin)",
+	}
+	a.remoteFlags(cmd, &r)
+	var name, role string
+	var envs, groups []string
+	create := &cobra.Command{
+		Use:   "create --name N --role viewer|editor|approver|admin|sdk [--env E]... [--group G]...",
+		Short: "Create a token; it is shown once",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			body := map[string]any{"name": name, "role": role, "environments": nonNil(envs), "groups": nonNil(groups)}
+			var out struct {
+				ID    string `json:"id"`
+				Token string `json:"token"`
+			}
+			if _, err := a.call(cmd.Context(), &r, "POST", "/api/v1/tokens", nil, body, &out); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "envplane: token %s created; it is shown once, store it now\n", out.ID)
+			_, err := fmt.Fprintln(a.stdout, out.Token)
+			return err
+		},
+	}
+	create.Flags().StringVar(&name, "name", "", "what the token is for (required)")
+	create.Flags().StringVar(&role, "role", "", "viewer, editor, approver, admin or sdk (required)")
+	create.Flags().StringArrayVar(&envs, "env", nil, "environment the token is scoped to (repeatable; none = all; sdk: exactly one)")
+	create.Flags().StringArrayVar(&groups, "group", nil, "approval group (repeatable)")
+	_ = create.MarkFlagRequired("name")
+	_ = create.MarkFlagRequired("role")
+	list := &cobra.Command{
+		Use:   "list",
+		Short: "List tokens (never their secret text)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			var raw json.RawMessage
+			if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/tokens", nil, nil, &raw); err != nil {
+				return err
+			}
+			return a.printJSON(raw)
+		},
+	}
+	del := &cobra.Command{
+		Use:   "delete ID",
+		Short: "Revoke a token",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if _, err := a.call(cmd.Context(), &r, "DELETE", "/api/v1/tokens/"+url.PathEscape(args[0]), nil, nil, nil); err != nil {
+				return err
+			}
+			_, err := fmt.Fprintf(a.stdout, "deleted %s\n", args[0])
+			return err
+		},
+	}
+	cmd.AddCommand(create, list, del)
+	return cmd
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
