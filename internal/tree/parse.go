@@ -65,6 +65,10 @@ func parseYAMLv3(file string, data []byte) (*Value, diag.List) {
 	if err := dec.Decode(&extra); err == nil {
 		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: extra.Line, Column: extra.Column},
 			"a configuration file holds one YAML document; found a second one")}
+	} else if err.Error() != "EOF" {
+		// Text after the document that is not YAML, such as a line indented
+		// less than the first one: yaml.v3 ends the document before it.
+		return nil, diag.List{YAMLSyntaxError(file, data, err)}
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {

@@ -59,6 +59,11 @@ func TestParse(t *testing.T) {
 		{"yaml two documents", tree.FormatYAML, "a: 1\n---\nb: 2\n", parsed{Errors: []string{"f.yaml:2:1: a configuration file holds one YAML document; found a second one"}}},
 		{"yaml syntax error", tree.FormatYAML, "a: 1\nb: [\n", parsed{Errors: []string{"f.yaml:2:1: invalid YAML: did not find expected node content"}}},
 		{"yaml alias bomb", tree.FormatYAML, aliasBomb(9), parsed{Errors: []string{"f.yaml:5:45: aliases expand to more than 100000 values"}}},
+		// yaml.v3 ends the document at a line indented less than the first and
+		// used to drop the rest of the file silently.
+		{"yaml text after the document", tree.FormatYAML, " 0:\n0", parsed{Errors: []string{"f.yaml:2:1: invalid YAML: did not find expected <document start>"}}},
+		{"yaml dedented key", tree.FormatYAML, "  server:\n    port: 8080\ndatabase: x\n", parsed{Errors: []string{"f.yaml:3:1: invalid YAML: did not find expected <document start>"}}},
+		{"yaml invalid second document", tree.FormatYAML, "a: 1\n---\nb: [\n", parsed{Errors: []string{"f.yaml:3:1: invalid YAML: did not find expected node content"}}},
 		{"json comments and trailing commas", tree.FormatJSON, "// c\n{\n  /* x */ \"a\": [1, 2,],\n  \"b\": 1e3,\n}\n",
 			parsed{Data: map[string]any{"a": []any{int64(1), int64(2)}, "b": 1000.0}}},
 		{"json syntax error position", tree.FormatJSON, "{\n  \"a\": tru\n}", parsed{Errors: []string{"f.json:2:8: invalid JSON: invalid literal: tru"}}},

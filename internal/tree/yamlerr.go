@@ -2,6 +2,7 @@ package tree
 
 import (
 	"bytes"
+	"io"
 	"strconv"
 	"strings"
 
@@ -42,14 +43,20 @@ func YAMLSyntaxError(file string, data []byte, err error) diag.Diagnostic {
 	return diag.Errorf(diag.Pos{File: file, Line: line, Column: 1}, "invalid YAML: %s", msg)
 }
 
+// failsWith reports whether the documents of prefix fail with msg.
 func failsWith(prefix []byte, msg string) bool {
-	var n yaml.Node
-	err := yaml.Unmarshal(prefix, &n)
-	if err == nil {
-		return false
+	dec := yaml.NewDecoder(bytes.NewReader(prefix))
+	for {
+		var n yaml.Node
+		err := dec.Decode(&n)
+		if err == io.EOF {
+			return false
+		}
+		if err != nil {
+			_, m := splitYAMLError(err)
+			return m == msg
+		}
 	}
-	_, m := splitYAMLError(err)
-	return m == msg
 }
 
 // splitYAMLError takes "yaml: line N: msg" apart.
