@@ -309,9 +309,28 @@ func ensurePath(root *tree.Value, path []string, src tree.Source) *tree.Value {
 // merge deep-merges src into dst (both maps). Maps merge; scalars and arrays
 // replace and remember what they replaced; an explicit null deletes.
 func merge(dst, src *tree.Value) {
+	// Large maps get a key index so merging stays linear.
+	var idx map[string]int
+	large := len(dst.Fields) > 32 && len(src.Fields) > 8
 	for _, f := range src.Fields {
-		i := dst.Index(f.Key)
+		i := -1
+		if large {
+			if idx == nil {
+				idx = make(map[string]int, len(dst.Fields)+len(src.Fields))
+				for j, g := range dst.Fields {
+					idx[g.Key] = j
+				}
+			}
+			if j, ok := idx[f.Key]; ok {
+				i = j
+			}
+		} else {
+			i = dst.Index(f.Key)
+		}
 		if i < 0 {
+			if idx != nil {
+				idx[f.Key] = len(dst.Fields)
+			}
 			dst.Fields = append(dst.Fields, f)
 			continue
 		}
@@ -320,6 +339,7 @@ func merge(dst, src *tree.Value) {
 		switch {
 		case nv.Kind == tree.Null:
 			dst.Fields = append(dst.Fields[:i], dst.Fields[i+1:]...)
+			idx = nil // positions moved; rebuilt on next use
 		case nv.Kind == tree.Map && old.Kind == tree.Map:
 			merge(old, nv)
 		default:

@@ -57,6 +57,10 @@ func (s Sensitivity) Key(key string) bool {
 		n++
 	}
 	norm := buf[:n]
+	if len(key) > len(buf) {
+		// Rare long keys: normalise the whole name rather than a prefix.
+		norm = []byte(normalizeKey(key))
+	}
 	for _, p := range s.patterns {
 		if containsBytes(norm, p) {
 			return true

@@ -222,6 +222,7 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) *Value {
 		v.Kind = Map
 		v.Fields = make([]Field, 0, len(n.Content)/2)
 		var merges []*yaml.Node
+		var keys keyIndex
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, val := n.Content[i], n.Content[i+1]
 			if k.Kind != yaml.ScalarNode {
@@ -232,7 +233,7 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) *Value {
 				merges = append(merges, val)
 				continue
 			}
-			if v.Index(k.Value) >= 0 {
+			if keys.seen(v, k.Value) {
 				c.errs = append(c.errs, diag.Errorf(c.pos(k), "key %q is defined twice in this mapping", k.Value))
 				continue
 			}
@@ -373,11 +374,12 @@ func (c *jsonConverter) convert(h *hujson.Value, depth int) *Value {
 	case *hujson.Object:
 		v.Kind = Map
 		v.Fields = make([]Field, 0, len(t.Members))
+		var keys keyIndex
 		for i := range t.Members {
 			m := &t.Members[i]
 			lit, _ := m.Name.Value.(hujson.Literal)
 			key := lit.String()
-			if v.Index(key) >= 0 {
+			if keys.seen(v, key) {
 				l, cl := c.lines.pos(m.Name.StartOffset)
 				c.errs = append(c.errs, diag.Errorf(diag.Pos{File: c.file, Line: l, Column: cl}, "key %q is defined twice in this object", key))
 				continue
@@ -406,7 +408,10 @@ func (c *jsonConverter) convert(h *hujson.Value, depth int) *Value {
 					break
 				}
 			}
-			f, _ := strconv.ParseFloat(s, 64)
+			f, err := strconv.ParseFloat(s, 64)
+			if err != nil {
+				c.errs = append(c.errs, diag.Errorf(v.Src.Pos(), "number %s is out of range", s))
+			}
 			v.Kind, v.Float = Float, f
 		}
 	}

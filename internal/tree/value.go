@@ -150,6 +150,32 @@ func (v *Value) Delete(key string) {
 	}
 }
 
+// keyIndex answers "is this key already in the map?" while a map is being
+// built. Small maps scan their fields; large ones switch to a set, so a
+// hostile file with many keys cannot make parsing quadratic.
+type keyIndex struct{ set map[string]struct{} }
+
+const keyIndexThreshold = 32
+
+// seen reports whether key is among v's fields; when it is not, the caller
+// appends it, so it is remembered.
+func (ki *keyIndex) seen(v *Value, key string) bool {
+	if ki.set == nil {
+		if len(v.Fields) < keyIndexThreshold {
+			return v.Index(key) >= 0
+		}
+		ki.set = make(map[string]struct{}, 2*len(v.Fields))
+		for _, f := range v.Fields {
+			ki.set[f.Key] = struct{}{}
+		}
+	}
+	if _, ok := ki.set[key]; ok {
+		return true
+	}
+	ki.set[key] = struct{}{}
+	return false
+}
+
 // Lookup follows a path of keys (and decimal array indexes) from v.
 func (v *Value) Lookup(path []string) *Value {
 	cur := v

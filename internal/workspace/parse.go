@@ -317,9 +317,11 @@ func (p *parser) secrets(n *yaml.Node, s *Secrets) {
 				k, val := v.Content[i], v.Content[i+1]
 				p.recipientPos[k.Value] = pos(k)
 				rs := p.strList(val, "secrets.recipients."+k.Value)
-				for j, r := range rs {
-					if !strings.HasPrefix(r, "age1") {
-						p.errorf(pos(val.Content[j]), "secrets.recipients.%s: %q is not an age recipient (age1…)", k.Value, r)
+				if val.Kind == yaml.SequenceNode {
+					for _, it := range val.Content {
+						if it.Value != "" && !strings.HasPrefix(it.Value, "age1") {
+							p.errorf(pos(it), "secrets.recipients.%s: %q is not an age recipient (age1…)", k.Value, it.Value)
+						}
 					}
 				}
 				s.Recipients[k.Value] = rs

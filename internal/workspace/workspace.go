@@ -190,6 +190,11 @@ func Load(fsys fs.FS) (*Workspace, error) {
 
 // Parse validates the bytes of an envplane.yaml whose other files live in fsys.
 func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
+	// The tree parser catches what yaml.Unmarshal lets through silently: a
+	// second document, or lines dropped after a dedent.
+	if _, errs := tree.ParseYAML(FileName, data); len(errs) > 0 {
+		return nil, errs
+	}
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, diag.List{tree.YAMLSyntaxError(FileName, data, err)}
