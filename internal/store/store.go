@@ -74,7 +74,9 @@ type AuditEntry struct {
 
 // Event is a change notification, delivered to every replica after commit.
 type Event struct {
-	Kind        string `json:"kind"` // release, environment, token, audit
+	// Kind is release, environment, token or audit; "resync" means events
+	// may have been lost (a dropped LISTEN connection): reload everything.
+	Kind        string `json:"kind"`
 	Environment string `json:"environment,omitempty"`
 	ID          string `json:"id,omitempty"`
 }
