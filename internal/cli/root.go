@@ -163,6 +163,11 @@ the workspace: the nearest directory upwards with an envplane.yaml.`,
 		a.diffCommand(),
 		a.lintCommand(),
 		a.runCommand(),
+		a.serveCommand(),
+		a.releaseCommand(),
+		a.envCommand(),
+		a.tokenCommand(),
+		a.auditCommand(),
 		a.versionCommand(),
 	)
 	return root

@@ -209,6 +209,19 @@ func TestBlockYAMLCases(t *testing.T) {
 			t.Errorf("input %q: fast path took it on: %v, want %v", c.src, took, c.take)
 		}
 	}
+	// Large mappings switch to a set for the duplicate check.
+	var big strings.Builder
+	for i := range 100 {
+		fmt.Fprintf(&big, "k%d: %d\n", i, i)
+	}
+	if !checkBlockYAML(t, []byte(big.String())) {
+		t.Errorf("a mapping of 100 keys was declined")
+	}
+	for _, dup := range []string{"k0: x\n", "k99: x\n", "k31: x\n", "k32: x\n"} {
+		if checkBlockYAML(t, []byte(big.String()+dup)) {
+			t.Errorf("duplicate %q after 100 keys was taken on", dup)
+		}
+	}
 	for _, s := range scalarCases {
 		for _, doc := range []string{"k: " + s + "\n", "k:\n  - " + s + "\n", "k:\n  - a: " + s + "\n"} {
 			checkBlockYAML(t, []byte(doc))

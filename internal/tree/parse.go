@@ -549,6 +549,7 @@ func (p *blockParser) mapping(indent, depth int) (*Value, bool) {
 	m := p.value(p.lines[p.i].num, indent)
 	m.Kind = Map
 	base := len(p.fields)
+	var keys map[string]struct{}
 	for p.i < len(p.lines) {
 		ln := p.lines[p.i]
 		if ln.indent < indent {
@@ -562,10 +563,23 @@ func (p *blockParser) mapping(indent, depth int) (*Value, bool) {
 			return nil, false
 		}
 		key := ln.text[:sep]
-		for _, f := range p.fields[base:] {
-			if f.Key == key {
+		if own := p.fields[base:]; keys == nil && len(own) < keyIndexThreshold {
+			for _, f := range own {
+				if f.Key == key {
+					return nil, false // yaml.v3's path reports it
+				}
+			}
+		} else {
+			if keys == nil { // a large mapping: no quadratic scans
+				keys = make(map[string]struct{}, 2*len(own))
+				for _, f := range own {
+					keys[f.Key] = struct{}{}
+				}
+			}
+			if _, dup := keys[key]; dup {
 				return nil, false
 			}
+			keys[key] = struct{}{}
 		}
 		p.i++
 		rest := ln.text[sep+1:] // "" or " ..."

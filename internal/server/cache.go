@@ -1,0 +1,416 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/release"
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/store"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// snapshot is an immutable view of every environment and its loaded current
+// release. Reloading builds a new one and swaps the pointer, so readers
+// never lock and keep being served from memory while the store is down.
+type snapshot struct {
+	envs     []*envState // in promotion order
+	byName   map[string]*envState
+	releases map[string]*loadedRelease
+}
+
+func emptySnapshot() *snapshot {
+	return &snapshot{byName: map[string]*envState{}, releases: map[string]*loadedRelease{}}
+}
+
+// envState is one environment as of a snapshot.
+type envState struct {
+	env store.Environment
+	cfg *envConfig // nil while the environment has no release
+}
+
+// loadedRelease is a stored release ready for resolution.
+type loadedRelease struct {
+	id     string
+	loaded *release.Loaded
+	err    error      // why a stored release no longer loads
+	mu     sync.Mutex // resolve.Resolver is not safe for concurrent use
+}
+
+// envConfig holds the configs of one environment under one release. Each
+// service's config is resolved the first time it is asked for, then kept
+// until the environment's release changes.
+type envConfig struct {
+	env       string
+	rel       *loadedRelease
+	mu        sync.RWMutex
+	byService map[string]*resolved
+}
+
+// resolved is one (environment, service) config, immutable once built.
+type resolved struct {
+	res *resolve.Result // nil when the release does not load
+	// err says why the config cannot be served (unresolved references,
+	// parse errors, schema violations), listing every problem.
+	err      error
+	opts     render.Options
+	plain    body // sensitive values redacted
+	revealed body
+}
+
+// body is a rendered config and its ETag, with header values prebuilt so
+// serving it allocates nothing.
+type body struct {
+	data    []byte
+	etag    string
+	etagHdr []string
+	lenHdr  []string
+}
+
+func newBody(data []byte) body {
+	sum := sha256.Sum256(data)
+	etag := `"` + hex.EncodeToString(sum[:16]) + `"`
+	return body{data: data, etag: etag, etagHdr: []string{etag}, lenHdr: []string{strconv.Itoa(len(data))}}
+}
+
+// get returns the config of service, resolving it on first use; hit
+// reports whether it was already there.
+func (c *envConfig) get(service string) (r *resolved, hit bool) {
+	c.mu.RLock()
+	r = c.byService[service]
+	c.mu.RUnlock()
+	if r != nil {
+		return r, true
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r = c.byService[service]; r != nil {
+		return r, true
+	}
+	r = c.resolve(service)
+	c.byService[service] = r
+	return r, false
+}
+
+// hasService reports whether the release declares service ("" always).
+func (c *envConfig) hasService(service string) error {
+	if service == "" || c.rel.loaded == nil || c.rel.loaded.Workspace.HasService(service) {
+		return nil
+	}
+	known := strings.Join(c.rel.loaded.Workspace.Services, ", ")
+	if known == "" {
+		known = "none declared"
+	}
+	return invalidField("service", fmt.Sprintf("unknown service %q (known: %s)", service, known))
+}
+
+func (c *envConfig) resolve(service string) *resolved {
+	if c.rel.err != nil {
+		return &resolved{err: c.rel.err}
+	}
+	l := c.rel.loaded
+	c.rel.mu.Lock()
+	defer c.rel.mu.Unlock()
+	// No Getenv: the server's own environment never leaks into configs;
+	// runtime variables are applied on the application's side.
+	res := l.Resolver.Resolve(resolve.Request{Env: c.env, Service: service})
+	name := l.Workspace.Name
+	if name == "" {
+		name = "config"
+	}
+	name += "-" + c.env
+	if service != "" {
+		name += "-" + service
+	}
+	r := &resolved{res: res, opts: render.Options{Sensitive: l.Resolver.Sensitivity().Path, Name: name}}
+	if r.err = strictProblems(l, res, c.env, service); r.err != nil {
+		return r
+	}
+	var b bytes.Buffer
+	_ = render.Write(&b, "json", res.Tree, r.opts)
+	r.plain = newBody(bytes.Clone(b.Bytes()))
+	b.Reset()
+	o := r.opts
+	o.Reveal = true
+	_ = render.Write(&b, "json", res.Tree, o)
+	r.revealed = newBody(b.Bytes())
+	return r
+}
+
+// strictProblems is every reason a resolved config is not usable as it is,
+// schema violations included, as one Conflict error: the request is fine,
+// but the environment's current release does not resolve on the server.
+func strictProblems(l *release.Loaded, res *resolve.Result, env, service string) error {
+	var fields []errs.FieldError
+	for _, p := range res.Problems {
+		fields = append(fields, errs.FieldError{Field: problemField(p.Path, p.Pos), Message: p.Error()})
+	}
+	if len(fields) == 0 && l.Resolver.Schema() != nil {
+		sch := l.Resolver.Schema()
+		sens := l.Resolver.Sensitivity()
+		for _, v := range sch.Validate(res.Tree) {
+			pos := diag.Pos{File: sch.File}
+			leaf := res.Tree.Lookup(splitKey(v.Path))
+			if leaf != nil {
+				pos = leafPos(leaf)
+			}
+			msg := v.Message
+			if sens.Path(v.Path) || (leaf != nil && leaf.Secret) {
+				msg = "value does not satisfy the schema (details hidden: the key is sensitive)"
+			}
+			key := v.Path
+			if key == "" {
+				key = "(root)"
+			}
+			fields = append(fields, errs.FieldError{Field: problemField(v.Path, pos),
+				Message: diag.Errorf(pos, "%s: schema: %s", key, msg).Error()})
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	what := env
+	if service != "" {
+		what += " (service " + service + ")"
+	}
+	return &errs.Error{Kind: errs.Conflict, Fields: fields,
+		Message: fmt.Sprintf("the config of %s does not resolve on the server: %d problem(s)", what, len(fields))}
+}
+
+// problemField names a problem's field: the config key when known, else the file.
+func problemField(path string, pos diag.Pos) string {
+	switch {
+	case path != "":
+		return "config." + path
+	case pos.File != "":
+		return "files." + pos.File
+	}
+	return "config"
+}
+
+// leafPos is where a value was written, for error messages.
+func leafPos(v *tree.Value) diag.Pos {
+	if v.Via != nil {
+		return v.Via.Pos()
+	}
+	switch v.Src.Kind {
+	case tree.SourceFile, tree.SourceDefault:
+		return v.Src.Pos()
+	}
+	return diag.Pos{File: v.Src.String()}
+}
+
+// splitKey accepts a.b.c and a.b[0].c.
+func splitKey(k string) []string {
+	if k == "" {
+		return nil
+	}
+	k = strings.NewReplacer("[", ".", "]", "").Replace(k)
+	return strings.Split(k, ".")
+}
+
+// preloaded is the release most recently validated by an upload, so that
+// making it current does not load it a second time.
+type preloaded struct {
+	id     string
+	loaded *release.Loaded
+}
+
+// reload rebuilds the snapshot from the store, reusing what did not change,
+// and tells SSE subscribers of environments whose release changed. It keeps
+// the old snapshot when the store cannot be read.
+func (s *Server) reload(ctx context.Context) error {
+	s.reloadMu.Lock()
+	defer s.reloadMu.Unlock()
+	envs, err := s.st.ListEnvironments(ctx)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("error").Inc()
+		return err
+	}
+	sort.SliceStable(envs, func(i, j int) bool { return envs[i].Position < envs[j].Position })
+	old := s.snap.Load()
+	next := emptySnapshot()
+	type change struct {
+		env  string
+		kind string
+		data any
+	}
+	var changes []change
+	for _, e := range envs {
+		prev := old.byName[e.Name]
+		st := &envState{env: e}
+		switch {
+		case prev != nil && prev.env.Release == e.Release:
+			st.cfg = prev.cfg
+		case e.Release != "":
+			rel, err := s.loadRelease(ctx, e.Release, old, next)
+			if err != nil {
+				s.metrics.reloads.WithLabelValues("error").Inc()
+				return err
+			}
+			st.cfg = &envConfig{env: e.Name, rel: rel, byService: map[string]*resolved{}}
+		}
+		if st.cfg != nil {
+			next.releases[st.cfg.rel.id] = st.cfg.rel
+		}
+		next.envs = append(next.envs, st)
+		next.byName[e.Name] = st
+		switch {
+		case prev == nil || prev.env.Release != e.Release:
+			previous := ""
+			if prev != nil {
+				previous = prev.env.Release
+			}
+			if e.Release != "" || previous != "" {
+				changes = append(changes, change{e.Name, "release", map[string]string{"environment": e.Name, "release": e.Release, "previous": previous}})
+			}
+		case !sameDefinition(prev.env, e):
+			changes = append(changes, change{e.Name, "environment", envJSONOf(e)})
+		}
+	}
+	s.snap.Store(next)
+	s.metrics.reloads.WithLabelValues("ok").Inc()
+	for _, c := range changes {
+		data, _ := json.Marshal(c.data)
+		s.hub.publish(c.env, []byte("event: "+c.kind+"\ndata: "+string(data)+"\n\n"))
+	}
+	return nil
+}
+
+func sameDefinition(a, b store.Environment) bool {
+	return a.Position == b.Position && a.Protection == b.Protection && a.Data == b.Data && a.Promoted == b.Promoted
+}
+
+// loadRelease finds release id loaded in the snapshots or the last upload,
+// else reads and loads it. A release that no longer loads is kept with its
+// error; only store failures abort.
+func (s *Server) loadRelease(ctx context.Context, id string, old, next *snapshot) (*loadedRelease, error) {
+	if rel := next.releases[id]; rel != nil {
+		return rel, nil
+	}
+	if rel := old.releases[id]; rel != nil {
+		return rel, nil
+	}
+	if p := s.preloaded.Load(); p != nil && p.id == id {
+		return &loadedRelease{id: id, loaded: p.loaded}, nil
+	}
+	r, err := s.st.GetRelease(ctx, id)
+	if errs.Is(err, errs.NotFound) {
+		return &loadedRelease{id: id, err: errs.E(errs.Conflict, "the current release %s is missing from the store", id)}, nil
+	}
+	if err != nil {
+		return nil, err
+	}
+	l, err := release.Load(r.Files)
+	if err != nil {
+		s.log.Error("stored release does not load", "release", id, "err", err)
+		_, msg, fields := errs.Public(err)
+		return &loadedRelease{id: id, err: &errs.Error{Kind: errs.Conflict, Message: "the current release " + id + " does not load: " + msg, Fields: fields}}, nil
+	}
+	return &loadedRelease{id: id, loaded: l}, nil
+}
+
+// refresh reloads after a write of this replica, so that its own reads
+// see the write at once; other replicas learn of it through store events.
+func (s *Server) refresh(ctx context.Context) {
+	if err := s.reload(context.WithoutCancel(ctx)); err != nil {
+		s.log.Warn("reload after write failed; will retry on the next store event", "err", err)
+		s.dirty.Store(true)
+	}
+}
+
+// follow applies store events until ctx ends: token changes empty the
+// principal cache, everything else about releases and environments reloads
+// the snapshot. A failed reload is retried with backoff; a subscription that
+// ends is reopened, followed by a full resync.
+func (s *Server) follow(ctx context.Context, events <-chan store.Event) {
+	const maxBackoff = 5 * time.Second
+	backoff := 100 * time.Millisecond
+	retry := time.NewTimer(time.Hour)
+	retry.Stop()
+	defer retry.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case ev, ok := <-events:
+			if !ok {
+				events = nil
+				s.dirty.Store(true)
+				retry.Reset(backoff)
+				continue
+			}
+			s.apply(ev)
+			// Coalesce a burst of events into one reload.
+		drain:
+			for {
+				select {
+				case ev, ok := <-events:
+					if !ok {
+						events = nil
+						s.dirty.Store(true)
+						break drain
+					}
+					s.apply(ev)
+				default:
+					break drain
+				}
+			}
+		case <-retry.C:
+			if events == nil {
+				ch, err := s.st.Subscribe(ctx)
+				if err != nil {
+					s.log.Warn("store events: resubscribe failed", "err", err)
+					backoff = min(2*backoff, maxBackoff)
+					retry.Reset(backoff)
+					continue
+				}
+				events = ch
+				// Whatever happened meanwhile is unknown: start over.
+				s.tokens.clear()
+				s.dirty.Store(true)
+			}
+		}
+		if s.dirty.Load() {
+			if err := s.reload(ctx); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				s.log.Warn("reload from store failed; serving the previous snapshot", "err", err)
+				backoff = min(2*backoff, maxBackoff)
+				retry.Reset(backoff)
+				continue
+			}
+			s.dirty.Store(false)
+			backoff = 100 * time.Millisecond
+		}
+		if events == nil {
+			retry.Reset(backoff)
+		}
+	}
+}
+
+func (s *Server) apply(ev store.Event) {
+	switch ev.Kind {
+	case "token":
+		s.tokens.clear()
+	case "resync":
+		s.tokens.clear()
+		s.dirty.Store(true)
+	case "audit":
+	default: // release, environment, and kinds added later
+		s.dirty.Store(true)
+	}
+}

@@ -1,0 +1,293 @@
+package server
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+
+	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// configOf finds the config of (env, service) in the current snapshot.
+func (s *Server) configOf(env, service string) (*resolved, error) {
+	st := s.snap.Load().byName[env]
+	if st == nil {
+		return nil, errs.E(errs.NotFound, "unknown environment %q", env)
+	}
+	if st.cfg == nil {
+		return nil, errs.E(errs.NotFound, "environment %q has no current release yet", env)
+	}
+	if err := st.cfg.hasService(service); err != nil {
+		return nil, err
+	}
+	res, hit := st.cfg.get(service)
+	if hit {
+		s.metrics.cacheHits.Inc()
+	} else {
+		s.metrics.cacheMisses.Inc()
+	}
+	return res, nil
+}
+
+// getConfig is the hot path: everything is prepared in the snapshot, so
+// it looks up, compares the ETag and writes bytes.
+func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	env := r.PathValue("env")
+	service, _ := queryValue(r.URL.RawQuery, "service")
+	var fe fieldErrors
+	reveal := boolQuery(r, "reveal", &fe)
+	if len(fe) > 0 {
+		return fe.err()
+	}
+	res, err := s.configOf(env, service)
+	if err != nil {
+		return err
+	}
+	if res.err != nil {
+		return res.err
+	}
+	b := &res.plain
+	h := w.Header()
+	h["Cache-Control"] = hdrRevalid
+	// Without the right to reveal, reveal=true quietly gets the redacted
+	// config, as the API contract says.
+	if reveal && p.Can(auth.RevealConfig, env) == nil {
+		b = &res.revealed
+		h["Cache-Control"] = hdrNoStore
+	}
+	h["Etag"] = b.etagHdr
+	h["Vary"] = hdrVaryAuth
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, b.etag) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	h["Content-Type"] = hdrJSON
+	h["Content-Length"] = b.lenHdr
+	w.WriteHeader(http.StatusOK)
+	if r.Method != http.MethodHead {
+		_, _ = w.Write(b.data)
+	}
+	return nil
+}
+
+// etagMatch implements If-None-Match's weak comparison against etag.
+func etagMatch(values []string, etag string) bool {
+	for _, v := range values {
+		if v == etag {
+			return true
+		}
+		for v != "" {
+			var item string
+			item, v, _ = strings.Cut(v, ",")
+			item = strings.TrimSpace(item)
+			if item == "*" || strings.TrimPrefix(item, "W/") == etag {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// explainSource and explainOutput are the JSON shape of
+// `envplane explain --format json` (internal/cli/explain.go), which the
+// explain endpoint answers with too.
+type explainSource struct {
+	Kind    string          `json:"kind"`
+	Name    string          `json:"name"`
+	Line    int             `json:"line"`
+	Column  int             `json:"column"`
+	Version int             `json:"version,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
+	Via     *explainSource  `json:"via,omitempty"`
+}
+
+type explainOutput struct {
+	Key        string          `json:"key"`
+	Value      json.RawMessage `json:"value"`
+	Source     explainSource   `json:"source"`
+	Overridden []explainSource `json:"overridden"`
+	Unresolved bool            `json:"unresolved,omitempty"`
+	Template   string          `json:"template,omitempty"`
+}
+
+func sourceJSON(s tree.Source, value json.RawMessage) explainSource {
+	return explainSource{Kind: s.Kind.String(), Name: s.Name, Line: s.Line, Column: s.Column, Version: s.Version, Value: value}
+}
+
+// blocking is the problems that make a resolved tree unfit for explain and
+// diff: everything but references nothing sets, shown as written.
+func blocking(res *resolved, env string) error {
+	if res.res == nil {
+		return res.err
+	}
+	var fields []errs.FieldError
+	for _, p := range res.res.Problems {
+		if p.Rule != resolve.RuleUnresolved {
+			fields = append(fields, errs.FieldError{Field: problemField(p.Path, p.Pos), Message: p.Error()})
+		}
+	}
+	if len(fields) == 0 {
+		return nil
+	}
+	return &errs.Error{Kind: errs.Conflict, Fields: fields, Message: "the config of " + env + " does not resolve on the server"}
+}
+
+func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	env := r.PathValue("env")
+	var fe fieldErrors
+	key, _ := queryValue(r.URL.RawQuery, "key")
+	if key == "" {
+		fe.add("key", "required: the dotted key to explain, e.g. server.port")
+	}
+	service, _ := queryValue(r.URL.RawQuery, "service")
+	reveal := boolQuery(r, "reveal", &fe)
+	if err := fe.err(); err != nil {
+		return err
+	}
+	res, err := s.configOf(env, service)
+	if err != nil {
+		return err
+	}
+	if err := blocking(res, env); err != nil {
+		return err
+	}
+	path := splitKey(key)
+	key = strings.Join(path, ".")
+	v := res.res.Tree.Lookup(path)
+	if v == nil {
+		return errs.E(errs.NotFound, "key %q is not set in %s", key, env)
+	}
+	o := res.opts
+	o.Reveal = reveal && p.Can(auth.RevealConfig, env) == nil
+	out := explainOutput{Key: key, Value: json.RawMessage(render.JSON(v, key, o)), Source: sourceJSON(v.Src, nil), Unresolved: v.Unresolved, Template: v.Template}
+	if v.Via != nil {
+		via := sourceJSON(*v.Via, nil)
+		out.Source.Via = &via
+	}
+	out.Overridden = make([]explainSource, 0, len(v.Overridden))
+	for _, o2 := range v.Overridden {
+		src := sourceJSON(o2.Src, json.RawMessage(render.JSON(o2, key, o)))
+		if o2.Via != nil {
+			via := sourceJSON(*o2.Via, nil)
+			src.Via = &via
+		}
+		out.Overridden = append(out.Overridden, src)
+	}
+	return writeJSON(w, http.StatusOK, out)
+}
+
+// change is one entry of `envplane diff --format json`, the shape the diff
+// endpoint answers with too.
+type change struct {
+	Path string          `json:"path"`
+	Kind string          `json:"kind"`
+	A    json.RawMessage `json:"a"`
+	B    json.RawMessage `json:"b"`
+}
+
+func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	envA, envB := r.PathValue("env"), r.PathValue("other")
+	if err := p.Can(auth.ReadConfig, envB); err != nil {
+		return err
+	}
+	var fe fieldErrors
+	service, _ := queryValue(r.URL.RawQuery, "service")
+	reveal := boolQuery(r, "reveal", &fe)
+	if err := fe.err(); err != nil {
+		return err
+	}
+	ra, err := s.configOf(envA, service)
+	if err != nil {
+		return err
+	}
+	rb, err := s.configOf(envB, service)
+	if err != nil {
+		return err
+	}
+	if err := blocking(ra, envA); err != nil {
+		return err
+	}
+	if err := blocking(rb, envB); err != nil {
+		return err
+	}
+	// The two releases may differ: a key sensitive in either is hidden.
+	sa, sb := ra.opts.Sensitive, rb.opts.Sensitive
+	o := render.Options{
+		Reveal:    reveal && p.Can(auth.RevealConfig, envA) == nil && p.Can(auth.RevealConfig, envB) == nil,
+		Sensitive: func(path string) bool { return sa(path) || sb(path) },
+	}
+	changes := diffTrees(ra.res.Tree, rb.res.Tree, o)
+	if changes == nil {
+		changes = []change{}
+	}
+	return writeJSON(w, http.StatusOK, map[string]any{"changes": changes})
+}
+
+type leaf struct {
+	path string
+	v    *tree.Value
+}
+
+func leaves(root *tree.Value) []leaf {
+	var out []leaf
+	if root == nil {
+		return nil
+	}
+	tree.Walk(root, func(p string, v *tree.Value) {
+		if p != "" && !(v.Kind == tree.Map && len(v.Fields) == 0) {
+			out = append(out, leaf{p, v})
+		}
+	})
+	return out
+}
+
+// diffTrees lists changes in A's key order, then keys only B has, exactly
+// as `envplane diff` does.
+func diffTrees(ta, tb *tree.Value, o render.Options) []change {
+	la, lb := leaves(ta), leaves(tb)
+	inB := make(map[string]*tree.Value, len(lb))
+	for _, l := range lb {
+		inB[l.path] = l.v
+	}
+	inA := make(map[string]bool, len(la))
+	var out []change
+	null := json.RawMessage("null")
+	hidden := func(p string, vs ...*tree.Value) bool {
+		for _, v := range vs {
+			if v != nil && o.Hidden(p, v) {
+				return true
+			}
+		}
+		return false
+	}
+	show := func(p string, v *tree.Value, hide bool) json.RawMessage {
+		if v == nil {
+			return null
+		}
+		if hide {
+			return json.RawMessage(`"` + render.Redacted + `"`)
+		}
+		return json.RawMessage(render.JSON(v, p, o))
+	}
+	for _, l := range la {
+		inA[l.path] = true
+		bv, ok := inB[l.path]
+		hide := hidden(l.path, l.v, bv)
+		switch {
+		case !ok:
+			out = append(out, change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null})
+		case !tree.Equal(l.v, bv):
+			out = append(out, change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide)})
+		}
+	}
+	for _, l := range lb {
+		if !inA[l.path] {
+			out = append(out, change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hidden(l.path, l.v))})
+		}
+	}
+	return out
+}

@@ -1,0 +1,116 @@
+package server
+
+import (
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/errs"
+)
+
+// hub fans snapshot changes out to the SSE streams of each environment.
+type hub struct {
+	mu   sync.Mutex
+	subs map[string]map[*subscriber]struct{}
+}
+
+type subscriber struct {
+	ch chan []byte
+	// lagged is closed when the stream fell too far behind: it ends, and
+	// the client reconnects and refetches instead of missing a change.
+	lagged chan struct{}
+	once   sync.Once
+}
+
+func newHub() *hub { return &hub{subs: map[string]map[*subscriber]struct{}{}} }
+
+func (h *hub) subscribe(env string) *subscriber {
+	sub := &subscriber{ch: make(chan []byte, 16), lagged: make(chan struct{})}
+	h.mu.Lock()
+	if h.subs[env] == nil {
+		h.subs[env] = map[*subscriber]struct{}{}
+	}
+	h.subs[env][sub] = struct{}{}
+	h.mu.Unlock()
+	return sub
+}
+
+func (h *hub) unsubscribe(env string, sub *subscriber) {
+	h.mu.Lock()
+	delete(h.subs[env], sub)
+	if len(h.subs[env]) == 0 {
+		delete(h.subs, env)
+	}
+	h.mu.Unlock()
+}
+
+// publish never blocks: a subscriber whose buffer is full is cut off.
+func (h *hub) publish(env string, msg []byte) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for sub := range h.subs[env] {
+		select {
+		case sub.ch <- msg:
+		default:
+			sub.once.Do(func() { close(sub.lagged) })
+		}
+	}
+}
+
+var (
+	hdrEventStream = []string{"text/event-stream"}
+	hdrNoBuffering = []string{"no"}
+)
+
+// events streams the changes of one environment: an "event: release" when
+// its current release changes, "event: environment" when its definition
+// does, and a comment line as heartbeat. The stream ends when the client
+// goes, the server shuts down, or the client falls behind.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+	env := r.PathValue("env")
+	if s.snap.Load().byName[env] == nil {
+		return errs.E(errs.NotFound, "unknown environment %q", env)
+	}
+	sub := s.hub.subscribe(env)
+	defer s.hub.unsubscribe(env, sub)
+	s.metrics.sseClients.Inc()
+	defer s.metrics.sseClients.Dec()
+
+	rc := http.NewResponseController(w)
+	h := w.Header()
+	h["Content-Type"] = hdrEventStream
+	h["X-Accel-Buffering"] = hdrNoBuffering // tell proxies not to hold events back
+	w.WriteHeader(http.StatusOK)
+	send := func(msg []byte) bool {
+		// A client that stops reading must not pin the handler forever.
+		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		if _, err := w.Write(msg); err != nil {
+			return false
+		}
+		return rc.Flush() == nil
+	}
+	if !send([]byte("retry: 2000\n: connected\n\n")) {
+		return nil
+	}
+	beat := time.NewTicker(s.opts.Heartbeat)
+	defer beat.Stop()
+	for {
+		select {
+		case <-r.Context().Done():
+			return nil
+		case <-s.stopping:
+			return nil
+		case <-sub.lagged:
+			return nil
+		case msg := <-sub.ch:
+			if !send(msg) {
+				return nil
+			}
+		case <-beat.C:
+			if !send([]byte(": heartbeat\n\n")) {
+				return nil
+			}
+		}
+	}
+}

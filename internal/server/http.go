@@ -1,0 +1,512 @@
+package server
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"net/url"
+	"reflect"
+	"runtime/debug"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unsafe"
+
+	"golang.org/x/time/rate"
+
+	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/errs"
+)
+
+// handlerFunc is an API handler: it gets the authenticated principal (nil
+// on public routes) and returns an error for writeError.
+type handlerFunc func(w http.ResponseWriter, r *http.Request, p *auth.Principal) error
+
+// route is one registered pattern with what it takes to call it.
+type route struct {
+	s       *Server
+	pattern string
+	action  auth.Action // "" for public routes
+	// scoped: action is about the environment in the {env} path value.
+	scoped    bool
+	bodyLimit int64
+	// quiet routes (config polling, health probes) log successes at debug
+	// level: at thousands of requests per second they would drown the log.
+	quiet bool
+	h     handlerFunc
+	obs   *routeMetrics
+}
+
+// Header values shared by every response; net/http only reads them.
+var (
+	hdrNosniff   = []string{"nosniff"}
+	hdrDeny      = []string{"DENY"}
+	hdrNoRef     = []string{"no-referrer"}
+	hdrCSP       = []string{"default-src 'none'; frame-ancestors 'none'"}
+	hdrNoStore   = []string{"no-store"}
+	hdrJSON      = []string{"application/json"}
+	hdrHSTS      = []string{"max-age=63072000"}
+	hdrVaryAuth  = []string{"Authorization"}
+	hdrRevalid   = []string{"private, no-cache"}
+	hdrBearerErr = []string{`Bearer realm="envplane"`}
+)
+
+// securityHeaders go on every response. Assigning the canonical keys
+// directly avoids allocating on the hot path.
+func securityHeaders(h http.Header, tlsOn bool) {
+	h["X-Content-Type-Options"] = hdrNosniff
+	h["X-Frame-Options"] = hdrDeny
+	h["Referrer-Policy"] = hdrNoRef
+	h["Content-Security-Policy"] = hdrCSP
+	h["Cache-Control"] = hdrNoStore // config responses relax it
+	if tlsOn {
+		h["Strict-Transport-Security"] = hdrHSTS
+	}
+}
+
+// recorder captures what a handler wrote, for logs and metrics, and turns
+// the mux's own plain-text 404/405 answers into the API's error body.
+type recorder struct {
+	http.ResponseWriter
+	s         *Server
+	req       *http.Request
+	status    int
+	bytes     int64
+	route     *route
+	principal *auth.Principal
+	swallow   bool // the mux's plain-text body is being replaced
+	replacing bool
+}
+
+var recorders = sync.Pool{New: func() any { return new(recorder) }}
+
+func (w *recorder) WriteHeader(code int) {
+	if w.status != 0 {
+		return
+	}
+	if w.route == nil && !w.replacing && (code == http.StatusNotFound || code == http.StatusMethodNotAllowed) {
+		// No route matched: the mux is answering. Answer with the error
+		// body instead, and drop the mux's text.
+		w.replacing = true
+		var err error = errs.E(errs.NotFound, "no such API route: %s", w.req.URL.Path)
+		if code == http.StatusMethodNotAllowed {
+			err = methodNotAllowed{errs.E(errs.Invalid, "%s is not allowed on %s (allowed: %s)", w.req.Method, w.req.URL.Path, w.Header().Get("Allow"))}
+		}
+		w.s.writeError(w, w.req, err)
+		w.swallow = true
+		return
+	}
+	w.status = code
+	w.ResponseWriter.WriteHeader(code)
+}
+
+// methodNotAllowed keeps the mux's 405 status, the one answer outside the
+// kind table, so that HTTP clients see it together with the Allow header.
+type methodNotAllowed struct{ err *errs.Error }
+
+func (m methodNotAllowed) Error() string { return m.err.Error() }
+func (m methodNotAllowed) Unwrap() error { return m.err }
+
+func (w *recorder) Write(p []byte) (int, error) {
+	if w.status == 0 {
+		w.WriteHeader(http.StatusOK)
+	}
+	if w.swallow {
+		return len(p), nil
+	}
+	n, err := w.ResponseWriter.Write(p)
+	w.bytes += int64(n)
+	return n, err
+}
+
+// Flush and Unwrap keep http.ResponseController working (SSE).
+func (w *recorder) Flush() {
+	if f, ok := w.ResponseWriter.(http.Flusher); ok {
+		f.Flush()
+	}
+}
+
+func (w *recorder) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// ServeHTTP is the outermost layer: security headers, routing, then one log
+// line and the metrics of the request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	start := time.Now()
+	rec := recorders.Get().(*recorder)
+	*rec = recorder{ResponseWriter: w, s: s, req: r}
+	securityHeaders(w.Header(), r.TLS != nil)
+	s.mux.ServeHTTP(rec, r)
+	if rec.status == 0 {
+		rec.status = http.StatusOK
+	}
+	d := time.Since(start)
+	rt := rec.route
+	if rt == nil {
+		rt = s.unmatched
+	}
+	rt.obs.observe(rec.status, d)
+	level := slog.LevelInfo
+	if rt.quiet && rec.status < 400 {
+		level = slog.LevelDebug
+	}
+	if s.log.Enabled(r.Context(), level) {
+		token := ""
+		if rec.principal != nil {
+			token = rec.principal.TokenID
+		}
+		// The path never holds secrets; the query is left out all the same.
+		s.log.LogAttrs(r.Context(), level, "request",
+			slog.String("method", r.Method),
+			slog.String("route", rt.pattern),
+			slog.String("path", r.URL.Path),
+			slog.Int("status", rec.status),
+			slog.Duration("duration", d),
+			slog.Int64("bytes", rec.bytes),
+			slog.String("token", token))
+	}
+	*rec = recorder{}
+	recorders.Put(rec)
+}
+
+// ServeHTTP runs one matched route: authenticate, rate-limit, authorize,
+// bound the body, call the handler, and write any error it returns.
+func (rt *route) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	rec, ok := w.(*recorder)
+	if !ok { // called outside Server.ServeHTTP (never in practice)
+		rec = &recorder{ResponseWriter: w, s: rt.s, req: r}
+	}
+	rec.route = rt
+	defer func() {
+		// A bug in one handler answers 500 with the error body instead of
+		// dropping the connection; the stack goes to the log.
+		if v := recover(); v != nil {
+			if v == http.ErrAbortHandler {
+				panic(v)
+			}
+			rt.s.log.Error("handler panicked", "route", rt.pattern, "panic", fmt.Sprint(v), "stack", string(debug.Stack()))
+			rt.s.writeError(rec, r, errs.E(errs.Internal, "internal error"))
+		}
+	}()
+	if err := rt.serve(rec, r); err != nil {
+		rt.s.writeError(rec, r, err)
+	}
+}
+
+func (rt *route) serve(w *recorder, r *http.Request) error {
+	s := rt.s
+	var p *auth.Principal
+	if rt.action != "" {
+		e, err := s.authenticate(r)
+		if err != nil {
+			return err
+		}
+		p = &e.p
+		w.principal = p
+		if e.limiter != nil && !e.limiter.Allow() {
+			secs := 1
+			if lim := float64(e.limiter.Limit()); lim > 0 {
+				secs = max(1, int(math.Ceil(1/lim)))
+			}
+			w.Header().Set("Retry-After", strconv.Itoa(secs))
+			return errs.E(errs.RateLimited, "too many requests for this token; retry after %d s", secs)
+		}
+		env := ""
+		if rt.scoped {
+			env = r.PathValue("env")
+		}
+		if err := p.Can(rt.action, env); err != nil {
+			return err
+		}
+	}
+	if r.Body != nil && r.Body != http.NoBody {
+		if r.ContentLength > rt.bodyLimit {
+			return tooLarge(rt.bodyLimit)
+		}
+		// The underlying writer lets net/http close the connection after
+		// an oversized body.
+		r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, rt.bodyLimit)
+	}
+	return rt.h(w, r, p)
+}
+
+func tooLarge(limit int64) error {
+	return errs.E(errs.TooLarge, "request body is larger than %d bytes", limit)
+}
+
+// errorBody is the one error shape of the API.
+type errorBody struct {
+	Error errorDetail `json:"error"`
+}
+
+type errorDetail struct {
+	Code    string            `json:"code"`
+	Message string            `json:"message"`
+	Fields  []errs.FieldError `json:"fields,omitempty"`
+}
+
+// writeError is the only way errors reach clients: the client-safe part of
+// err with the status of its kind. Internal causes go to the log.
+func (s *Server) writeError(w http.ResponseWriter, r *http.Request, err error) {
+	kind, msg, fields := errs.Public(err)
+	route := ""
+	if rec, ok := w.(*recorder); ok {
+		if rec.route != nil {
+			route = rec.route.pattern
+		}
+		if rec.status != 0 {
+			// The response has begun (an SSE stream); only the log is left.
+			s.log.Warn("error after response began", "route", route, "err", err)
+			return
+		}
+	}
+	switch kind {
+	case errs.Internal, errs.Unavailable:
+		s.log.Error("request failed", "method", r.Method, "route", route, "kind", kind.String(), "err", err)
+	}
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Cache-Control"] = hdrNoStore
+	delete(h, "Etag")
+	if kind == errs.Unauthorized {
+		h["Www-Authenticate"] = hdrBearerErr
+	}
+	status := kind.Status()
+	if errors.As(err, new(methodNotAllowed)) {
+		status = http.StatusMethodNotAllowed
+	}
+	w.WriteHeader(status)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(errorBody{Error: errorDetail{Code: kind.Code(), Message: msg, Fields: fields}})
+	_, _ = w.Write(b.Bytes())
+}
+
+// writeJSON answers status with v as JSON.
+func writeJSON(w http.ResponseWriter, status int, v any) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(v); err != nil {
+		return errs.Wrap(errs.Internal, err, "encode response")
+	}
+	w.Header()["Content-Type"] = hdrJSON
+	w.WriteHeader(status)
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// decodeJSON reads exactly one JSON object into dst, refusing unknown
+// fields, and explains what is wrong in field errors.
+func decodeJSON(r *http.Request, dst any) error {
+	if r.Body == nil || r.Body == http.NoBody {
+		return invalidField("body", "a JSON object is required")
+	}
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(dst); err != nil {
+		return bodyError(err)
+	}
+	var extra json.RawMessage
+	if err := dec.Decode(&extra); err != io.EOF {
+		if err == nil {
+			return invalidField("body", "the body must hold one JSON object and nothing after it")
+		}
+		return bodyError(err)
+	}
+	return nil
+}
+
+func bodyError(err error) error {
+	var maxErr *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typ *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &maxErr):
+		return tooLarge(maxErr.Limit)
+	case errors.Is(err, io.EOF):
+		return invalidField("body", "a JSON object is required")
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return invalidField("body", "the JSON body ends early")
+	case errors.As(err, &syntax):
+		return invalidField("body", fmt.Sprintf("not valid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: ")))
+	case errors.As(err, &typ):
+		field := typ.Field
+		if field == "" {
+			field = "body"
+		}
+		return invalidField(field, fmt.Sprintf("must be %s, not %s", jsonType(typ.Type), typ.Value))
+	}
+	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
+		name, _ = strconv.Unquote(name)
+		return invalidField(name, "unknown field")
+	}
+	return errs.Wrap(errs.Invalid, err, "the body is not valid")
+}
+
+// jsonType names a Go type the way a JSON user thinks of it.
+func jsonType(t reflect.Type) string {
+	switch t.Kind() {
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "a boolean"
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.Slice, reflect.Array:
+		return "an array"
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a " + t.String()
+}
+
+func invalidField(field, msg string) error {
+	return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid", Fields: []errs.FieldError{{Field: field, Message: msg}}}
+}
+
+// fieldErrors collects field problems and returns them together.
+type fieldErrors []errs.FieldError
+
+func (f *fieldErrors) add(field, format string, args ...any) {
+	*f = append(*f, errs.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+func (f fieldErrors) err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid", Fields: f}
+}
+
+// queryValue returns the first value of key in a raw query string. It does
+// not allocate unless the value is escaped: config reads parse it on the hot
+// path.
+func queryValue(raw, key string) (string, bool) {
+	for raw != "" {
+		var pair string
+		pair, raw, _ = strings.Cut(raw, "&")
+		k, v, _ := strings.Cut(pair, "=")
+		if strings.ContainsAny(k, "%+") {
+			uk, err := url.QueryUnescape(k)
+			if err != nil {
+				continue
+			}
+			k = uk
+		}
+		if k != key {
+			continue
+		}
+		if strings.ContainsAny(v, "%+") {
+			uv, err := url.QueryUnescape(v)
+			if err != nil {
+				return "", false
+			}
+			v = uv
+		}
+		return v, true
+	}
+	return "", false
+}
+
+// boolQuery parses an optional boolean query parameter.
+func boolQuery(r *http.Request, key string, fe *fieldErrors) bool {
+	v, ok := queryValue(r.URL.RawQuery, key)
+	if !ok || v == "" {
+		return false
+	}
+	b, err := strconv.ParseBool(v)
+	if err != nil {
+		fe.add(key, "must be true or false, not %q", v)
+	}
+	return b
+}
+
+// principalEntry is a cached, authenticated token.
+type principalEntry struct {
+	p       auth.Principal
+	limiter *rate.Limiter // nil: unlimited
+}
+
+// principalCache maps token hashes to principals, so authenticating a known
+// token costs no store round trip (and works while the store is down). It is
+// emptied on every token change.
+type principalCache struct {
+	mu  sync.RWMutex
+	m   map[[sha256.Size]byte]*principalEntry
+	gen uint64
+}
+
+func (c *principalCache) init() { c.m = map[[sha256.Size]byte]*principalEntry{} }
+
+func (c *principalCache) get(k [sha256.Size]byte) (*principalEntry, uint64) {
+	c.mu.RLock()
+	e, gen := c.m[k], c.gen
+	c.mu.RUnlock()
+	return e, gen
+}
+
+// put caches e unless the cache was cleared since gen was read: the token
+// may have been revoked meanwhile.
+func (c *principalCache) put(k [sha256.Size]byte, e *principalEntry, gen uint64) {
+	c.mu.Lock()
+	if c.gen == gen {
+		c.m[k] = e
+	}
+	c.mu.Unlock()
+}
+
+func (c *principalCache) clear() {
+	c.mu.Lock()
+	clear(c.m)
+	c.gen++
+	c.mu.Unlock()
+}
+
+// authenticate finds the principal of the request's bearer token.
+func (s *Server) authenticate(r *http.Request) (*principalEntry, error) {
+	h := r.Header.Get("Authorization")
+	scheme, token, _ := strings.Cut(h, " ")
+	if h == "" || !strings.EqualFold(scheme, "Bearer") || token == "" {
+		return nil, errs.E(errs.Unauthorized, "a bearer token is required (Authorization: Bearer ep_…)")
+	}
+	if !strings.HasPrefix(token, auth.TokenPrefix) {
+		return nil, errs.E(errs.Unauthorized, "unknown or revoked token")
+	}
+	// Hash the string's bytes in place: converting would allocate on every request.
+	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	if e, _ := s.tokens.get(sum); e != nil {
+		return e, nil
+	}
+	return s.lookupToken(r.Context(), sum)
+}
+
+func (s *Server) lookupToken(ctx context.Context, sum [sha256.Size]byte) (*principalEntry, error) {
+	_, gen := s.tokens.get(sum)
+	t, err := s.st.GetTokenByHash(ctx, hex.EncodeToString(sum[:]))
+	if errs.Is(err, errs.NotFound) {
+		return nil, errs.E(errs.Unauthorized, "unknown or revoked token")
+	}
+	if err != nil {
+		return nil, err
+	}
+	e := &principalEntry{p: auth.Principal{TokenID: t.ID, Name: t.Name, Role: auth.Role(t.Role),
+		Environments: t.Environments, Groups: t.Groups}}
+	if s.opts.RateLimit > 0 {
+		e.limiter = rate.NewLimiter(rate.Limit(s.opts.RateLimit), s.opts.RateBurst)
+	}
+	s.tokens.put(sum, e, gen)
+	return e, nil
+}

@@ -1,0 +1,71 @@
+package server
+
+import (
+	"net/http"
+
+	"github.com/envplane/envplane/internal/auth"
+)
+
+// scope says whether a route's action is about the {env} in its path.
+type scope bool
+
+const (
+	global scope = false
+	perEnv scope = true
+)
+
+// registerRoutes is the one list of the server's routes. Every pattern here
+// is documented in openapi.json (a test keeps the two equal).
+func (s *Server) registerRoutes() {
+	upload := s.opts.MaxBodyBytes
+	small := min(int64(smallBody), upload)
+
+	s.api("POST /api/v1/releases", auth.CreateRelease, global, upload, s.createRelease)
+	s.api("GET /api/v1/releases", auth.ReadReleases, global, small, s.listReleases)
+	s.api("GET /api/v1/releases/{id}", auth.ReadReleases, global, small, s.getRelease)
+
+	s.api("GET /api/v1/environments", auth.ReadEnvironments, global, small, s.listEnvironments)
+	s.api("PUT /api/v1/environments/{env}/release", auth.SetRelease, perEnv, small, s.putRelease)
+	s.api("GET /api/v1/environments/{env}/config", auth.ReadConfig, perEnv, small, s.getConfig).quiet = true
+	s.api("GET /api/v1/environments/{env}/explain", auth.ReadConfig, perEnv, small, s.explain)
+	s.api("GET /api/v1/environments/{env}/diff/{other}", auth.ReadConfig, perEnv, small, s.diff)
+	s.api("GET /api/v1/environments/{env}/events", auth.ReadEvents, perEnv, small, s.events)
+
+	s.api("POST /api/v1/tokens", auth.ManageTokens, global, small, s.createToken)
+	s.api("GET /api/v1/tokens", auth.ManageTokens, global, small, s.listTokens)
+	s.api("DELETE /api/v1/tokens/{id}", auth.ManageTokens, global, small, s.deleteToken)
+
+	s.api("GET /api/v1/audit", auth.ReadAudit, global, small, s.listAudit)
+	s.api("GET /api/v1/audit/verify", auth.ReadAudit, global, small, s.verifyAudit)
+
+	s.public("GET /health/live", s.live).quiet = true
+	s.public("GET /health/ready", s.ready).quiet = true
+	s.public("GET /metrics", s.serveMetrics).quiet = true
+	s.public("GET /api/v1/openapi.json", s.openapi)
+
+	// Requests no route matches are counted under this name.
+	s.unmatched = &route{s: s, pattern: "unmatched", obs: s.metrics.route("unmatched")}
+}
+
+// api registers an authenticated route.
+func (s *Server) api(pattern string, action auth.Action, sc scope, bodyLimit int64, h handlerFunc) *route {
+	return s.register(&route{pattern: pattern, action: action, scoped: bool(sc), bodyLimit: bodyLimit, h: h})
+}
+
+// public registers a route that needs no token.
+func (s *Server) public(pattern string, h handlerFunc) *route {
+	return s.register(&route{pattern: pattern, bodyLimit: smallBody, h: h})
+}
+
+func (s *Server) register(rt *route) *route {
+	rt.s = s
+	rt.obs = s.metrics.route(rt.pattern)
+	s.patterns = append(s.patterns, rt.pattern)
+	s.mux.Handle(rt.pattern, rt)
+	return rt
+}
+
+// Patterns lists every registered route pattern ("METHOD /path").
+func (s *Server) Patterns() []string { return append([]string(nil), s.patterns...) }
+
+var _ http.Handler = (*route)(nil)

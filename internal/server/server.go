@@ -1,0 +1,311 @@
+// Package server is envplane's HTTP API: releases, environments and their
+// current release, resolved config (with ETag, explain and diff), server-sent
+// events, tokens, the audit log, health and metrics. Resolved configs are held
+// in memory behind an atomic pointer, so reads keep being served while the
+// store is unreachable; every write goes through one store transaction
+// together with its audit entry.
+package server
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/envplane/envplane/internal/audit"
+	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/store"
+)
+
+// Defaults for zero Options fields.
+const (
+	DefaultRateLimit       = 1000     // requests per second per token
+	DefaultMaxBodyBytes    = 32 << 20 // release uploads: 16 MiB of files plus JSON escaping
+	DefaultHeartbeat       = 15 * time.Second
+	DefaultShutdownTimeout = 10 * time.Second
+	// smallBody bounds every request body other than a release upload.
+	smallBody = 1 << 20
+)
+
+// Options configure a Server. Only Store is required.
+type Options struct {
+	Store  store.Store
+	Logger *slog.Logger     // nil: logs are discarded
+	Clock  func() time.Time // nil: time.Now
+	Rand   io.Reader        // token and ID randomness; nil: crypto/rand
+	// BootstrapToken becomes the admin token when the store has no token yet.
+	// Empty: one is generated and printed once on Stderr.
+	BootstrapToken string
+	Stderr         io.Writer // nil: io.Discard
+	// RateLimit is requests per second per token: 0 means DefaultRateLimit,
+	// a negative value turns the limit off. RateBurst defaults to twice it.
+	RateLimit float64
+	RateBurst int
+	// MaxBodyBytes bounds release uploads (0: DefaultMaxBodyBytes); other
+	// bodies are bounded by the smaller of it and 1 MiB.
+	MaxBodyBytes int64
+	// Heartbeat is the interval of SSE keep-alive comments (0: 15 s).
+	Heartbeat time.Duration
+	// ShutdownTimeout bounds draining in-flight requests (0: 10 s).
+	ShutdownTimeout time.Duration
+	// TLSCertFile and TLSKeyFile, both set, make Serve speak HTTPS.
+	TLSCertFile, TLSKeyFile string
+}
+
+// Server is one envplane API replica.
+type Server struct {
+	st       store.Store
+	log      *slog.Logger
+	now      func() time.Time
+	rand     io.Reader
+	opts     Options
+	mux      *http.ServeMux
+	patterns []string // every registered pattern, for the OpenAPI test
+	// unmatched counts requests no route matches.
+	unmatched *route
+
+	snap     atomic.Pointer[snapshot]
+	reloadMu sync.Mutex
+	// dirty: the snapshot may be behind the store and a reload is due.
+	dirty     atomic.Bool
+	preloaded atomic.Pointer[preloaded]
+	tokens    principalCache
+	hub       *hub
+	metrics   *metrics
+
+	// stopping is closed when the server shuts down, ending SSE streams so
+	// that draining in-flight requests can finish.
+	stopping chan struct{}
+	stopOnce sync.Once
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup
+	notReady atomic.Bool // set during shutdown
+}
+
+// New connects a server to its store: it creates the bootstrap admin token
+// on first start, loads every environment's current release into memory and
+// follows the store's change events until ctx ends or Close is called.
+func New(ctx context.Context, o Options) (*Server, error) {
+	if o.Store == nil {
+		return nil, errors.New("server: a store is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.Stderr == nil {
+		o.Stderr = io.Discard
+	}
+	if o.RateLimit == 0 {
+		o.RateLimit = DefaultRateLimit
+	}
+	if o.RateBurst <= 0 {
+		o.RateBurst = max(1, int(2*o.RateLimit))
+	}
+	if o.MaxBodyBytes <= 0 {
+		o.MaxBodyBytes = DefaultMaxBodyBytes
+	}
+	if o.Heartbeat <= 0 {
+		o.Heartbeat = DefaultHeartbeat
+	}
+	if o.ShutdownTimeout <= 0 {
+		o.ShutdownTimeout = DefaultShutdownTimeout
+	}
+	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
+		return nil, errors.New("server: TLS needs both a certificate and a key file")
+	}
+	s := &Server{
+		st:       o.Store,
+		log:      o.Logger,
+		now:      o.Clock,
+		rand:     o.Rand,
+		opts:     o,
+		mux:      http.NewServeMux(),
+		hub:      newHub(),
+		metrics:  newMetrics(),
+		stopping: make(chan struct{}),
+	}
+	s.tokens.init()
+	s.snap.Store(emptySnapshot())
+	s.registerRoutes()
+
+	if err := s.bootstrap(ctx); err != nil {
+		return nil, err
+	}
+	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	s.cancel = cancel
+	// Subscribe before the first load, so no change falls between them.
+	events, err := s.st.Subscribe(bg)
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("server: subscribe to store events: %w", err)
+	}
+	if err := s.reload(ctx); err != nil {
+		cancel()
+		return nil, fmt.Errorf("server: load environments: %w", err)
+	}
+	s.bg.Add(1)
+	go func() {
+		defer s.bg.Done()
+		s.follow(bg, events)
+	}()
+	context.AfterFunc(ctx, s.stopStreams)
+	return s, nil
+}
+
+// Close ends SSE streams and stops following store events. It does not
+// close the store.
+func (s *Server) Close() error {
+	s.stopStreams()
+	s.bg.Wait()
+	return nil
+}
+
+// Handler is the server's HTTP handler.
+func (s *Server) Handler() http.Handler { return s }
+
+// Run listens on addr and serves until ctx ends, then shuts down gracefully.
+func (s *Server) Run(ctx context.Context, addr string) error {
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return err
+	}
+	return s.Serve(ctx, ln)
+}
+
+// Serve serves on ln until ctx ends. Shutting down stops accepting
+// connections, ends SSE streams, drains in-flight requests for up to
+// ShutdownTimeout and then closes what is left.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	hs := &http.Server{
+		Handler:           s,
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       2 * time.Minute, // a 32 MiB upload on a slow link
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    64 << 10,
+		ErrorLog:          slog.NewLogLogger(s.log.Handler(), slog.LevelWarn),
+		BaseContext:       func(net.Listener) context.Context { return context.WithoutCancel(ctx) },
+	}
+	// No WriteTimeout: it would cut SSE streams; those set per-write deadlines.
+	hs.RegisterOnShutdown(s.stopStreams)
+	tlsOn := s.opts.TLSCertFile != ""
+	if tlsOn {
+		hs.TLSConfig = &tls.Config{MinVersion: tls.VersionTLS12}
+	}
+	done := make(chan error, 1)
+	go func() {
+		var err error
+		if tlsOn {
+			err = hs.ServeTLS(ln, s.opts.TLSCertFile, s.opts.TLSKeyFile)
+		} else {
+			err = hs.Serve(ln)
+		}
+		done <- err
+	}()
+	select {
+	case err := <-done:
+		return err
+	case <-ctx.Done():
+	}
+	s.notReady.Store(true)
+	sctx, cancel := context.WithTimeout(context.Background(), s.opts.ShutdownTimeout)
+	defer cancel()
+	err := hs.Shutdown(sctx)
+	if err != nil {
+		s.log.Warn("shutdown: closing connections that did not drain in time", "err", err)
+		_ = hs.Close()
+	}
+	<-done
+	_ = s.Close()
+	return nil
+}
+
+// stopStreams ends every SSE stream and stops following store events;
+// called when shutdown begins.
+func (s *Server) stopStreams() {
+	s.stopOnce.Do(func() {
+		s.notReady.Store(true)
+		close(s.stopping)
+		if s.cancel != nil {
+			s.cancel()
+		}
+	})
+}
+
+// bootstrap creates the first admin token when the store holds none.
+func (s *Server) bootstrap(ctx context.Context) error {
+	token := s.opts.BootstrapToken
+	generated := token == ""
+	if !generated && len(token) < len(auth.TokenPrefix)+16 {
+		return errors.New("server: ENVPLANE_BOOTSTRAP_TOKEN is too short to be a secret (want ep_ and at least 16 more characters)")
+	}
+	created := false
+	err := s.st.WithTx(ctx, func(tx store.Tx) error {
+		existing, err := tx.ListTokens(ctx)
+		if err != nil || len(existing) > 0 {
+			return err
+		}
+		hash := auth.HashToken(token)
+		if generated {
+			if token, hash, err = auth.NewToken(s.rand); err != nil {
+				return err
+			}
+		}
+		id, err := s.newID("tok_")
+		if err != nil {
+			return err
+		}
+		now := s.now().UTC()
+		t := store.Token{ID: id, Name: "bootstrap", Hash: hash, Role: string(auth.Admin), CreatedAt: now, CreatedBy: "envplane"}
+		if err := tx.InsertToken(ctx, t); err != nil {
+			return err
+		}
+		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: "envplane", Action: "token.create", Target: id,
+			Details: map[string]any{"name": t.Name, "role": t.Role, "bootstrap": true}}); err != nil {
+			return err
+		}
+		tx.Notify(store.Event{Kind: "token", ID: id})
+		created = true
+		return nil
+	})
+	if err != nil {
+		return fmt.Errorf("server: bootstrap token: %w", err)
+	}
+	if created && generated {
+		// The only time this token is ever shown.
+		fmt.Fprintf(s.opts.Stderr, "envplane: bootstrap admin token: %s\n", token)
+	}
+	if created {
+		s.log.Info("bootstrap admin token created", "generated", generated)
+	}
+	return nil
+}
+
+// newID returns prefix plus 16 random hex digits.
+func (s *Server) newID(prefix string) (string, error) {
+	var b [8]byte
+	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
+		return "", errs.Wrap(errs.Internal, err, "random id")
+	}
+	const hexdigits = "0123456789abcdef"
+	out := make([]byte, 0, len(prefix)+16)
+	out = append(out, prefix...)
+	for _, c := range b {
+		out = append(out, hexdigits[c>>4], hexdigits[c&15])
+	}
+	return string(out), nil
+}
