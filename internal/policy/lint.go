@@ -125,8 +125,8 @@ func (l *linter) schema(e workspace.Environment, res *resolve.Result) {
 		src := s.File
 		leaf := res.Tree.Lookup(splitPath(v.Path))
 		if leaf != nil {
-			if leaf.Unresolved {
-				continue // already reported as an unresolved reference
+			if leaf.Unresolved || leaf.Sealed {
+				continue // reported as unresolved, or its value is not known here
 			}
 			src = sourceOf(leaf)
 		}
@@ -194,7 +194,7 @@ func (l *linter) typeDrift(svc string, results []*resolve.Result) {
 		}
 		env := l.ws.Environments[i].Name
 		collectKinds(res.Tree, "", func(path string, v *tree.Value) {
-			if v.Kind == tree.Null || v.Unresolved {
+			if v.Kind == tree.Null || v.Unresolved || v.Sealed {
 				return
 			}
 			if _, ok := byPath[path]; !ok {
@@ -343,7 +343,7 @@ func (l *linter) copiedSecrets(svc string, results []*resolve.Result) {
 }
 
 func (l *linter) credential(path string, v *tree.Value) bool {
-	if v.Unresolved || v.Kind == tree.Null || v.Kind == tree.Map || v.Scalar() == "" {
+	if v.Unresolved || v.Sealed || v.Kind == tree.Null || v.Kind == tree.Map || v.Scalar() == "" {
 		return false
 	}
 	return v.Secret || l.sens.Path(path)

@@ -38,6 +38,9 @@ func (s *session) bindSecrets(root *tree.Value) {
 	}
 	s.bindAll(root, func(name string) (binding, bool) {
 		sec, ok := s.req.Secrets[name]
+		if sec.Sealed {
+			return binding{}, false // an unknown value cannot replace a known one
+		}
 		return binding{name: name, text: sec.Value, secret: true,
 			src: tree.Source{Kind: tree.SourceSecret, Name: name, Version: sec.Version}}, ok
 	})

@@ -53,7 +53,7 @@ func (s *session) expand(v *tree.Value, path []string) {
 		v.Unresolved = true
 		return
 	}
-	fromSecret := false
+	fromSecret, sealed := false, false
 	var single tree.Source
 	lookup := func(name string) (string, bool) {
 		if s.req.Getenv != nil {
@@ -65,6 +65,10 @@ func (s *session) expand(v *tree.Value, path []string) {
 		if sec, ok := s.req.Secrets[name]; ok {
 			fromSecret = true
 			single = tree.Source{Kind: tree.SourceSecret, Name: name, Version: sec.Version}
+			if sec.Sealed {
+				sealed = true
+				return SealedValue, true
+			}
 			return sec.Value, true
 		}
 		return "", false
@@ -82,8 +86,15 @@ func (s *session) expand(v *tree.Value, path []string) {
 	v.Str = out
 	v.Template = template
 	v.Secret = v.Secret || fromSecret
+	v.Sealed = sealed
 	ref, isSingle := tmpl.SingleRef()
 	if !isSingle {
+		return
+	}
+	if sealed {
+		// The value is unknown: keep the source, skip typing.
+		via := v.Src
+		v.Via, v.Src = &via, single
 		return
 	}
 	// The value is one reference: when it came from a variable or secret, that

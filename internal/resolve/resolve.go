@@ -37,7 +37,15 @@ type Problem struct {
 type Secret struct {
 	Value   string
 	Version int
+	// Sealed marks a secret whose name is known (secrets files keep names in
+	// clear) but whose value could not be opened, e.g. lint in CI without the
+	// environment's key. References to it count as satisfied; its value is
+	// SealedValue and is never typed, compared or bound.
+	Sealed bool
 }
+
+// SealedValue stands in for the value of a sealed secret.
+const SealedValue = "<sealed>"
 
 // Lookup reports the value of a runtime variable and whether it is set.
 type Lookup func(name string) (string, bool)

@@ -401,3 +401,26 @@ func TestSensitivity(t *testing.T) {
 		}
 	}
 }
+
+func TestSealedSecrets(t *testing.T) {
+	fx := fixture{
+		env: "production",
+		files: map[string]string{
+			"config/development.yaml": "db: {port: 5432, password: dev}\n",
+			"config/production.yaml":  "db: {port: '${DB_PORT}', password: '${DB_PASSWORD}', url: 'pg://u:${DB_PASSWORD}@h'}\n",
+		},
+		secrets: map[string]resolve.Secret{"DB_PORT": {Sealed: true}, "DB_PASSWORD": {Sealed: true, Version: 4}},
+	}
+	res := fx.resolve(t)
+	if len(res.Problems) > 0 {
+		t.Fatalf("a sealed secret satisfies references: %q", messages(res))
+	}
+	port := res.Tree.Lookup([]string{"db", "port"})
+	if !port.Sealed || !port.Secret || port.Kind != tree.String || port.Src.Kind != tree.SourceSecret || port.Via == nil {
+		t.Errorf("port = %+v: want a sealed string from the secret, via the file", port)
+	}
+	url := res.Tree.Lookup([]string{"db", "url"})
+	if !url.Sealed || !url.Secret {
+		t.Errorf("url built from a sealed secret must be sealed and secret: %+v", url)
+	}
+}

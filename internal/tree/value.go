@@ -104,6 +104,9 @@ type Value struct {
 	Via *Source
 	// Secret marks values that came from, or were built from, a secret.
 	Secret bool
+	// Sealed marks a value built from a secret whose value is not known
+	// here (its name is); it must not be compared or typed.
+	Sealed bool
 	// Quoted marks strings written in quotes, so columns inside them shift by one.
 	Quoted bool
 	// Unresolved marks a string whose references could not all be resolved;
