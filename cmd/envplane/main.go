@@ -8,6 +8,7 @@ import (
 	"syscall"
 
 	"github.com/envplane/envplane/internal/cli"
+	_ "github.com/envplane/envplane/internal/startup" // before heavy package initialisers
 )
 
 func main() {

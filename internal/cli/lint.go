@@ -29,7 +29,7 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if err := checkFormat(format, []string{"text", "json", "sarif"}); err != nil {
 				return err
 			}
-			l, err := a.load()
+			l, err := a.load(withPolicies)
 			if err != nil {
 				return err
 			}

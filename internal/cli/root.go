@@ -202,9 +202,17 @@ type loaded struct {
 	policies *policy.Compiled
 }
 
-// load reads the workspace and compiles what every command needs, reporting
-// every problem in envplane.yaml, the schema and the policies at once.
-func (a *app) load() (*loaded, error) {
+// withPolicies asks load to compile the workspace's CEL policies too. Only
+// lint needs them, and building a CEL environment costs milliseconds that
+// `resolve` and `run` should not pay.
+type loadOption bool
+
+const withPolicies loadOption = true
+
+// load reads the workspace and compiles what the command needs, reporting
+// every problem in envplane.yaml, the schema and (withPolicies) the policies
+// at once.
+func (a *app) load(opts ...loadOption) (*loaded, error) {
 	dir, err := a.workspaceDir()
 	if err != nil {
 		return nil, err
@@ -219,8 +227,11 @@ func (a *app) load() (*loaded, error) {
 	var errs diag.List
 	r, err := resolve.New(ws)
 	appendErr(&errs, err)
-	pol, err := policy.Compile(ws.Policies)
-	appendErr(&errs, err)
+	var pol *policy.Compiled
+	if len(opts) > 0 && bool(opts[0]) {
+		pol, err = policy.Compile(ws.Policies)
+		appendErr(&errs, err)
+	}
 	if len(errs) > 0 {
 		return nil, errs
 	}

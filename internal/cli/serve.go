@@ -16,6 +16,7 @@ import (
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/server"
+	"github.com/envplane/envplane/internal/startup"
 	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/store/postgres"
 	"github.com/envplane/envplane/internal/store/sqlite"
@@ -44,6 +45,8 @@ Flags default to ENVPLANE_ADDR, ENVPLANE_DATABASE, ENVPLANE_TLS_CERT, ENVPLANE_T
 and ENVPLANE_RATE_LIMIT; ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// A long-running server wants Go's default GC pacing back.
+			startup.RestoreGC(a.getenv)
 			fromEnv := func(flag, name string, dst *string) {
 				if v := a.getenv(name); v != "" && !cmd.Flags().Changed(flag) {
 					*dst = v
