@@ -4,7 +4,9 @@
 package workspace
 
 import (
+	"bytes"
 	"errors"
+	"io"
 	"io/fs"
 	"path"
 	"regexp"
@@ -190,14 +192,21 @@ func Load(fsys fs.FS) (*Workspace, error) {
 
 // Parse validates the bytes of an envplane.yaml whose other files live in fsys.
 func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
-	// The tree parser catches what yaml.Unmarshal lets through silently: a
-	// second document, or lines dropped after a dedent.
-	if _, errs := tree.ParseYAML(FileName, data); len(errs) > 0 {
-		return nil, errs
-	}
+	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
-	if err := yaml.Unmarshal(data, &doc); err != nil {
+	if err := dec.Decode(&doc); err != nil && err != io.EOF {
 		return nil, diag.List{tree.YAMLSyntaxError(FileName, data, err)}
+	}
+	// yaml.Unmarshal would silently ignore what follows the first document,
+	// including lines yaml.v3 cuts off after a dedent: read on to be sure.
+	var extra yaml.Node
+	switch err := dec.Decode(&extra); {
+	case err == io.EOF:
+	case err != nil:
+		return nil, diag.List{tree.YAMLSyntaxError(FileName, data, err)}
+	default:
+		return nil, diag.List{diag.Errorf(diag.Pos{File: FileName, Line: extra.Line, Column: extra.Column},
+			"%s holds one YAML document; found a second one", FileName)}
 	}
 	p := &parser{}
 	w := &Workspace{FS: fsys}
