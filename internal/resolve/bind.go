@@ -74,15 +74,14 @@ func (s *session) bindPrefix(v *tree.Value, name []byte, path []string, look fou
 	case tree.Map:
 		for i := range v.Fields {
 			f := &v.Fields[i]
-			seg, ok := envSegment(f.Key)
-			if !ok {
-				continue
-			}
 			n := name
 			if len(path) > 0 {
 				n = append(n, '_', '_')
 			}
-			n = append(n, seg...)
+			n, ok := appendEnvSegment(n, f.Key)
+			if !ok {
+				continue
+			}
 			p := append(path, f.Key)
 			if f.Value.Kind != tree.Map {
 				if bd, ok := look(string(n)); ok {
@@ -128,8 +127,13 @@ func (s *session) checkAmbiguous(name string, path []string, applied map[string]
 // envSegment is a key's part of a variable name: upper-cased, '-' dropped.
 // Keys with other characters cannot be addressed by a variable.
 func envSegment(key string) ([]byte, bool) {
-	var buf [64]byte
-	out := buf[:0]
+	return appendEnvSegment(nil, key)
+}
+
+// appendEnvSegment appends key's part of a variable name to dst.
+func appendEnvSegment(dst []byte, key string) ([]byte, bool) {
+	start := len(dst)
+	out := dst
 	for i := 0; i < len(key); i++ {
 		c := key[i]
 		switch {
@@ -142,8 +146,9 @@ func envSegment(key string) ([]byte, bool) {
 			return nil, false
 		}
 	}
-	if len(out) == 0 || (len(out) > 1 && out[0] == '_') {
-		return nil, false
+	seg := out[start:]
+	if len(seg) == 0 || (len(seg) > 1 && seg[0] == '_') {
+		return dst, false
 	}
 	return out, true
 }

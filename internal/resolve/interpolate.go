@@ -142,6 +142,11 @@ func mayBeTyped(text string) bool {
 	case "true", "false", "yes", "no", "on", "off":
 		return true
 	}
+	// Only text that starts like a number is worth parsing as one (and a
+	// failed parse allocates an error).
+	if c := text[0]; !(c >= '0' && c <= '9') && c != '-' && c != '+' && c != '.' {
+		return false
+	}
 	_, err := strconv.ParseFloat(text, 64)
 	return err == nil
 }

@@ -362,7 +362,7 @@ func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
 	if service == "" && l.UsesService() {
 		return "", nil
 	}
-	pattern := strings.NewReplacer("{env}", env, "{service}", service).Replace(l.Path)
+	pattern := strings.ReplaceAll(strings.ReplaceAll(l.Path, "{env}", env), "{service}", service)
 	var matches []string
 	if strings.ContainsAny(pattern, "*?[") {
 		var err error

@@ -1,0 +1,635 @@
+package secrets
+
+import (
+	"bytes"
+	"crypto/aes"
+	"crypto/cipher"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/binary"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"filippo.io/age"
+	"filippo.io/age/armor"
+	"github.com/google/go-cmp/cmp"
+	"gopkg.in/yaml.v3"
+)
+
+const testPath = "secrets/staging.enc.yaml"
+
+func TestRoundTrip(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		env        string
+		values     map[string]string
+		recipients []string
+	}{
+		{"empty", "staging", map[string]string{}, []string{alice}},
+		{"one", "staging", map[string]string{"DATABASE_PASSWORD": "hunter2"}, []string{alice}},
+		{"several recipients", "staging", map[string]string{"A": "1", "B": "2"}, []string{carol, alice, bob}},
+		{"empty value", "staging", map[string]string{"EMPTY": ""}, []string{alice}},
+		{"multi-line", "staging", map[string]string{"TLS_KEY": "-----BEGIN KEY-----\nabc\n\n  def\n-----END KEY-----\n"}, []string{alice}},
+		{"unicode and yaml-ish text", "staging", map[string]string{
+			"U": "pässwörd 🔑", "Y": "key: value # not a comment", "Q": `"quoted" 'x' \ ENC[AES256_GCM,x]`,
+		}, []string{alice}},
+		{"names with . - _", "staging", map[string]string{"_x": "1", "a.b-c": "2", "Z9": "3"}, []string{alice}},
+		{"names yaml reads as booleans", "staging", map[string]string{"yes": "1", "NO": "2", "true": "3", "null": "4", "On": "5"}, []string{alice}},
+		{"environment yaml reads as null", "null", map[string]string{"A": "1"}, []string{alice}},
+		{"500 secrets", "production", bigValues(500), []string{alice, bob}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			file := "secrets/" + FileName(tc.env)
+			data := build(t, tc.env, tc.values, tc.recipients...)
+			if !ambiguousKey(tc.env) {
+				checkCanonical(t, file, data)
+			}
+			f, err := Parse(file, data)
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantNames := slices.Sorted(func(yield func(string) bool) {
+				for n := range tc.values {
+					if !yield(n) {
+						return
+					}
+				}
+			})
+			if !slices.Equal(wantNames, f.Names()) {
+				t.Errorf("Names() = %q, want %q", f.Names(), wantNames)
+			}
+			if f.Environment != tc.env || f.Version != Version {
+				t.Errorf("environment %q version %d", f.Environment, f.Version)
+			}
+			if diff := cmp.Diff(slices.Sorted(slices.Values(tc.recipients)), f.Recipients); diff != "" {
+				t.Errorf("Recipients (-want +got):\n%s", diff)
+			}
+			for _, key := range []string{aliceKey, bobKey, carolKey} {
+				id := identity(t, key)
+				if !slices.Contains(tc.recipients, recipientOf(id[0])) {
+					continue
+				}
+				o, err := f.Open(id)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if diff := cmp.Diff(tc.values, o.Values()); diff != "" {
+					t.Errorf("Values (-want +got):\n%s", diff)
+				}
+			}
+			// Any YAML reader sees the names as strings.
+			var generic map[string]any
+			if err := yaml.Unmarshal(data, &generic); err != nil {
+				t.Fatal(err)
+			}
+			if len(generic) != len(tc.values)+1 {
+				t.Errorf("yaml.v3 sees %d top-level keys, want %d", len(generic), len(tc.values)+1)
+			}
+		})
+	}
+}
+
+func TestStableMarshal(t *testing.T) {
+	orig := build(t, "staging", map[string]string{"A": "1", "B": "2", "C": "3"}, alice, bob)
+	lines := func(b []byte) []string { return strings.SplitAfter(string(b), "\n") }
+
+	for _, tc := range []struct {
+		name string
+		edit func(t *testing.T, o *Opened)
+		same bool     // the whole file stays byte for byte
+		diff []string // otherwise: prefixes of the lines allowed to change
+	}{
+		{"nothing", func(t *testing.T, o *Opened) {}, true, nil},
+		{"same value again", func(t *testing.T, o *Opened) { o.Set("B", "2") }, true, nil},
+		{"changed and changed back", func(t *testing.T, o *Opened) { o.Set("B", "x"); o.Set("B", "2") }, true, nil},
+		{"same recipients in another order", func(t *testing.T, o *Opened) {
+			if err := o.SetRecipients([]string{bob, alice, bob}); err != nil {
+				t.Fatal(err)
+			}
+		}, true, nil},
+		{"one value", func(t *testing.T, o *Opened) { o.Set("B", "two") }, false, []string{"B:", "  mac:", "  lastmodified:"}},
+		{"added value", func(t *testing.T, o *Opened) { o.Set("BB", "x") }, false, []string{"BB:", "  mac:", "  lastmodified:"}},
+		{"removed value", func(t *testing.T, o *Opened) { o.Delete("B") }, false, []string{"B:", "  mac:", "  lastmodified:"}},
+		{"added recipient", func(t *testing.T, o *Opened) {
+			if err := o.SetRecipients([]string{alice, bob, carol}); err != nil {
+				t.Fatal(err)
+			}
+		}, false, []string{"    - recipient: " + carol, "      enc:", "        ", "  lastmodified:"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			o := open(t, testPath, orig, aliceKey)
+			tc.edit(t, o)
+			if o.Changed() == tc.same {
+				t.Errorf("Changed() = %v", o.Changed())
+			}
+			out, err := o.Marshal()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if tc.same {
+				if !bytes.Equal(out, orig) {
+					t.Fatalf("unchanged file marshals differently:\n%s\nwas:\n%s", out, orig)
+				}
+				return
+			}
+			checkCanonical(t, testPath, out)
+			// Every line that is in both files and not allowed to change is
+			// kept; lines that differ are all allowed to.
+			before, after := lines(orig), lines(out)
+			kept := map[string]bool{}
+			for _, l := range after {
+				kept[l] = true
+			}
+			allowed := func(l string) bool {
+				for _, p := range tc.diff {
+					if strings.HasPrefix(l, p) {
+						return true
+					}
+				}
+				return false
+			}
+			for _, l := range before {
+				if !kept[l] && !allowed(l) {
+					t.Errorf("line changed: %q", l)
+				}
+			}
+			for _, l := range after {
+				if !slices.Contains(before, l) && !allowed(l) {
+					t.Errorf("line added: %q", l)
+				}
+			}
+			// Marshalling again without changes gives the same bytes.
+			if again, _ := o.Marshal(); !bytes.Equal(again, out) {
+				t.Error("a second Marshal without changes differs")
+			}
+			if o.Changed() {
+				t.Error("Changed() after Marshal")
+			}
+			// And the output opens to the edited values.
+			o2 := open(t, testPath, out, bobKey)
+			if diff := cmp.Diff(o.Values(), o2.Values()); diff != "" {
+				t.Errorf("values (-marshalled +reopened):\n%s", diff)
+			}
+		})
+	}
+}
+
+func TestTamper(t *testing.T) {
+	v1 := build(t, "staging", map[string]string{"A": "alpha-" + canary, "B": "beta", "C": "gamma"}, alice)
+	o := open(t, testPath, v1, aliceKey)
+	o.Delete("B")
+	o.Set("C", "gamma2")
+	v2, _ := o.Marshal() // same data key as v1
+	prod := build(t, "production", map[string]string{"A": "alpha-" + canary, "B": "beta", "C": "gamma"}, alice)
+
+	encOf := func(data []byte, name string) string {
+		return strings.TrimSuffix(strings.TrimPrefix(lineOf(data, name+": "), name+": "), "\n")
+	}
+	flip := func(enc string) string {
+		i := strings.Index(enc, "data:") + len("data:")
+		c := byte('A')
+		if enc[i] == 'A' {
+			c = 'B'
+		}
+		return enc[:i] + string(c) + enc[i+1:]
+	}
+	for _, tc := range []struct {
+		name string
+		file string
+		data func() []byte
+		want string // the error is "<want>", a TamperError
+	}{
+		{"changed value", testPath, func() []byte {
+			return replaceLine(t, v1, "B: ", "B: "+flip(encOf(v1, "B"))+"\n")
+		}, testPath + ":4:4: B: authentication failed: the value was changed, or moved here from another name"},
+		{"values swapped between names", testPath, func() []byte {
+			d := replaceLine(t, v1, "A: ", "A: "+encOf(v1, "B")+"\n")
+			return replaceLine(t, d, "B: ", "B: "+encOf(v1, "A")+"\n")
+		}, testPath + ":3:4: A: authentication failed: the value was changed, or moved here from another name"},
+		{"value copied to a new name", testPath, func() []byte {
+			return replaceLine(t, v1, "C: ", lineOf(v1, "C: ")+"D: "+encOf(v1, "C")+"\n")
+		}, testPath + ":6:4: D: authentication failed: the value was changed, or moved here from another name"},
+		{"removed name", testPath, func() []byte {
+			return replaceLine(t, v1, "B: ", "")
+		}, "the MAC does not match"},
+		{"deleted name brought back from history", testPath, func() []byte {
+			return replaceLine(t, v2, "C: ", "B: "+encOf(v1, "B")+"\n"+lineOf(v2, "C: "))
+		}, "the MAC does not match"},
+		{"value rolled back to an older version", testPath, func() []byte {
+			return replaceLine(t, v2, "C: ", "C: "+encOf(v1, "C")+"\n")
+		}, "the MAC does not match"},
+		{"changed environment (file renamed too)", "secrets/production.enc.yaml", func() []byte {
+			return replaceLine(t, v1, "  environment:", "  environment: production\n")
+		}, "the MAC does not match"},
+		{"mac changed", testPath, func() []byte {
+			return replaceLine(t, v1, "  mac: ", "  mac: "+flip(strings.TrimSpace(strings.TrimPrefix(lineOf(v1, "  mac: "), "  mac: ")))+"\n")
+		}, "the MAC was changed"},
+		{"mac from another file", "secrets/production.enc.yaml", func() []byte {
+			return replaceLine(t, prod, "  mac: ", lineOf(v1, "  mac: "))
+		}, "the MAC was changed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse(tc.file, tc.data())
+			if err != nil {
+				t.Fatalf("Parse: %v", err)
+			}
+			_, err = f.Open(identity(t, aliceKey))
+			if !errors.Is(err, ErrTampered) {
+				t.Fatalf("Open error %v, want one matching ErrTampered", err)
+			}
+			var te *TamperError
+			if !errors.As(err, &te) {
+				t.Fatalf("%T is not a *TamperError", err)
+			}
+			msg := err.Error()
+			if !strings.Contains(msg, tc.want) || !strings.HasPrefix(msg, tc.file+":") {
+				t.Errorf("error\n  %s\nwant it to name the file and contain\n  %s", msg, tc.want)
+			}
+			if strings.Contains(msg, canary) || strings.Contains(msg, "beta") || strings.Contains(msg, "gamma") {
+				t.Errorf("error shows a value: %s", msg)
+			}
+		})
+	}
+}
+
+func TestParseErrors(t *testing.T) {
+	valid := build(t, "staging", map[string]string{"A": "1", "B": "2"}, alice)
+	macLine := lineOf(valid, "  mac: ")
+	at := func(prefix string, col int) string {
+		return fmt.Sprintf("%s:%d:%d: ", testPath, lineNo(valid, prefix), col)
+	}
+	encA := strings.TrimSpace(strings.TrimPrefix(lineOf(valid, "A: "), "A: "))
+	for _, tc := range []struct {
+		name string
+		file string
+		data []byte
+		want string
+	}{
+		{"empty", testPath, nil, testPath + ":1:1: empty secrets file"},
+		{"no envplane block", testPath, []byte("A: " + encA + "\n"), testPath + ":1:1: no envplane: block: the file is truncated"},
+		{"newer version", testPath, replaceLine(t, valid, "  version:", "  version: 2\n"),
+			testPath + ":6:12: written by a newer envplane (format version 2); this one reads version 1"},
+		{"version 0", testPath, replaceLine(t, valid, "  version:", "  version: 0\n"), testPath + ":6:12: envplane.version: expected format version 1"},
+		{"version not a number", testPath, replaceLine(t, valid, "  version:", "  version: one\n"), testPath + ":6:12: envplane.version: expected format version 1"},
+		{"no version", testPath, replaceLine(t, valid, "  version:", ""), testPath + ":6:3: envplane.version is missing"},
+		{"envplane not a mapping", testPath, []byte("envplane: 1\n"), testPath + ":1:11: envplane: expected a mapping"},
+		{"plaintext value", testPath, replaceLine(t, valid, "A: ", "A: "+canary+"\n"),
+			testPath + ":3:4: A: the value is not sealed (expected ENC[AES256_GCM,…])"},
+		{"plaintext number", testPath, replaceLine(t, valid, "A: ", "A: 12345678\n"), testPath + ":3:4: A: the value is not sealed"},
+		{"malformed ENC: bad iv", testPath, replaceLine(t, valid, "A: ", "A: ENC[AES256_GCM,data:AAAA,iv:AAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n"),
+			testPath + ":3:4: A: malformed ENC[AES256_GCM,data:…,iv:…,tag:…,type:str] value: iv is not 12 bytes"},
+		{"malformed ENC: cut short", testPath, replaceLine(t, valid, "A: ", "A: "+encA[:40]+"\n"), testPath + ":3:4: A: malformed ENC"},
+		{"malformed ENC: not base64", testPath, replaceLine(t, valid, "A: ", "A: ENC[AES256_GCM,data:AAA,iv:AAAAAAAAAAAAAAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n"),
+			"A: malformed ENC[AES256_GCM,data:…,iv:…,tag:…,type:str] value: data is not standard base64"},
+		{"malformed ENC: line break in quotes", testPath, replaceLine(t, valid, "A: ", `A: "ENC[AES256_GCM,data:AAAA\nAAAA,iv:AAAAAAAAAAAAAAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]"`+"\n"),
+			testPath + ":3:4: A: malformed ENC[AES256_GCM,data:…,iv:…,tag:…,type:str] value: unexpected characters"},
+		{"malformed ENC: other cipher", testPath, replaceLine(t, valid, "A: ", "A: ENC[AES128_GCM,data:,iv:AAAAAAAAAAAAAAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:str]\n"),
+			"expected AES256_GCM and the four fields"},
+		{"malformed ENC: type", testPath, replaceLine(t, valid, "A: ", "A: ENC[AES256_GCM,data:,iv:AAAAAAAAAAAAAAAA,tag:AAAAAAAAAAAAAAAAAAAAAA==,type:int]\n"),
+			"type is not str"},
+		{"malformed mac", testPath, replaceLine(t, valid, "  mac: ", "  mac: ENC[\n"), at("  mac:", 8) + "envplane.mac: malformed ENC"},
+		{"invalid name", testPath, replaceLine(t, valid, "A: ", "9A: "+encA+"\n"), testPath + `:3:5: "9A" is not a valid secret name`},
+		{"name defined twice", testPath, replaceLine(t, valid, "B: ", "A: "+encA+"\n"), testPath + `:4:1: key "A" is defined twice`},
+		{"nested value", testPath, replaceLine(t, valid, "A: ", "A:\n  x: "+encA+"\n"), testPath + ":4:3: A: the value is not sealed"},
+		{"unknown metadata key", testPath, replaceLine(t, valid, "  mac: ", macLine+"  sops: x\n"), at("  lastmodified:", 9) + "envplane.sops: unknown key"},
+		{"no recipients", testPath, []byte(strings.Replace(string(valid), "  recipients:\n", "  recipients: []\n  x:\n", 1)), "envplane.recipients: expected a list"},
+		{"recipient twice", testPath, []byte(strings.Replace(string(valid), "  mac:", recipientBlock(valid, alice)+"  mac:", 1)),
+			at("  mac:", 18) + "envplane.recipients: " + alice + " is listed twice"},
+		{"bad recipient", testPath, replaceLine(t, valid, "    - recipient:", "    - recipient: age1xyz\n"), testPath + `:9:18: envplane.recipients: "age1xyz" is not a valid age recipient`},
+		{"identity where a recipient belongs", testPath, replaceLine(t, valid, "    - recipient:", "    - recipient: "+aliceKey+"\n"), `"AGE-SECRET-KEY-…" is not an age recipient`},
+		{"enc cut short", testPath, replaceLine(t, valid, "        -----END", ""), testPath + ":10:12: envplane.recipients: the enc of " + alice + " is not an armored age file"},
+		{"file named for another environment", testPath, replaceLine(t, valid, "  environment:", "  environment: production\n"),
+			testPath + `:7:16: this file holds the secrets of environment "production" but is named staging.enc.yaml; it belongs in production.enc.yaml`},
+		{"bad environment", testPath, replaceLine(t, valid, "  environment:", "  environment: Staging!\n"), testPath + ":7:16: envplane.environment: expected an environment name"},
+		{"bad lastmodified", testPath, replaceLine(t, valid, "  lastmodified:", "  lastmodified: yesterday\n"), at("  lastmodified:", 17) + "envplane.lastmodified: expected an RFC 3339 time"},
+		{"missing mac", testPath, replaceLine(t, valid, "  mac:", ""), testPath + ":6:3: envplane.mac is missing: the file is truncated"},
+		{"yaml syntax", testPath, []byte("A: [\n"), testPath + ":1:1: invalid YAML: did not find expected node content"},
+		{"a list", testPath, []byte("- a\n"), testPath + ":1:1: expected a mapping at the top of the file, found array"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f, err := Parse(tc.file, tc.data)
+			if err == nil {
+				t.Fatalf("Parse accepted:\n%s\nnames %v", tc.data, f.Names())
+			}
+			if msg := err.Error(); !strings.Contains(msg, tc.want) {
+				t.Errorf("error\n  %s\nwant it to contain\n  %s", msg, tc.want)
+			}
+			if strings.Contains(err.Error(), canary) || strings.Contains(err.Error(), "AGE-SECRET-KEY-1") {
+				t.Errorf("error shows secret material: %s", err)
+			}
+		})
+	}
+}
+
+// TestTruncated cuts a valid file at every byte: each cut that loses more
+// than the final line break is an error, never a file that parses.
+func TestTruncated(t *testing.T) {
+	valid := build(t, "staging", map[string]string{"A": "1", "B": "2"}, alice, bob)
+	for n := range len(valid) - 1 {
+		if f, err := Parse(testPath, valid[:n]); err == nil {
+			t.Fatalf("the first %d of %d bytes parse (names %v):\n%s", n, len(valid), f.Names(), valid[:n])
+		}
+	}
+	if _, err := Parse(testPath, valid[:len(valid)-1]); err != nil {
+		t.Errorf("without the final line break: %v", err)
+	}
+}
+
+func TestWrongIdentity(t *testing.T) {
+	data := build(t, "production", map[string]string{"DB": canary}, alice, carol)
+	f, err := Parse("secrets/production.enc.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name string
+		ids  []age.Identity
+		want string
+	}{
+		{"other identity", identity(t, bobKey),
+			`secrets/production.enc.yaml: none of your age identities opens the secrets of environment "production"; it opens with the identity of any of: ` + carol + ", " + alice},
+		{"no identity", nil,
+			`secrets/production.enc.yaml: no age identity to open the secrets of environment "production" (set ENVPLANE_AGE_KEY or ENVPLANE_AGE_KEY_FILE, or put the key in the envplane config directory's keys.txt); it opens with the identity of any of: ` + carol + ", " + alice},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := f.Open(tc.ids)
+			var ne *NoIdentityError
+			if !errors.As(err, &ne) {
+				t.Fatalf("error %v (%T), want a *NoIdentityError", err, err)
+			}
+			if diff := cmp.Diff(tc.want, err.Error()); diff != "" {
+				t.Errorf("message (-want +got):\n%s", diff)
+			}
+			if errors.Is(err, ErrTampered) {
+				t.Error("a missing identity is not tampering")
+			}
+		})
+	}
+	// With several identities, the matching one opens it, whatever its place.
+	ids := append(identity(t, bobKey), identity(t, carolKey)...)
+	o, err := f.Open(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v, _ := o.Get("DB"); v != canary {
+		t.Error("wrong value")
+	}
+}
+
+func TestDamagedWrappedKey(t *testing.T) {
+	data := build(t, "staging", map[string]string{"A": "1"}, alice)
+	// A well-formed age file for alice that holds 31 bytes instead of a key.
+	r, _ := age.ParseX25519Recipient(alice)
+	var buf bytes.Buffer
+	aw := armor.NewWriter(&buf)
+	w, _ := age.Encrypt(aw, r)
+	w.Write(make([]byte, 31))
+	w.Close()
+	aw.Close()
+	lines := strings.SplitAfter(string(data), "\n")
+	var out []string
+	for i := 0; i < len(lines); i++ {
+		out = append(out, lines[i])
+		if strings.HasPrefix(lines[i], "      enc: |") {
+			for l := range strings.SplitAfterSeq(buf.String(), "\n") {
+				if l != "" {
+					out = append(out, "        "+l)
+				}
+			}
+			for !strings.HasPrefix(lines[i], "        -----END") {
+				i++
+			}
+		}
+	}
+	f, err := Parse(testPath, []byte(strings.Join(out, "")))
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = f.Open(identity(t, aliceKey))
+	want := testPath + ":9:12: authentication failed: the wrapped data key of " + alice + " is damaged"
+	if err == nil || err.Error() != want || !errors.Is(err, ErrTampered) {
+		t.Errorf("error %v, want %s", err, want)
+	}
+}
+
+func TestRotateAfterRemovingRecipient(t *testing.T) {
+	values := map[string]string{"A": "1", "B": canary}
+	data := build(t, "staging", values, alice, bob)
+	o := open(t, testPath, data, aliceKey)
+
+	// Removing bob keeps the data key: his old copy still opens the file.
+	if err := o.SetRecipients([]string{alice}); err != nil {
+		t.Fatal(err)
+	}
+	removed, _ := o.Marshal()
+	if lineOf(removed, "    - recipient: "+bob) != "" {
+		t.Fatal("bob is still listed")
+	}
+	if lineOf(removed, "A: ") != lineOf(data, "A: ") {
+		t.Error("removing a recipient resealed a value")
+	}
+
+	if err := o.Rotate([]string{alice, carol}); err != nil {
+		t.Fatal(err)
+	}
+	rotated, _ := o.Marshal()
+	checkCanonical(t, testPath, rotated)
+	for _, n := range []string{"A: ", "B: ", "  mac: "} {
+		if lineOf(rotated, n) == lineOf(data, n) {
+			t.Errorf("%q kept its sealed text across a rotation", n)
+		}
+	}
+	f, err := Parse(testPath, rotated)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.Open(identity(t, bobKey)); !errors.As(err, new(*NoIdentityError)) {
+		t.Errorf("bob opens the rotated file: %v", err)
+	}
+	// Nor does bob's old wrapped key, spliced back in, open the new values.
+	spliced := strings.Replace(string(rotated), "  mac: ", recipientBlock(data, bob)+"  mac: ", 1)
+	fs, err := Parse(testPath, []byte(spliced))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := fs.Open(identity(t, bobKey)); !errors.Is(err, ErrTampered) {
+		t.Errorf("bob with his old wrapped key: %v", err)
+	}
+	for _, key := range []string{aliceKey, carolKey} {
+		o2, err := f.Open(identity(t, key))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(values, o2.Values()); diff != "" {
+			t.Errorf("values (-want +got):\n%s", diff)
+		}
+	}
+	if err := o.Rotate(nil); err == nil {
+		t.Error("Rotate to no recipients succeeded")
+	}
+}
+
+func TestSetValidation(t *testing.T) {
+	o, err := New("staging", []string{alice})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{"", "envplane", "9X", ".x", "-x", "a b", "a:b", "ä", "a\n"} {
+		if err := o.Set(name, "v"); err == nil {
+			t.Errorf("Set(%q) succeeded", name)
+		}
+	}
+	if err := o.Set("X", "\xff"+canary); err == nil || strings.Contains(err.Error(), canary) {
+		t.Errorf("invalid UTF-8: %v", err)
+	}
+	if o.Delete("X") {
+		t.Error("Delete of a missing name reported true")
+	}
+	for _, tc := range []struct {
+		env        string
+		recipients []string
+	}{
+		{"Staging", []string{alice}},
+		{"staging", nil},
+		{"staging", []string{"age1nope"}},
+		{"staging", []string{aliceKey}},
+	} {
+		if _, err := New(tc.env, tc.recipients); err == nil {
+			t.Errorf("New(%q, %q) succeeded", tc.env, tc.recipients)
+		} else if strings.Contains(err.Error(), "AGE-SECRET-KEY-1") {
+			t.Errorf("error shows an identity: %v", err)
+		}
+	}
+}
+
+// TestInterop opens a file with nothing but filippo.io/age and the standard
+// library, as docs/SECRETS.md describes: the data-key layer is plain age.
+func TestInterop(t *testing.T) {
+	values := map[string]string{"DATABASE_PASSWORD": "hunter2", "JWT_SECRET": "s3cr3t"}
+	data := build(t, "staging", values, alice, bob)
+	var doc struct {
+		Values   map[string]any `yaml:",inline"`
+		Envplane struct {
+			Version     int
+			Environment string
+			Recipients  []struct{ Recipient, Enc string }
+			Mac         string
+		}
+	}
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		t.Fatal(err)
+	}
+	id, _ := age.ParseX25519Identity(bobKey)
+	var key []byte
+	for _, r := range doc.Envplane.Recipients {
+		if r.Recipient != bob {
+			continue
+		}
+		rd, err := age.Decrypt(armor.NewReader(strings.NewReader(r.Enc)), id)
+		if err != nil {
+			t.Fatal(err)
+		}
+		key, _ = io.ReadAll(rd)
+	}
+	if len(key) != 32 {
+		t.Fatalf("age gives a %d-byte data key", len(key))
+	}
+	gcm := func() cipher.AEAD {
+		b, _ := aes.NewCipher(key)
+		g, _ := cipher.NewGCM(b)
+		return g
+	}()
+	re := regexp.MustCompile(`^ENC\[AES256_GCM,data:([^,]*),iv:([^,]+),tag:([^,]+),type:str\]$`)
+	decrypt := func(enc, ad string) string {
+		m := re.FindStringSubmatch(enc)
+		if m == nil {
+			t.Fatalf("%q is not ENC[…]", enc)
+		}
+		var raw [3][]byte
+		for i := range raw {
+			raw[i], _ = base64.StdEncoding.DecodeString(m[i+1])
+		}
+		plain, err := gcm.Open(nil, raw[1], append(raw[0], raw[2]...), []byte(ad))
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(plain)
+	}
+	got := map[string]string{}
+	var names []string
+	for n, v := range doc.Values {
+		if n != "envplane" {
+			got[n] = decrypt(v.(string), n+":")
+			names = append(names, n)
+		}
+	}
+	if diff := cmp.Diff(values, got); diff != "" {
+		t.Errorf("values (-want +got):\n%s", diff)
+	}
+	// The MAC, computed as the package comment describes.
+	slices.Sort(names)
+	mac := hmac.New(sha256.New, key)
+	lp := func(s string) {
+		mac.Write(binary.BigEndian.AppendUint64(nil, uint64(len(s))))
+		mac.Write([]byte(s))
+	}
+	lp(doc.Envplane.Environment)
+	lp("1")
+	for _, n := range names {
+		lp(n)
+		lp(got[n])
+	}
+	if want := hex.EncodeToString(mac.Sum(nil)); decrypt(doc.Envplane.Mac, "envplane.mac") != want {
+		t.Error("the MAC is not HMAC-SHA256 over the documented fields")
+	}
+}
+
+func TestGenerateIdentity(t *testing.T) {
+	text, recipient, err := GenerateIdentity()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !strings.Contains(text, "# public key: "+recipient+"\n") || !strings.HasPrefix(text, "# created: ") {
+		t.Errorf("identity text:\n%s", text)
+	}
+	ids, err := ParseIdentities("generated", text)
+	if err != nil || len(ids) != 1 || recipientOf(ids[0]) != recipient {
+		t.Fatalf("ParseIdentities: %v %v", ids, err)
+	}
+	// age's own parser reads it too.
+	if _, err := age.ParseIdentities(strings.NewReader(text)); err != nil {
+		t.Error(err)
+	}
+	data := build(t, "development", map[string]string{"A": "1"}, recipient)
+	f, _ := Parse("development.enc.yaml", data)
+	if _, err := f.Open(ids); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestLastModified checks lastmodified moves only when something changed.
+func TestLastModified(t *testing.T) {
+	data := build(t, "staging", map[string]string{"A": "1"}, alice)
+	old := "  lastmodified: \"2020-01-02T03:04:05Z\"\n"
+	data = replaceLine(t, data, "  lastmodified:", old)
+	o := open(t, testPath, data, aliceKey)
+	same, _ := o.Marshal()
+	if lineOf(same, "  lastmodified:") != old {
+		t.Errorf("unchanged file got %q", lineOf(same, "  lastmodified:"))
+	}
+	o.Set("A", "2")
+	changed, _ := o.Marshal()
+	ts := strings.Trim(strings.TrimSpace(strings.TrimPrefix(lineOf(changed, "  lastmodified:"), "  lastmodified:")), `"`)
+	when, err := time.Parse(time.RFC3339, ts)
+	if err != nil || time.Since(when) > time.Minute {
+		t.Errorf("changed file's lastmodified is %q", ts)
+	}
+}
