@@ -67,7 +67,8 @@ func (e *NoIdentityError) Error() string {
 }
 
 // Opened is a secrets file with its data key: values readable and
-// changeable, and marshalled back with stable output.
+// changeable, and marshalled back with stable output. It is not safe for
+// concurrent use.
 type Opened struct {
 	env          string
 	version      int
@@ -229,6 +230,10 @@ func (o *Opened) Recipients() []string { return slices.Clone(o.recipients) }
 
 // Names returns the secret names, sorted.
 func (o *Opened) Names() []string { return slices.Sorted(maps.Keys(o.values)) }
+
+// LastModified is when the contents last changed, as the file says (or as
+// the last Marshal set it); zero for a new file not yet marshalled.
+func (o *Opened) LastModified() time.Time { return o.lastModified }
 
 // Get returns one value.
 func (o *Opened) Get(name string) (string, bool) {

@@ -5,24 +5,25 @@
 //
 // The file is YAML:
 //
-//		# envplane secrets for environment staging. Names are in clear; values are sealed.
-//		# Edit with: envplane secrets edit --env staging
-//		DATABASE_PASSWORD: ENC[AES256_GCM,data:<base64>,iv:<base64>,tag:<base64>,type:str]
-//		JWT_SECRET: ENC[AES256_GCM,...]
-//		envplane:
-//		  version: 1
-//		  environment: staging
-//		  recipients:
-//		    - recipient: age1...
-//		      enc: |
-//		        -----BEGIN AGE ENCRYPTED FILE-----
-//		        ...
-//		        -----END AGE ENCRYPTED FILE-----
-//		  mac: ENC[AES256_GCM,data:...,iv:...,tag:...,type:str]
-//		  lastmodified: "2026-11-22T02:45:04Z"
+//	# envplane secrets for environment staging. Names are in clear; values are sealed.
+//	# Edit with: envplane secrets edit --env staging
+//	DATABASE_PASSWORD: ENC[AES256_GCM,data:<base64>,iv:<base64>,tag:<base64>,type:str]
+//	JWT_SECRET: ENC[AES256_GCM,...]
+//	envplane:
+//	  version: 1
+//	  environment: staging
+//	  recipients:
+//	    - recipient: age1...
+//	      enc: |
+//	        -----BEGIN AGE ENCRYPTED FILE-----
+//	        ...
+//	        -----END AGE ENCRYPTED FILE-----
+//	  mac: ENC[AES256_GCM,data:...,iv:...,tag:...,type:str]
+//	  lastmodified: "2026-11-22T02:45:04Z"
 //
-//	  - Names are flat, match [A-Za-z_][A-Za-z0-9_.-]*, and are written sorted;
-//	    "envplane" is reserved for the metadata block. Values are UTF-8 strings.
+//	  - Names are flat, match [A-Za-z_][A-Za-z0-9_.-]*, and are written sorted
+//	    (quoted when YAML 1.1 would read them as a boolean or null); "envplane"
+//	    is reserved for the metadata block. Values are UTF-8 strings.
 //	  - Each file has its own random 32-byte data key. A value is sealed with
 //	    AES-256-GCM under that key with a random 12-byte nonce (iv) and the
 //	    additional data "NAME:", so a sealed value moved to another name fails
