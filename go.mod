@@ -21,6 +21,7 @@ require (
 	filippo.io/age v1.3.2 // indirect
 	filippo.io/hpke v0.4.0 // indirect
 	golang.org/x/crypto v0.55.0 // indirect
+	golang.org/x/term v0.45.0 // indirect
 )
 
 require (

@@ -10,7 +10,6 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/render"
-	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -46,8 +45,15 @@ changed is still reported. References nothing sets are compared as written.`,
 			if len(errs) > 0 {
 				return errs
 			}
-			ra := l.resolver.Resolve(resolve.Request{Env: args[0], Service: service, Getenv: a.lookup()})
-			rb := l.resolver.Resolve(resolve.Request{Env: args[1], Service: service, Getenv: a.lookup()})
+			reqA, err := a.request(l, args[0], service, false)
+			if err != nil {
+				return err
+			}
+			reqB, err := a.request(l, args[1], service, false)
+			if err != nil {
+				return err
+			}
+			ra, rb := l.resolver.Resolve(reqA), l.resolver.Resolve(reqB)
 			// A file that does not parse would silently drop out of the
 			// comparison; only unset references are tolerated.
 			if err := blockingProblems(ra, rb); err != nil {

@@ -10,7 +10,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/envplane/envplane/internal/render"
-	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -52,7 +51,11 @@ func (a *app) explainCommand() *cobra.Command {
 			if err := checkEnv(l.ws, env, service); err != nil {
 				return err
 			}
-			res := l.resolver.Resolve(resolve.Request{Env: env, Service: service, Getenv: a.lookup()})
+			req, err := a.request(l, env, service, false)
+			if err != nil {
+				return err
+			}
+			res := l.resolver.Resolve(req)
 			// Explaining a config that lost a layer to a parse error (or a
 			// variable to a coercion error) would name the wrong source.
 			if err := blockingProblems(res); err != nil {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/policy"
+	"github.com/envplane/envplane/internal/resolve"
 )
 
 func (a *app) lintCommand() *cobra.Command {
@@ -40,7 +41,22 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if len(errs) > 0 {
 				return errs
 			}
-			fs := policy.Lint(l.resolver, l.policies, policy.Options{Environments: envs, Getenv: a.lookup()})
+			// Each environment's secrets: opened when a key here can, else sealed
+			// (names only). A file that does not parse or fails its MAC is an error.
+			envSecrets := map[string]map[string]resolve.Secret{}
+			for _, e := range l.ws.Environments {
+				sec, err := a.envSecrets(l, e.Name, false)
+				if err != nil {
+					errs = append(errs, asDiags(err)...)
+					continue
+				}
+				envSecrets[e.Name] = sec
+			}
+			if len(errs) > 0 {
+				return errs
+			}
+			fs := policy.Lint(l.resolver, l.policies, policy.Options{Environments: envs, Getenv: a.lookup(),
+				Secrets: func(env string) map[string]resolve.Secret { return envSecrets[env] }})
 			var b bytes.Buffer
 			switch format {
 			case "json":

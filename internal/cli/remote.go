@@ -14,6 +14,9 @@ import (
 	"github.com/spf13/cobra"
 )
 
+// serverFromEnv is the value of a bare --server: use $ENVPLANE_SERVER.
+const serverFromEnv = "$ENVPLANE_SERVER"
+
 // remote is the connection settings of commands that talk to a server.
 type remote struct {
 	server string
@@ -48,7 +51,7 @@ func (e *apiError) Error() string {
 // (when non-nil). It returns the HTTP status for callers that care (200 vs 201).
 func (a *app) call(ctx context.Context, r *remote, method, path string, query url.Values, body, out any) (int, error) {
 	server := r.server
-	if server == "" {
+	if server == "" || server == serverFromEnv {
 		server = a.getenv("ENVPLANE_SERVER")
 	}
 	token := r.token

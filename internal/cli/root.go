@@ -168,6 +168,8 @@ the workspace: the nearest directory upwards with an envplane.yaml.`,
 		a.envCommand(),
 		a.tokenCommand(),
 		a.auditCommand(),
+		a.keysCommand(),
+		a.secretsCommand(),
 		a.versionCommand(),
 	)
 	return root
@@ -238,6 +240,13 @@ func (a *app) load(opts ...loadOption) (*loaded, error) {
 	return &loaded{ws: ws, resolver: r, policies: pol}, nil
 }
 
+// asDiags turns any error into diagnostics.
+func asDiags(err error) diag.List {
+	var l diag.List
+	appendErr(&l, err)
+	return l
+}
+
 func appendErr(errs *diag.List, err error) {
 	if err == nil {
 		return
@@ -255,10 +264,21 @@ func (a *app) lookup() resolve.Lookup { return resolve.GetenvLookup(a.getenv) }
 // resolveStrict resolves and fails with every problem, including schema
 // violations, when the config is not usable as it is.
 func (a *app) resolveStrict(l *loaded, env, service string) (*resolve.Result, error) {
+	res, _, err := a.resolveStrictWith(l, env, service)
+	return res, err
+}
+
+// resolveStrictWith is resolveStrict that also returns the request (with the
+// environment's opened secrets) it resolved.
+func (a *app) resolveStrictWith(l *loaded, env, service string) (*resolve.Result, resolve.Request, error) {
 	if err := checkEnv(l.ws, env, service); err != nil {
-		return nil, err
+		return nil, resolve.Request{}, err
 	}
-	res := l.resolver.Resolve(resolve.Request{Env: env, Service: service, Getenv: a.lookup()})
+	req, err := a.request(l, env, service, true)
+	if err != nil {
+		return nil, resolve.Request{}, err
+	}
+	res := l.resolver.Resolve(req)
 	var errs diag.List
 	appendErr(&errs, res.Err())
 	if len(errs) == 0 && l.resolver.Schema() != nil {
@@ -277,9 +297,9 @@ func (a *app) resolveStrict(l *loaded, env, service string) (*resolve.Result, er
 		}
 	}
 	if len(errs) > 0 {
-		return nil, errs
+		return nil, resolve.Request{}, errs
 	}
-	return res, nil
+	return res, req, nil
 }
 
 // blockingProblems fails with the resolution problems of results that make

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"sort"
 	"syscall"
 
 	"github.com/spf13/cobra"
@@ -31,7 +32,7 @@ program and its exit code is returned. Nothing is written to disk.`,
 			if err != nil {
 				return err
 			}
-			res, err := a.resolveStrict(l, env, service)
+			res, req, err := a.resolveStrictWith(l, env, service)
 			if err != nil {
 				return err
 			}
@@ -43,6 +44,16 @@ program and its exit code is returned. Nothing is written to disk.`,
 			environ := os.Environ()
 			for _, v := range vars {
 				environ = append(environ, v.Name+"="+v.Value)
+			}
+			// Secrets under their own names, after the config: exec keeps the
+			// last of duplicate names, so DATABASE_PASSWORD is the secret.
+			names := make([]string, 0, len(req.Secrets))
+			for n := range req.Secrets {
+				names = append(names, n)
+			}
+			sort.Strings(names)
+			for _, n := range names {
+				environ = append(environ, n+"="+req.Secrets[n].Value)
 			}
 			return a.exec(args, environ)
 		},

@@ -1,0 +1,439 @@
+package cli
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+
+	"github.com/spf13/cobra"
+	"golang.org/x/term"
+
+	"github.com/envplane/envplane/internal/dotenv"
+	"github.com/envplane/envplane/internal/secrets"
+)
+
+func (a *app) keysCommand() *cobra.Command {
+	cmd := &cobra.Command{Use: "keys", Short: "Manage age keys that open secrets files"}
+	var out string
+	gen := &cobra.Command{
+		Use:   "generate [--out FILE]",
+		Short: "Create an age identity; print its public recipient (age1…)",
+		Long: `Generate creates an X25519 age identity, writes it to FILE with mode 0600 (default:
+the envplane config directory's keys.txt, where envplane looks for identities; a new
+identity is appended there) and prints its public recipient on stdout. Put the
+recipient under secrets.recipients.ENV in envplane.yaml to let this key open ENV.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			identity, recipient, err := secrets.GenerateIdentity()
+			if err != nil {
+				return err
+			}
+			path, appendTo := out, false
+			if path == "" {
+				path, appendTo = secrets.DefaultKeyFile(a.getenv), true
+				if path == "" {
+					return fmt.Errorf("no --out FILE and neither XDG_CONFIG_HOME nor HOME is set")
+				}
+			}
+			flags := os.O_WRONLY | os.O_CREATE | os.O_EXCL
+			if appendTo {
+				flags = os.O_WRONLY | os.O_CREATE | os.O_APPEND
+			}
+			if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
+				return err
+			}
+			f, err := os.OpenFile(path, flags, 0o600)
+			if errors.Is(err, os.ErrExist) {
+				return fmt.Errorf("--out %s already exists; not overwriting an identity", path)
+			}
+			if err != nil {
+				return err
+			}
+			if _, err := fmt.Fprintf(f, "# public key: %s\n%s\n", recipient, identity); err != nil {
+				f.Close()
+				return err
+			}
+			if err := f.Close(); err != nil {
+				return err
+			}
+			fmt.Fprintf(a.stderr, "envplane: identity written to %s (keep it private)\n", path)
+			_, err = fmt.Fprintln(a.stdout, recipient)
+			return err
+		},
+	}
+	gen.Flags().StringVar(&out, "out", "", "file to write the identity to (mode 0600)")
+	cmd.AddCommand(gen)
+	return cmd
+}
+
+func (a *app) secretsCommand() *cobra.Command {
+	var env string
+	var r remote
+	cmd := &cobra.Command{
+		Use:   "secrets",
+		Short: "Manage an environment's encrypted secrets",
+		Long: `Secrets live in secrets/ENV.enc.yaml: names in clear, each value sealed with
+AES-256-GCM under a data key that is wrapped for each age recipient listed for ENV in
+envplane.yaml. With --server the commands act on the server's secrets instead.`,
+	}
+	cmd.PersistentFlags().StringVar(&env, "env", "", "environment (required)")
+	// --server alone acts on $ENVPLANE_SERVER's secrets; --server=URL names one.
+	cmd.PersistentFlags().StringVar(&r.server, "server", "", "act on the server's secrets (URL, default $ENVPLANE_SERVER)")
+	cmd.PersistentFlags().Lookup("server").NoOptDefVal = serverFromEnv
+	cmd.PersistentFlags().StringVar(&r.token, "token", "", "API token (default $ENVPLANE_TOKEN)")
+	_ = cmd.MarkPersistentFlagRequired("env")
+	remoteMode := func() bool { return r.server != "" }
+
+	set := &cobra.Command{
+		Use:   "set --env E NAME [VALUE]",
+		Short: "Set a secret (no VALUE: read stdin, or prompt without echo on a terminal)",
+		Args:  argCount(1, 2),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			value, err := a.secretValue(args, "value of "+args[0]+": ")
+			if err != nil {
+				return err
+			}
+			if remoteMode() {
+				return a.remoteSecretSet(cmd, &r, env, args[0], value)
+			}
+			return a.editSecrets(env, func(o *secrets.Opened) error { return o.Set(args[0], value) })
+		},
+	}
+	get := &cobra.Command{
+		Use:   "get --env E NAME",
+		Short: "Print a secret's value",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if remoteMode() {
+				var out struct {
+					Value string `json:"value"`
+				}
+				if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/environments/"+url.PathEscape(env)+"/secrets/"+url.PathEscape(args[0]),
+					url.Values{"reveal": {"true"}}, nil, &out); err != nil {
+					return err
+				}
+				_, err := fmt.Fprintln(a.stdout, out.Value)
+				return err
+			}
+			o, _, err := a.openSecrets(env, false)
+			if err != nil {
+				return err
+			}
+			v, ok := o.Get(args[0])
+			if !ok {
+				return fmt.Errorf("environment %s has no secret %q (envplane secrets list --env %s)", env, args[0], env)
+			}
+			_, err = fmt.Fprintln(a.stdout, v)
+			return err
+		},
+	}
+	list := &cobra.Command{
+		Use:   "list --env E",
+		Short: "List secret names, one a line (no key needed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if remoteMode() {
+				var out struct {
+					Secrets []struct {
+						Name string `json:"name"`
+					} `json:"secrets"`
+				}
+				if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/environments/"+url.PathEscape(env)+"/secrets", nil, nil, &out); err != nil {
+					return err
+				}
+				for _, s := range out.Secrets {
+					fmt.Fprintln(a.stdout, s.Name)
+				}
+				return nil
+			}
+			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			if err := checkEnv(l.ws, env, ""); err != nil {
+				return err
+			}
+			f, _, err := a.readSecretsFile(l.ws, env)
+			if err != nil || f == nil {
+				return err
+			}
+			for _, n := range f.Names() {
+				fmt.Fprintln(a.stdout, n)
+			}
+			return nil
+		},
+	}
+	rm := &cobra.Command{
+		Use:   "rm --env E NAME",
+		Short: "Remove a secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			if remoteMode() {
+				_, err := a.call(cmd.Context(), &r, "DELETE", "/api/v1/environments/"+url.PathEscape(env)+"/secrets/"+url.PathEscape(args[0]), nil, nil, nil)
+				return err
+			}
+			return a.editSecrets(env, func(o *secrets.Opened) error {
+				if !o.Delete(args[0]) {
+					return fmt.Errorf("environment %s has no secret %q", env, args[0])
+				}
+				return nil
+			})
+		},
+	}
+	imp := &cobra.Command{
+		Use:   "import --env E FILE.env",
+		Short: "Set every NAME=VALUE of a dotenv file as a secret",
+		Args:  cobra.ExactArgs(1),
+		RunE: func(cmd *cobra.Command, args []string) error {
+			data, err := os.ReadFile(args[0])
+			if err != nil {
+				return err
+			}
+			entries, problems := dotenv.Parse(args[0], data)
+			if len(problems) > 0 {
+				return problems
+			}
+			if remoteMode() {
+				for _, e := range entries {
+					if err := a.remoteSecretSet(cmd, &r, env, e.Name, e.Value); err != nil {
+						return err
+					}
+				}
+				return nil
+			}
+			err = a.editSecrets(env, func(o *secrets.Opened) error {
+				for _, e := range entries {
+					if err := o.Set(e.Name, unescapeDotenv(e.Value)); err != nil {
+						return err
+					}
+				}
+				return nil
+			})
+			if err == nil {
+				fmt.Fprintf(a.stderr, "envplane: imported %d secret(s) into %s\n", len(entries), env)
+			}
+			return err
+		},
+	}
+	rotate := &cobra.Command{
+		Use:   "rotate --env E",
+		Short: "Re-encrypt every value under a new data key for the current recipients",
+		Long: `Rotate seals every value again under a fresh data key, wrapped only for the recipients
+envplane.yaml lists now: run it after removing a recipient so that their key cannot
+open what is written from now on (rotate the secret values themselves too: they may
+have been read).`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if remoteMode() {
+				return fmt.Errorf("rotate works on workspace files; server data keys are rotated with `envplane server rotate-master-key`")
+			}
+			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			rs, err := recipientsFor(l.ws, env)
+			if err != nil {
+				return err
+			}
+			return a.editSecrets(env, func(o *secrets.Opened) error { return o.Rotate(rs) })
+		},
+	}
+	edit := &cobra.Command{
+		Use:   "edit --env E",
+		Short: "Edit the secrets in $EDITOR (a decrypted temporary file, removed afterwards)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if remoteMode() {
+				return fmt.Errorf("edit works on workspace files; use `secrets set --server` for server secrets")
+			}
+			return a.editSecrets(env, a.editInEditor)
+		},
+	}
+	cmd.AddCommand(set, get, list, rm, imp, rotate, edit)
+	return cmd
+}
+
+// secretValue takes the value from the arguments, a terminal prompt without
+// echo, or standard input (one trailing newline dropped).
+func (a *app) secretValue(args []string, prompt string) (string, error) {
+	if len(args) == 2 {
+		return args[1], nil
+	}
+	if f, ok := a.stdin.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+		fmt.Fprint(a.stderr, prompt)
+		b, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(a.stderr)
+		return string(b), err
+	}
+	if a.stdin == nil {
+		return "", fmt.Errorf("no value: give VALUE or pipe it on stdin")
+	}
+	b, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
+	if err != nil {
+		return "", err
+	}
+	return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+}
+
+// openSecrets opens an environment's file; with create, a missing file is a
+// new one for the recipients envplane.yaml lists.
+func (a *app) openSecrets(env string, create bool) (*secrets.Opened, string, error) {
+	l, err := a.load()
+	if err != nil {
+		return nil, "", err
+	}
+	if err := checkEnv(l.ws, env, ""); err != nil {
+		return nil, "", err
+	}
+	f, path, err := a.readSecretsFile(l.ws, env)
+	if err != nil {
+		return nil, "", err
+	}
+	if f == nil {
+		if !create {
+			return nil, "", fmt.Errorf("environment %s has no secrets file yet (%s); create it with `envplane secrets set --env %s NAME`", env, path, env)
+		}
+		rs, err := recipientsFor(l.ws, env)
+		if err != nil {
+			return nil, "", err
+		}
+		o, err := secrets.New(env, rs)
+		return o, path, err
+	}
+	ids, err := a.identities()
+	if err != nil {
+		return nil, "", err
+	}
+	o, err := f.Open(ids)
+	if err != nil {
+		return nil, "", err
+	}
+	// Follow envplane.yaml's recipients; removing one takes `rotate` to matter.
+	if rs := l.ws.Secrets.Recipients[env]; len(rs) > 0 && create {
+		if err := o.SetRecipients(rs); err != nil {
+			return nil, "", err
+		}
+	}
+	return o, path, nil
+}
+
+// editSecrets opens (or creates) a file, applies change and writes it back
+// atomically — only when something changed.
+func (a *app) editSecrets(env string, change func(*secrets.Opened) error) error {
+	o, path, err := a.openSecrets(env, true)
+	if err != nil {
+		return err
+	}
+	if err := change(o); err != nil {
+		return err
+	}
+	if !o.Changed() {
+		return nil
+	}
+	data, err := o.Marshal()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	return secrets.WriteFile(path, data, 0o600)
+}
+
+// editInEditor writes the values as a dotenv file into a private temporary
+// directory, runs $EDITOR on it and applies what the user saved. The
+// plaintext file is removed whatever happens.
+func (a *app) editInEditor(o *secrets.Opened) error {
+	dir, err := os.MkdirTemp("", "envplane-secrets-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if err := os.Chmod(dir, 0o700); err != nil {
+		return err
+	}
+	path := filepath.Join(dir, o.Environment()+".env")
+	var b bytes.Buffer
+	fmt.Fprintf(&b, "# Secrets of %s. Save and quit to apply; delete a line to remove a secret.\n", o.Environment())
+	values := o.Values()
+	names := make([]string, 0, len(values))
+	for n := range values {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		fmt.Fprintf(&b, "%s=%s\n", n, quoteDotenv(values[n]))
+	}
+	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
+		return err
+	}
+	editor := a.getenv("VISUAL")
+	if editor == "" {
+		editor = a.getenv("EDITOR")
+	}
+	if editor == "" {
+		editor = "vi"
+	}
+	fields := strings.Fields(editor)
+	c := exec.Command(fields[0], append(fields[1:], path)...)
+	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
+	if err := c.Run(); err != nil {
+		return fmt.Errorf("editor %q failed (%v); nothing changed", editor, err)
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	entries, problems := dotenv.Parse(o.Environment()+".env", data)
+	if len(problems) > 0 {
+		return fmt.Errorf("the edited file has errors; nothing changed:\n%w", problems)
+	}
+	seen := map[string]bool{}
+	for _, e := range entries {
+		seen[e.Name] = true
+		if err := o.Set(e.Name, unescapeDotenv(e.Value)); err != nil {
+			return err
+		}
+	}
+	for _, n := range names {
+		if !seen[n] {
+			o.Delete(n)
+		}
+	}
+	return nil
+}
+
+// quoteDotenv writes a value so that dotenv.Parse gives it back.
+func quoteDotenv(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\n\r\"'\\#$`=") {
+		return v
+	}
+	if !strings.ContainsAny(v, "'\n\r") {
+		return "'" + v + "'"
+	}
+	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`)
+	return `"` + r.Replace(v) + `"`
+}
+
+// unescapeDotenv undoes the "$${" escaping dotenv.Parse applies for
+// interpolation: secrets are literal values.
+func unescapeDotenv(v string) string { return strings.ReplaceAll(v, "$${", "${") }
+
+func (a *app) remoteSecretSet(cmd *cobra.Command, r *remote, env, name, value string) error {
+	var out struct {
+		Version int `json:"version"`
+	}
+	if _, err := a.call(cmd.Context(), r, "PUT", "/api/v1/environments/"+url.PathEscape(env)+"/secrets/"+url.PathEscape(name), nil,
+		map[string]any{"value": value}, &out); err != nil {
+		return err
+	}
+	fmt.Fprintf(a.stderr, "envplane: %s set in %s (version %d)\n", name, env, out.Version)
+	return nil
+}
