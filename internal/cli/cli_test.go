@@ -8,11 +8,13 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/rogpeppe/go-internal/testscript"
 
 	"github.com/envplane/envplane/internal/cli"
+	"github.com/envplane/envplane/internal/secrets"
 )
 
 // update rewrites the expected files inside testdata/*.txtar from the actual
@@ -43,7 +45,12 @@ func TestScripts(t *testing.T) {
 		UpdateScripts:       *update,
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
-		Cmds:                map[string]func(*testscript.TestScript, bool, []string){"exits": cmdExits},
+		Cmds: map[string]func(*testscript.TestScript, bool, []string){
+			"exits":      cmdExits,
+			"keygen":     cmdKeygen,
+			"subst":      cmdSubst,
+			"swapvalues": cmdSwapValues,
+		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)
 			return nil
@@ -77,4 +84,57 @@ func cmdExits(ts *testscript.TestScript, neg bool, args []string) {
 	if got != want {
 		ts.Fatalf("exit code %d, want %d", got, want)
 	}
+}
+
+// cmdKeygen writes a fresh age identity to FILE and sets $VAR to its
+// recipient: `keygen DEV dev.key`.
+func cmdKeygen(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: keygen VAR FILE")
+	}
+	identity, recipient, err := secrets.GenerateIdentity()
+	ts.Check(err)
+	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(identity+"\n"), 0o600))
+	ts.Setenv(args[0], recipient)
+}
+
+// cmdSubst expands $VARS in files in place, so archives can hold keys made
+// by keygen: `subst envplane.yaml`.
+func cmdSubst(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) == 0 {
+		ts.Fatalf("usage: subst FILE...")
+	}
+	for _, f := range args {
+		b, err := os.ReadFile(ts.MkAbs(f))
+		ts.Check(err)
+		ts.Check(os.WriteFile(ts.MkAbs(f), []byte(os.Expand(string(b), ts.Getenv)), 0o644))
+	}
+}
+
+// cmdSwapValues swaps the sealed values of two names in a secrets file, as
+// an attacker with write access could: `swapvalues FILE A B`.
+func cmdSwapValues(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 3 {
+		ts.Fatalf("usage: swapvalues FILE NAME_A NAME_B")
+	}
+	path := ts.MkAbs(args[0])
+	b, err := os.ReadFile(path)
+	ts.Check(err)
+	lines := strings.Split(string(b), "\n")
+	ia, ib := -1, -1
+	for i, l := range lines {
+		switch {
+		case strings.HasPrefix(l, args[1]+": "):
+			ia = i
+		case strings.HasPrefix(l, args[2]+": "):
+			ib = i
+		}
+	}
+	if ia < 0 || ib < 0 {
+		ts.Fatalf("names not found in %s", args[0])
+	}
+	va := strings.TrimPrefix(lines[ia], args[1]+": ")
+	vb := strings.TrimPrefix(lines[ib], args[2]+": ")
+	lines[ia], lines[ib] = args[1]+": "+vb, args[2]+": "+va
+	ts.Check(os.WriteFile(path, []byte(strings.Join(lines, "\n")), 0o600))
 }
