@@ -9,17 +9,8 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/envplane/envplane/internal/diag"
-	"github.com/envplane/envplane/internal/render"
-	"github.com/envplane/envplane/internal/tree"
+	"github.com/envplane/envplane/internal/report"
 )
-
-// change is one entry of `diff --format json`, part of the CLI contract.
-type change struct {
-	Path string          `json:"path"`
-	Kind string          `json:"kind"`
-	A    json.RawMessage `json:"a"`
-	B    json.RawMessage `json:"b"`
-}
 
 func (a *app) diffCommand() *cobra.Command {
 	var service, format string
@@ -60,18 +51,15 @@ changed is still reported. References nothing sets are compared as written.`,
 				return err
 			}
 			o := a.renderOptions(l, args[0], service, reveal)
-			changes := diffTrees(ra.Tree, rb.Tree, o)
+			changes := report.Diff(ra.Tree, rb.Tree, o)
 			var b bytes.Buffer
 			switch format {
 			case "json":
-				if changes == nil {
-					changes = []change{}
-				}
 				enc := json.NewEncoder(&b)
 				enc.SetEscapeHTML(false)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(struct {
-					Changes []change `json:"changes"`
+					Changes []report.Change `json:"changes"`
 				}{changes}); err != nil {
 					return err
 				}
@@ -95,72 +83,7 @@ changed is still reported. References nothing sets are compared as written.`,
 	return cmd
 }
 
-type leaf struct {
-	path string
-	v    *tree.Value
-}
-
-func leaves(root *tree.Value) []leaf {
-	var out []leaf
-	if root == nil {
-		return nil
-	}
-	tree.Walk(root, func(p string, v *tree.Value) {
-		if p != "" && !(v.Kind == tree.Map && len(v.Fields) == 0) {
-			out = append(out, leaf{p, v})
-		}
-	})
-	return out
-}
-
-// diffTrees lists changes in A's key order, then keys only B has.
-func diffTrees(ta, tb *tree.Value, o render.Options) []change {
-	la, lb := leaves(ta), leaves(tb)
-	inB := make(map[string]*tree.Value, len(lb))
-	for _, l := range lb {
-		inB[l.path] = l.v
-	}
-	inA := make(map[string]bool, len(la))
-	var out []change
-	null := json.RawMessage("null")
-	hidden := func(p string, vs ...*tree.Value) bool {
-		for _, v := range vs {
-			if v != nil && o.Hidden(p, v) {
-				return true
-			}
-		}
-		return false
-	}
-	show := func(p string, v *tree.Value, hide bool) json.RawMessage {
-		if v == nil {
-			return null
-		}
-		if hide {
-			return json.RawMessage(`"` + render.Redacted + `"`)
-		}
-		// Redaction still applies inside lists of maps (alerts.channels.0.serviceKey).
-		return json.RawMessage(render.JSON(v, p, o))
-	}
-	for _, l := range la {
-		inA[l.path] = true
-		bv, ok := inB[l.path]
-		hide := hidden(l.path, l.v, bv)
-		switch {
-		case !ok:
-			out = append(out, change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null})
-		case !tree.Equal(l.v, bv):
-			out = append(out, change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide)})
-		}
-	}
-	for _, l := range lb {
-		if !inA[l.path] {
-			out = append(out, change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hidden(l.path, l.v))})
-		}
-	}
-	return out
-}
-
-func writeDiffText(b *bytes.Buffer, ea, eb string, changes []change) {
+func writeDiffText(b *bytes.Buffer, ea, eb string, changes []report.Change) {
 	if len(changes) == 0 {
 		fmt.Fprintf(b, "%s and %s resolve to the same config\n", ea, eb)
 		return
@@ -183,7 +106,7 @@ func writeDiffText(b *bytes.Buffer, ea, eb string, changes []change) {
 	fmt.Fprintf(b, "%d changed, %d added, %d removed\n", changed, added, removed)
 }
 
-func writeDiffMarkdown(b *bytes.Buffer, ea, eb, service string, changes []change) {
+func writeDiffMarkdown(b *bytes.Buffer, ea, eb, service string, changes []report.Change) {
 	title := fmt.Sprintf("### Config diff: `%s` → `%s`", ea, eb)
 	if service != "" {
 		title += fmt.Sprintf(" (service `%s`)", service)

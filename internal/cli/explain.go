@@ -9,29 +9,9 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/report"
 	"github.com/envplane/envplane/internal/tree"
 )
-
-// explainSource is the JSON shape of a source in `explain --format json`.
-type explainSource struct {
-	Kind    string          `json:"kind"`
-	Name    string          `json:"name"`
-	Line    int             `json:"line"`
-	Column  int             `json:"column"`
-	Version int             `json:"version,omitempty"`
-	Value   json.RawMessage `json:"value,omitempty"`
-	Via     *explainSource  `json:"via,omitempty"`
-}
-
-type explainOutput struct {
-	Key        string          `json:"key"`
-	Value      json.RawMessage `json:"value"`
-	Source     explainSource   `json:"source"`
-	Overridden []explainSource `json:"overridden"`
-	Unresolved bool            `json:"unresolved,omitempty"`
-	Template   string          `json:"template,omitempty"`
-}
 
 func (a *app) explainCommand() *cobra.Command {
 	var env, service, format string
@@ -67,24 +47,7 @@ func (a *app) explainCommand() *cobra.Command {
 				return fmt.Errorf("key %q is not set in %s%s%s", args[0], env, serviceSuffix(service), suggestKey(res.Tree, key))
 			}
 			o := a.renderOptions(l, env, service, reveal)
-			out := explainOutput{Key: key, Value: json.RawMessage(render.JSON(v, key, o)), Source: sourceJSON(v.Src, nil), Unresolved: v.Unresolved}
-			if v.Via != nil {
-				via := sourceJSON(*v.Via, nil)
-				out.Source.Via = &via
-			}
-			if v.Template != "" {
-				out.Template = v.Template
-			}
-			out.Overridden = make([]explainSource, 0, len(v.Overridden))
-			for _, o2 := range v.Overridden {
-				raw := json.RawMessage(render.JSON(o2, key, o))
-				s := sourceJSON(o2.Src, raw)
-				if o2.Via != nil {
-					via := sourceJSON(*o2.Via, nil)
-					s.Via = &via
-				}
-				out.Overridden = append(out.Overridden, s)
-			}
+			out := report.Explain(v, key, o)
 			var b bytes.Buffer
 			if format == "json" {
 				enc := json.NewEncoder(&b)
@@ -115,11 +78,7 @@ func serviceSuffix(s string) string {
 	return " for service " + s
 }
 
-func sourceJSON(s tree.Source, value json.RawMessage) explainSource {
-	return explainSource{Kind: s.Kind.String(), Name: s.Name, Line: s.Line, Column: s.Column, Version: s.Version, Value: value}
-}
-
-func describeSource(s explainSource) string {
+func describeSource(s report.Source) string {
 	var b strings.Builder
 	switch s.Kind {
 	case "file":
@@ -140,7 +99,7 @@ func describeSource(s explainSource) string {
 	return b.String()
 }
 
-func writeExplainText(b *bytes.Buffer, out explainOutput) {
+func writeExplainText(b *bytes.Buffer, out report.Explanation) {
 	fmt.Fprintf(b, "%s = %s\n", out.Key, out.Value)
 	fmt.Fprintf(b, "  from %s\n", describeSource(out.Source))
 	if out.Unresolved {

@@ -1,15 +1,14 @@
 package server
 
 import (
-	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/report"
 	"github.com/envplane/envplane/internal/resolve"
-	"github.com/envplane/envplane/internal/tree"
 )
 
 // configOf finds the config of (env, service) in the current snapshot.
@@ -92,32 +91,6 @@ func etagMatch(values []string, etag string) bool {
 	return false
 }
 
-// explainSource and explainOutput are the JSON shape of
-// `envplane explain --format json` (internal/cli/explain.go), which the
-// explain endpoint answers with too.
-type explainSource struct {
-	Kind    string          `json:"kind"`
-	Name    string          `json:"name"`
-	Line    int             `json:"line"`
-	Column  int             `json:"column"`
-	Version int             `json:"version,omitempty"`
-	Value   json.RawMessage `json:"value,omitempty"`
-	Via     *explainSource  `json:"via,omitempty"`
-}
-
-type explainOutput struct {
-	Key        string          `json:"key"`
-	Value      json.RawMessage `json:"value"`
-	Source     explainSource   `json:"source"`
-	Overridden []explainSource `json:"overridden"`
-	Unresolved bool            `json:"unresolved,omitempty"`
-	Template   string          `json:"template,omitempty"`
-}
-
-func sourceJSON(s tree.Source, value json.RawMessage) explainSource {
-	return explainSource{Kind: s.Kind.String(), Name: s.Name, Line: s.Line, Column: s.Column, Version: s.Version, Value: value}
-}
-
 // blocking is the problems that make a resolved tree unfit for explain and
 // diff: everything but references nothing sets, shown as written.
 func blocking(res *resolved, env string) error {
@@ -163,31 +136,12 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	}
 	o := res.opts
 	o.Reveal = reveal && p.Can(auth.RevealConfig, env) == nil
-	out := explainOutput{Key: key, Value: json.RawMessage(render.JSON(v, key, o)), Source: sourceJSON(v.Src, nil), Unresolved: v.Unresolved, Template: v.Template}
-	if v.Via != nil {
-		via := sourceJSON(*v.Via, nil)
-		out.Source.Via = &via
-	}
-	out.Overridden = make([]explainSource, 0, len(v.Overridden))
-	for _, o2 := range v.Overridden {
-		src := sourceJSON(o2.Src, json.RawMessage(render.JSON(o2, key, o)))
-		if o2.Via != nil {
-			via := sourceJSON(*o2.Via, nil)
-			src.Via = &via
-		}
-		out.Overridden = append(out.Overridden, src)
-	}
+	out := report.Explain(v, key, o)
 	return writeJSON(w, http.StatusOK, out)
 }
 
 // change is one entry of `envplane diff --format json`, the shape the diff
 // endpoint answers with too.
-type change struct {
-	Path string          `json:"path"`
-	Kind string          `json:"kind"`
-	A    json.RawMessage `json:"a"`
-	B    json.RawMessage `json:"b"`
-}
 
 func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	envA, envB := r.PathValue("env"), r.PathValue("other")
@@ -220,74 +174,6 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 		Reveal:    reveal && p.Can(auth.RevealConfig, envA) == nil && p.Can(auth.RevealConfig, envB) == nil,
 		Sensitive: func(path string) bool { return sa(path) || sb(path) },
 	}
-	changes := diffTrees(ra.res.Tree, rb.res.Tree, o)
-	if changes == nil {
-		changes = []change{}
-	}
+	changes := report.Diff(ra.res.Tree, rb.res.Tree, o)
 	return writeJSON(w, http.StatusOK, map[string]any{"changes": changes})
-}
-
-type leaf struct {
-	path string
-	v    *tree.Value
-}
-
-func leaves(root *tree.Value) []leaf {
-	var out []leaf
-	if root == nil {
-		return nil
-	}
-	tree.Walk(root, func(p string, v *tree.Value) {
-		if p != "" && !(v.Kind == tree.Map && len(v.Fields) == 0) {
-			out = append(out, leaf{p, v})
-		}
-	})
-	return out
-}
-
-// diffTrees lists changes in A's key order, then keys only B has, exactly
-// as `envplane diff` does.
-func diffTrees(ta, tb *tree.Value, o render.Options) []change {
-	la, lb := leaves(ta), leaves(tb)
-	inB := make(map[string]*tree.Value, len(lb))
-	for _, l := range lb {
-		inB[l.path] = l.v
-	}
-	inA := make(map[string]bool, len(la))
-	var out []change
-	null := json.RawMessage("null")
-	hidden := func(p string, vs ...*tree.Value) bool {
-		for _, v := range vs {
-			if v != nil && o.Hidden(p, v) {
-				return true
-			}
-		}
-		return false
-	}
-	show := func(p string, v *tree.Value, hide bool) json.RawMessage {
-		if v == nil {
-			return null
-		}
-		if hide {
-			return json.RawMessage(`"` + render.Redacted + `"`)
-		}
-		return json.RawMessage(render.JSON(v, p, o))
-	}
-	for _, l := range la {
-		inA[l.path] = true
-		bv, ok := inB[l.path]
-		hide := hidden(l.path, l.v, bv)
-		switch {
-		case !ok:
-			out = append(out, change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null})
-		case !tree.Equal(l.v, bv):
-			out = append(out, change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide)})
-		}
-	}
-	for _, l := range lb {
-		if !inA[l.path] {
-			out = append(out, change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hidden(l.path, l.v))})
-		}
-	}
-	return out
 }

@@ -1,0 +1,134 @@
+// Package report computes the two views of resolved configs that the CLI
+// and the server both answer with: where one value came from (explain) and
+// how two environments differ (diff). Their JSON shapes are part of the
+// command-line and API contracts.
+package report
+
+import (
+	"encoding/json"
+
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// Source is one place a value came from, as `explain --format json` prints it.
+type Source struct {
+	Kind    string          `json:"kind"`
+	Name    string          `json:"name"`
+	Line    int             `json:"line"`
+	Column  int             `json:"column"`
+	Version int             `json:"version,omitempty"`
+	Value   json.RawMessage `json:"value,omitempty"`
+	Via     *Source         `json:"via,omitempty"`
+}
+
+// Explanation is the answer of explain.
+type Explanation struct {
+	Key        string          `json:"key"`
+	Value      json.RawMessage `json:"value"`
+	Source     Source          `json:"source"`
+	Overridden []Source        `json:"overridden"`
+	Unresolved bool            `json:"unresolved,omitempty"`
+	Template   string          `json:"template,omitempty"`
+}
+
+func sourceOf(v *tree.Value, value json.RawMessage) Source {
+	s := Source{Kind: v.Src.Kind.String(), Name: v.Src.Name, Line: v.Src.Line, Column: v.Src.Column, Version: v.Src.Version, Value: value}
+	if v.Via != nil {
+		via := Source{Kind: v.Via.Kind.String(), Name: v.Via.Name, Line: v.Via.Line, Column: v.Via.Column, Version: v.Via.Version}
+		s.Via = &via
+	}
+	return s
+}
+
+// Explain describes the value v found at key, with every value it
+// overrode; values are redacted as o says.
+func Explain(v *tree.Value, key string, o render.Options) Explanation {
+	out := Explanation{
+		Key:        key,
+		Value:      json.RawMessage(render.JSON(v, key, o)),
+		Source:     sourceOf(v, nil),
+		Unresolved: v.Unresolved,
+		Template:   v.Template,
+		Overridden: make([]Source, 0, len(v.Overridden)),
+	}
+	for _, lower := range v.Overridden {
+		out.Overridden = append(out.Overridden, sourceOf(lower, json.RawMessage(render.JSON(lower, key, o))))
+	}
+	return out
+}
+
+// Change is one entry of a diff: kind is added, removed or changed.
+type Change struct {
+	Path string          `json:"path"`
+	Kind string          `json:"kind"`
+	A    json.RawMessage `json:"a"`
+	B    json.RawMessage `json:"b"`
+}
+
+type leaf struct {
+	path string
+	v    *tree.Value
+}
+
+func leaves(root *tree.Value) []leaf {
+	var out []leaf
+	if root == nil {
+		return nil
+	}
+	tree.Walk(root, func(p string, v *tree.Value) {
+		if p != "" && !(v.Kind == tree.Map && len(v.Fields) == 0) {
+			out = append(out, leaf{p, v})
+		}
+	})
+	return out
+}
+
+// Diff lists changes from ta to tb in A's key order, then keys only B has.
+// Hidden values (o) show as "<redacted>" on both sides, and whether they
+// changed is still reported; values are compared, never their redaction.
+func Diff(ta, tb *tree.Value, o render.Options) []Change {
+	la, lb := leaves(ta), leaves(tb)
+	inB := make(map[string]*tree.Value, len(lb))
+	for _, l := range lb {
+		inB[l.path] = l.v
+	}
+	inA := make(map[string]bool, len(la))
+	out := []Change{}
+	null := json.RawMessage("null")
+	hidden := func(p string, vs ...*tree.Value) bool {
+		for _, v := range vs {
+			if v != nil && o.Hidden(p, v) {
+				return true
+			}
+		}
+		return false
+	}
+	show := func(p string, v *tree.Value, hide bool) json.RawMessage {
+		if v == nil {
+			return null
+		}
+		if hide {
+			return json.RawMessage(`"` + render.Redacted + `"`)
+		}
+		// Redaction still applies inside lists of maps (alerts.channels.0.serviceKey).
+		return json.RawMessage(render.JSON(v, p, o))
+	}
+	for _, l := range la {
+		inA[l.path] = true
+		bv, ok := inB[l.path]
+		hide := hidden(l.path, l.v, bv)
+		switch {
+		case !ok:
+			out = append(out, Change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null})
+		case !tree.Equal(l.v, bv):
+			out = append(out, Change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide)})
+		}
+	}
+	for _, l := range lb {
+		if !inA[l.path] {
+			out = append(out, Change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hidden(l.path, l.v))})
+		}
+	}
+	return out
+}
