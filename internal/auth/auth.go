@@ -56,17 +56,25 @@ const (
 	ReadEvents       Action = "events.read"
 	ReadAudit        Action = "audit.read"
 	ManageTokens     Action = "tokens.manage"
+	// ReadSecrets lists secret names and versions, never values.
+	ReadSecrets   Action = "secrets.read"
+	WriteSecrets  Action = "secrets.write"
+	RevealSecrets Action = "secrets.reveal"
 )
 
 // grants is the permission table. Environment-scoped actions are further
 // limited to the token's environments.
 var grants = map[Role]map[Action]bool{
-	Viewer:   {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true},
-	Editor:   {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, CreateRelease: true},
-	Approver: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true},
+	Viewer: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true},
+	Editor: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, CreateRelease: true,
+		ReadSecrets: true, WriteSecrets: true},
+	Approver: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true},
 	Admin: {ReadConfig: true, RevealConfig: true, ReadReleases: true, CreateRelease: true, ReadEnvironments: true,
-		SetRelease: true, ReadEvents: true, ReadAudit: true, ManageTokens: true},
-	SDK: {ReadConfig: true, RevealConfig: true, ReadEvents: true},
+		SetRelease: true, ReadEvents: true, ReadAudit: true, ManageTokens: true,
+		ReadSecrets: true, WriteSecrets: true, RevealSecrets: true},
+	// An application reads its own environment's secrets; writing them is
+	// for people and CI.
+	SDK: {ReadConfig: true, RevealConfig: true, ReadEvents: true, ReadSecrets: true, RevealSecrets: true},
 }
 
 // Principal is the authenticated caller.

@@ -10,13 +10,14 @@ import (
 
 func TestCan(t *testing.T) {
 	all := []auth.Action{auth.ReadConfig, auth.RevealConfig, auth.ReadReleases, auth.CreateRelease, auth.ReadEnvironments,
-		auth.SetRelease, auth.ReadEvents, auth.ReadAudit, auth.ManageTokens}
+		auth.SetRelease, auth.ReadEvents, auth.ReadAudit, auth.ManageTokens,
+		auth.ReadSecrets, auth.WriteSecrets, auth.RevealSecrets}
 	allowed := map[auth.Role][]auth.Action{
-		auth.Viewer:   {auth.ReadConfig, auth.ReadReleases, auth.ReadEnvironments, auth.ReadEvents},
-		auth.Editor:   {auth.ReadConfig, auth.ReadReleases, auth.CreateRelease, auth.ReadEnvironments, auth.ReadEvents},
-		auth.Approver: {auth.ReadConfig, auth.ReadReleases, auth.ReadEnvironments, auth.ReadEvents},
+		auth.Viewer:   {auth.ReadConfig, auth.ReadReleases, auth.ReadEnvironments, auth.ReadEvents, auth.ReadSecrets},
+		auth.Editor:   {auth.ReadConfig, auth.ReadReleases, auth.CreateRelease, auth.ReadEnvironments, auth.ReadEvents, auth.ReadSecrets, auth.WriteSecrets},
+		auth.Approver: {auth.ReadConfig, auth.ReadReleases, auth.ReadEnvironments, auth.ReadEvents, auth.ReadSecrets},
 		auth.Admin:    all,
-		auth.SDK:      {auth.ReadConfig, auth.RevealConfig, auth.ReadEvents},
+		auth.SDK:      {auth.ReadConfig, auth.RevealConfig, auth.ReadEvents, auth.ReadSecrets, auth.RevealSecrets},
 	}
 	for role, ok := range allowed {
 		p := auth.Principal{Role: role, Environments: []string{"staging"}}

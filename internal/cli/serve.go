@@ -20,6 +20,7 @@ import (
 	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/store/postgres"
 	"github.com/envplane/envplane/internal/store/sqlite"
+	"github.com/envplane/envplane/internal/vault"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -28,6 +29,7 @@ var defaultDatabase = filepath.Join(".envplane", "envplane.db")
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, database, wsDir, certFile, keyFile string
+	var masterKeyFile, previousKeyFile string
 	var rateLimit float64
 	cmd := &cobra.Command{
 		Use:   "serve [--addr :8080] [--database URL] [--workspace DIR] [--tls-cert F --tls-key F]",
@@ -41,8 +43,17 @@ The first start creates an admin token: ENVPLANE_BOOTSTRAP_TOKEN when set, other
 generated one printed once on stderr. --workspace DIR uploads DIR as a release and makes
 it current in the workspace's first environment when that has no release yet.
 
-Flags default to ENVPLANE_ADDR, ENVPLANE_DATABASE, ENVPLANE_TLS_CERT, ENVPLANE_TLS_KEY
-and ENVPLANE_RATE_LIMIT; ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
+Server-side secrets are encrypted under per-environment data keys that a master key
+wraps: ENVPLANE_MASTER_KEY (32 random bytes in base64: openssl rand -base64 32) or
+--master-key-file. On the SQLite default without either, the first start generates
+one next to the database (master.key, mode 0600) and warns once: back it up. With
+PostgreSQL the key is required, and every replica must use the same one. During a
+master key rotation (envplane server rotate-master-key), --previous-master-key-file
+lets a server also open data keys still wrapped by the old key.
+
+Flags default to ENVPLANE_ADDR, ENVPLANE_DATABASE, ENVPLANE_TLS_CERT, ENVPLANE_TLS_KEY,
+ENVPLANE_MASTER_KEY_FILE, ENVPLANE_PREVIOUS_MASTER_KEY_FILE and ENVPLANE_RATE_LIMIT;
+ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// A long-running server wants Go's default GC pacing back.
@@ -56,6 +67,8 @@ and ENVPLANE_RATE_LIMIT; ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the 
 			fromEnv("database", "ENVPLANE_DATABASE", &database)
 			fromEnv("tls-cert", "ENVPLANE_TLS_CERT", &certFile)
 			fromEnv("tls-key", "ENVPLANE_TLS_KEY", &keyFile)
+			fromEnv("previous-master-key-file", "ENVPLANE_PREVIOUS_MASTER_KEY_FILE", &previousKeyFile)
+			mk := a.masterKeySource(cmd, masterKeyFile)
 			if v := a.getenv("ENVPLANE_RATE_LIMIT"); v != "" && !cmd.Flags().Changed("rate-limit") {
 				n, err := strconv.ParseFloat(v, 64)
 				if err != nil {
@@ -66,7 +79,8 @@ and ENVPLANE_RATE_LIMIT; ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the 
 			if (certFile == "") != (keyFile == "") {
 				return errors.New("serve: --tls-cert and --tls-key go together")
 			}
-			return a.serve(serveConfig{addr: addr, database: database, workspace: wsDir, cert: certFile, key: keyFile, rateLimit: rateLimit})
+			return a.serve(serveConfig{addr: addr, database: database, workspace: wsDir, cert: certFile, key: keyFile, rateLimit: rateLimit,
+				masterKey: mk, previousKeyFile: previousKeyFile})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", ":8080", "address to listen on")
@@ -75,12 +89,65 @@ and ENVPLANE_RATE_LIMIT; ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the 
 	cmd.Flags().StringVar(&certFile, "tls-cert", "", "TLS certificate file (PEM)")
 	cmd.Flags().StringVar(&keyFile, "tls-key", "", "TLS private key file (PEM)")
 	cmd.Flags().Float64Var(&rateLimit, "rate-limit", server.DefaultRateLimit, "requests per second per token (0 or negative: no limit)")
+	cmd.Flags().StringVar(&masterKeyFile, "master-key-file", "", "file holding the master key of server-side secrets, base64 (default $ENVPLANE_MASTER_KEY_FILE, or the key itself in $ENVPLANE_MASTER_KEY)")
+	cmd.Flags().StringVar(&previousKeyFile, "previous-master-key-file", "", "during a master key rotation: the old master key, still accepted")
 	return cmd
 }
 
 type serveConfig struct {
 	addr, database, workspace, cert, key string
 	rateLimit                            float64
+	masterKey                            vault.Source // Value and File only
+	previousKeyFile                      string
+}
+
+// masterKeySource reads the master key settings: --master-key-file wins
+// over the environment; ENVPLANE_MASTER_KEY and ENVPLANE_MASTER_KEY_FILE
+// together are ambiguous, which vault.Load reports.
+func (a *app) masterKeySource(cmd *cobra.Command, flagFile string) vault.Source {
+	if cmd.Flags().Changed("master-key-file") {
+		return vault.Source{File: flagFile}
+	}
+	return vault.Source{Value: a.getenv("ENVPLANE_MASTER_KEY"), File: a.getenv("ENVPLANE_MASTER_KEY_FILE")}
+}
+
+// pendingKeySuffix names the new key an interrupted rotation of the
+// generated key left next to it (see rotate-master-key).
+const pendingKeySuffix = ".new"
+
+// openVault loads the master key for st (dataDir is the SQLite database's
+// directory, "" for PostgreSQL) and checks it opens every data key.
+func (a *app) openVault(ctx context.Context, st store.Store, dataDir string, src vault.Source, previousFile string, log *slog.Logger) (*vault.Vault, error) {
+	src.DataDir, src.Store = dataDir, st
+	loaded, err := vault.Load(ctx, src)
+	if err != nil {
+		return nil, err
+	}
+	if loaded.Generated {
+		log.Warn("generated the master key of server-side secrets; back it up and keep it private: without it the secrets in this database cannot be decrypted. "+
+			"Set ENVPLANE_MASTER_KEY or --master-key-file to manage it yourself", "path", loaded.From, "masterKey", loaded.Key.ID())
+	}
+	var previous []*vault.MasterKey
+	if previousFile != "" {
+		k, err := vault.ReadKeyFile(previousFile)
+		if err != nil {
+			return nil, fmt.Errorf("--previous-master-key-file: %w", err)
+		}
+		previous = append(previous, k)
+	}
+	if dataDir != "" && loaded.From == filepath.Join(dataDir, vault.KeyFileName) {
+		// A rotation of the generated key that stopped half-way: accept both.
+		if k, err := vault.ReadKeyFile(loaded.From + pendingKeySuffix); err == nil {
+			log.Warn("a master key rotation was interrupted; run `envplane server rotate-master-key` again to finish it", "pending", loaded.From+pendingKeySuffix)
+			previous = append(previous, k)
+		}
+	}
+	v, err := vault.New(vault.Options{Master: loaded.Key, Previous: previous})
+	if err != nil {
+		return nil, err
+	}
+	log.Info("server-side secrets", "masterKey", loaded.Key.ID(), "source", loaded.From)
+	return v, nil
 }
 
 func (a *app) serve(c serveConfig) error {
@@ -105,11 +172,20 @@ func (a *app) serve(c serveConfig) error {
 			return fmt.Errorf("serve: --workspace %s: %w", c.workspace, describe(err))
 		}
 	}
-	st, where, err := openStore(ctx, c.database)
+	if !isSQLite(c.database) && c.masterKey.Value == "" && c.masterKey.File == "" {
+		// Before connecting: nothing to migrate for a server that will not start.
+		_, err := vault.Load(ctx, c.masterKey)
+		return fmt.Errorf("serve: %w", err)
+	}
+	st, where, dataDir, err := openStore(ctx, "serve", c.database)
 	if err != nil {
 		return err
 	}
 	defer st.Close()
+	v, err := a.openVault(ctx, st, dataDir, c.masterKey, c.previousKeyFile, logger)
+	if err != nil {
+		return fmt.Errorf("serve: %w", err)
+	}
 	rate := c.rateLimit
 	if rate == 0 {
 		rate = -1 // --rate-limit 0 reads as "no limit", not "the default"
@@ -122,6 +198,7 @@ func (a *app) serve(c serveConfig) error {
 		RateLimit:      rate,
 		TLSCertFile:    c.cert,
 		TLSKeyFile:     c.key,
+		Vault:          v,
 	})
 	if err != nil {
 		return err
@@ -144,27 +221,34 @@ func (a *app) serve(c serveConfig) error {
 	return srv.Serve(ctx, ln)
 }
 
-// openStore picks the backend from the database setting.
-func openStore(ctx context.Context, database string) (store.Store, string, error) {
+// isSQLite reports whether a database setting means the embedded SQLite.
+func isSQLite(database string) bool {
+	return !strings.HasPrefix(database, "postgres://") && !strings.HasPrefix(database, "postgresql://")
+}
+
+// openStore picks the backend from the database setting. dataDir is the
+// SQLite database's directory, where a generated master key lives; "" for
+// PostgreSQL. cmd prefixes errors.
+func openStore(ctx context.Context, cmd, database string) (st store.Store, where, dataDir string, err error) {
 	switch {
-	case strings.HasPrefix(database, "postgres://"), strings.HasPrefix(database, "postgresql://"):
+	case !isSQLite(database):
 		st, err := postgres.Open(ctx, database)
 		if err != nil {
-			return nil, "", fmt.Errorf("serve: open PostgreSQL: %w", err)
+			return nil, "", "", fmt.Errorf("%s: open PostgreSQL: %w", cmd, err)
 		}
-		return st, "PostgreSQL", nil
+		return st, "PostgreSQL", "", nil
 	case database == "":
 		database = defaultDatabase
 	case strings.HasPrefix(database, "sqlite:"):
 		database = strings.TrimPrefix(strings.TrimPrefix(database, "sqlite:"), "//")
 	case strings.Contains(database, "://"):
-		return nil, "", fmt.Errorf("serve: --database %q: use postgres://… or a SQLite file path", database)
+		return nil, "", "", fmt.Errorf("%s: --database %q: use postgres://… or a SQLite file path", cmd, database)
 	}
-	st, err := sqlite.Open(ctx, database)
+	sst, err := sqlite.Open(ctx, database)
 	if err != nil {
-		return nil, "", fmt.Errorf("serve: open SQLite database %s: %w", database, err)
+		return nil, "", "", fmt.Errorf("%s: open SQLite database %s: %w", cmd, database, err)
 	}
-	return st, database, nil
+	return sst, database, filepath.Dir(database), nil
 }
 
 // uploadWorkspace stores dir as a release and makes it current in the

@@ -30,6 +30,8 @@ func TestAuthorization(t *testing.T) {
 	fixed := func(method, path string, body any) func(*testing.T) req {
 		return func(*testing.T) req { return req{method, path, body} }
 	}
+	h.must(http.StatusOK, "PUT", "/api/v1/environments/development/secrets/DB_PASSWORD", adminToken, map[string]string{"value": "s3cret"})
+	doomed := 0
 	readers := []string{"viewer", "editor", "approver", "admin", "other"} // global reads
 	envReaders := []string{"viewer", "editor", "approver", "admin", "sdk"}
 	everyone := []string{"none", "unknown", "viewer", "editor", "approver", "admin", "sdk", "other"}
@@ -47,6 +49,17 @@ func TestAuthorization(t *testing.T) {
 		"GET /api/v1/environments/{env}/explain":      {fixed("GET", "/api/v1/environments/development/explain?key=server.port", nil), envReaders},
 		"GET /api/v1/environments/{env}/diff/{other}": {fixed("GET", "/api/v1/environments/development/diff/staging", nil), []string{"viewer", "editor", "approver", "admin"}},
 		"GET /api/v1/environments/{env}/events":       {fixed("GET", "/api/v1/environments/development/events", nil), envReaders},
+		"GET /api/v1/environments/{env}/secrets":      {fixed("GET", "/api/v1/environments/development/secrets", nil), envReaders},
+		// Reading metadata is for envReaders (see TestSecretPermissions); the value is for these.
+		"GET /api/v1/environments/{env}/secrets/{name}": {fixed("GET", "/api/v1/environments/development/secrets/DB_PASSWORD?reveal=true", nil), []string{"admin", "sdk"}},
+		"PUT /api/v1/environments/{env}/secrets/{name}": {fixed("PUT", "/api/v1/environments/development/secrets/API_KEY", map[string]string{"value": "k"}),
+			[]string{"editor", "admin"}},
+		"DELETE /api/v1/environments/{env}/secrets/{name}": {func(t *testing.T) req {
+			doomed++
+			name := "DOOMED_" + itoa(doomed)
+			h.must(http.StatusOK, "PUT", "/api/v1/environments/development/secrets/"+name, adminToken, map[string]string{"value": "x"})
+			return req{"DELETE", "/api/v1/environments/development/secrets/" + name, nil}
+		}, []string{"editor", "admin"}},
 		"POST /api/v1/tokens": {fixed("POST", "/api/v1/tokens", map[string]any{"name": "t", "role": "viewer", "environments": []string{"development"}}),
 			[]string{"admin"}},
 		"GET /api/v1/tokens": {fixed("GET", "/api/v1/tokens", nil), []string{"admin", "other"}},

@@ -57,6 +57,11 @@ type envConfig struct {
 	rel       *loadedRelease
 	mu        sync.RWMutex
 	byService map[string]*resolved
+	// secrets are the environment's server-side secrets as of secretsGen;
+	// secretsErr says why they could not be decrypted.
+	secrets    map[string]resolve.Secret
+	secretsErr error
+	secretsGen uint64
 }
 
 // resolved is one (environment, service) config, immutable once built.
@@ -120,12 +125,15 @@ func (c *envConfig) resolve(service string) *resolved {
 	if c.rel.err != nil {
 		return &resolved{err: c.rel.err}
 	}
+	if c.secretsErr != nil {
+		return &resolved{err: c.secretsErr}
+	}
 	l := c.rel.loaded
 	c.rel.mu.Lock()
 	defer c.rel.mu.Unlock()
 	// No Getenv: the server's own environment never leaks into configs;
 	// runtime variables are applied on the application's side.
-	res := l.Resolver.Resolve(resolve.Request{Env: c.env, Service: service})
+	res := l.Resolver.Resolve(resolve.Request{Env: c.env, Service: service, Secrets: c.secrets})
 	name := l.Workspace.Name
 	if name == "" {
 		name = "config"
@@ -251,16 +259,21 @@ func (s *Server) reload(ctx context.Context) error {
 	for _, e := range envs {
 		prev := old.byName[e.Name]
 		st := &envState{env: e}
+		// Read before loading secrets: a change meanwhile bumps it again.
+		gen := s.secretGens.get(e.Name)
 		switch {
-		case prev != nil && prev.env.Release == e.Release:
+		case prev != nil && prev.env.Release == e.Release && (prev.cfg == nil || prev.cfg.secretsGen == gen):
 			st.cfg = prev.cfg
 		case e.Release != "":
 			rel, err := s.loadRelease(ctx, e.Release, old, next)
+			if err == nil {
+				st.cfg = &envConfig{env: e.Name, rel: rel, byService: map[string]*resolved{}, secretsGen: gen}
+				err = s.loadSecrets(ctx, st.cfg)
+			}
 			if err != nil {
 				s.metrics.reloads.WithLabelValues("error").Inc()
 				return err
 			}
-			st.cfg = &envConfig{env: e.Name, rel: rel, byService: map[string]*resolved{}}
 		}
 		if st.cfg != nil {
 			next.releases[st.cfg.rel.id] = st.cfg.rel
@@ -278,6 +291,9 @@ func (s *Server) reload(ctx context.Context) error {
 			}
 		case !sameDefinition(prev.env, e):
 			changes = append(changes, change{e.Name, "environment", envJSONOf(e)})
+		}
+		if prev != nil && prev.cfg != nil && st.cfg != nil && prev.cfg != st.cfg && !sameSecrets(prev.cfg.secrets, st.cfg.secrets) {
+			changes = append(changes, change{e.Name, "secrets", map[string]string{"environment": e.Name}})
 		}
 	}
 	s.snap.Store(next)
@@ -380,6 +396,7 @@ func (s *Server) follow(ctx context.Context, events <-chan store.Event) {
 				events = ch
 				// Whatever happened meanwhile is unknown: start over.
 				s.tokens.clear()
+				s.secretGens.bump("")
 				s.dirty.Store(true)
 			}
 		}
@@ -408,6 +425,10 @@ func (s *Server) apply(ev store.Event) {
 		s.tokens.clear()
 	case "resync":
 		s.tokens.clear()
+		s.secretGens.bump("")
+		s.dirty.Store(true)
+	case "secret":
+		s.secretGens.bump(ev.Environment)
 		s.dirty.Store(true)
 	case "audit":
 	default: // release, environment, and kinds added later

@@ -3,6 +3,7 @@ package server_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -249,7 +250,8 @@ func startServe(t *testing.T, bin, dir, database string) *serveProc {
 			cmd.Env = append(cmd.Env, kv)
 		}
 	}
-	cmd.Env = append(cmd.Env, "ENVPLANE_BOOTSTRAP_TOKEN="+adminToken, "ENVPLANE_LOG_LEVEL=warn")
+	cmd.Env = append(cmd.Env, "ENVPLANE_BOOTSTRAP_TOKEN="+adminToken, "ENVPLANE_LOG_LEVEL=warn",
+		"ENVPLANE_MASTER_KEY="+base64.StdEncoding.EncodeToString(testMasterKey)) // required with PostgreSQL
 	p := &serveProc{cmd: cmd, stderr: &syncBuffer{}, done: make(chan struct{})}
 	cmd.Stdout, cmd.Stderr = p.stderr, p.stderr
 	if err := cmd.Start(); err != nil {

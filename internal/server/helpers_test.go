@@ -16,10 +16,35 @@ import (
 	"github.com/envplane/envplane/internal/server"
 	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/store/sqlite"
+	"github.com/envplane/envplane/internal/vault"
 )
 
 // adminToken is the bootstrap token of every test server.
 const adminToken = "ep_testadmintoken0000000000000000000000"
+
+// testMasterKey is the master key of every test server unless one says otherwise.
+var testMasterKey = bytes.Repeat([]byte{0x42}, vault.KeySize)
+
+func testVault(t testing.TB, key []byte, previous ...[]byte) *vault.Vault {
+	t.Helper()
+	mk, err := vault.NewMasterKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var prev []*vault.MasterKey
+	for _, p := range previous {
+		k, err := vault.NewMasterKey(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		prev = append(prev, k)
+	}
+	v, err := vault.New(vault.Options{Master: mk, Previous: prev})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
+}
 
 // harness is one server on a fresh SQLite database, reached over real HTTP
 // on 127.0.0.1.
@@ -65,7 +90,7 @@ func start(t testing.TB, mod ...func(*server.Options)) *harness {
 func startOn(t testing.TB, st store.Store, mod ...func(*server.Options)) *harness {
 	t.Helper()
 	h := &harness{t: t, st: st, stderr: &syncBuffer{}}
-	opts := server.Options{Store: st, BootstrapToken: adminToken, Stderr: h.stderr}
+	opts := server.Options{Store: st, BootstrapToken: adminToken, Stderr: h.stderr, Vault: testVault(t, testMasterKey)}
 	for _, m := range mod {
 		m(&opts)
 	}

@@ -82,9 +82,11 @@ func TestReplicasOnPostgres(t *testing.T) {
 	}
 	id := a.upload(shop(8080))
 	a.setRelease("development", id)
-	if r := b.must(200, "GET", "/api/v1/environments/development/config", adminToken, nil); !bytes.Contains(r.body, []byte("8080")) {
-		t.Fatalf("replica b: %s", r.body)
-	}
+	// b learns of the change through NOTIFY, a moment after a answered.
+	eventually(t, func() bool {
+		r := b.call("GET", "/api/v1/environments/development/config", adminToken, nil)
+		return r.status == 200 && bytes.Contains(r.body, []byte("8080"))
+	})
 	lines := subscribe(t, b, "development")
 	awaitLine(t, lines, ": connected", time.Second)
 	id2 := a.upload(shop(8181))

@@ -31,6 +31,13 @@ func (s *Server) registerRoutes() {
 	s.api("GET /api/v1/environments/{env}/diff/{other}", auth.ReadConfig, perEnv, small, s.diff)
 	s.api("GET /api/v1/environments/{env}/events", auth.ReadEvents, perEnv, small, s.events)
 
+	// Revealing a value needs auth.RevealSecrets too, checked by the handler:
+	// without reveal=true the same route answers metadata only.
+	s.api("GET /api/v1/environments/{env}/secrets", auth.ReadSecrets, perEnv, small, s.listSecrets)
+	s.api("GET /api/v1/environments/{env}/secrets/{name}", auth.ReadSecrets, perEnv, small, s.getSecret)
+	s.api("PUT /api/v1/environments/{env}/secrets/{name}", auth.WriteSecrets, perEnv, small, s.putSecret)
+	s.api("DELETE /api/v1/environments/{env}/secrets/{name}", auth.WriteSecrets, perEnv, small, s.deleteSecret)
+
 	s.api("POST /api/v1/tokens", auth.ManageTokens, global, small, s.createToken)
 	s.api("GET /api/v1/tokens", auth.ManageTokens, global, small, s.listTokens)
 	s.api("DELETE /api/v1/tokens/{id}", auth.ManageTokens, global, small, s.deleteToken)

@@ -1,6 +1,6 @@
 // Package server is envplane's HTTP API: releases, environments and their
-// current release, resolved config (with ETag, explain and diff), server-sent
-// events, tokens, the audit log, health and metrics. Resolved configs are held
+// current release, resolved config (with ETag, explain and diff), server-side
+// secrets, server-sent events, tokens, the audit log, health and metrics. Resolved configs are held
 // in memory behind an atomic pointer, so reads keep being served while the
 // store is unreachable; every write goes through one store transaction
 // together with its audit entry.
@@ -24,6 +24,7 @@ import (
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
+	"github.com/envplane/envplane/internal/vault"
 )
 
 // Defaults for zero Options fields.
@@ -59,6 +60,9 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// TLSCertFile and TLSKeyFile, both set, make Serve speak HTTPS.
 	TLSCertFile, TLSKeyFile string
+	// Vault holds the master key of server-side secrets. nil: the secrets
+	// routes answer 503 and configs resolve without server-side secrets.
+	Vault *vault.Vault
 }
 
 // Server is one envplane API replica.
@@ -79,8 +83,12 @@ type Server struct {
 	dirty     atomic.Bool
 	preloaded atomic.Pointer[preloaded]
 	tokens    principalCache
-	hub       *hub
-	metrics   *metrics
+	vault     *vault.Vault
+	// secretGens counts secret changes per environment, so that reload
+	// re-resolves exactly the environments whose secrets changed.
+	secretGens secretGens
+	hub        *hub
+	metrics    *metrics
 
 	// stopping is closed when the server shuts down, ending SSE streams so
 	// that draining in-flight requests can finish.
@@ -133,6 +141,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		log:      o.Logger,
 		now:      o.Clock,
 		rand:     o.Rand,
+		vault:    o.Vault,
 		opts:     o,
 		mux:      http.NewServeMux(),
 		hub:      newHub(),
@@ -145,6 +154,12 @@ func New(ctx context.Context, o Options) (*Server, error) {
 
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
+	}
+	// A wrong master key stops the start, rather than every secret read.
+	if s.vault != nil {
+		if err := s.vault.Verify(ctx, s.st); err != nil {
+			return nil, fmt.Errorf("server: master key: %w", err)
+		}
 	}
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel

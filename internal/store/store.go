@@ -1,5 +1,6 @@
 // Package store defines what the server persists — releases, environments and
-// their current release, tokens, the audit log — and how it is reached: a
+// their current release, tokens, the audit log, encrypted secrets and the
+// wrapped keys that open them — and how it is reached: a
 // Reader for queries and a Tx for writes that commit together with their audit
 // entries. Implementations (sqlite, postgres) only store: validation, hashing
 // and authorization live in domain packages. storetest holds the one suite
@@ -72,9 +73,38 @@ type AuditEntry struct {
 	Hash     string
 }
 
+// SecretMeta describes the latest version of a secret, never its value.
+type SecretMeta struct {
+	Name      string
+	Version   int
+	UpdatedAt time.Time
+	UpdatedBy string
+}
+
+// SecretVersion is one stored version of a secret. The store never sees a
+// value: Ciphertext is sealed by the domain layer (internal/vault).
+type SecretVersion struct {
+	Environment string
+	Name        string
+	Version     int // 1, 2, … per (Environment, Name), tombstones included
+	Ciphertext  []byte
+	CreatedAt   time.Time
+	CreatedBy   string
+}
+
+// EnvKey is an environment's data key, wrapped (encrypted) by the master key
+// MasterKeyID names.
+type EnvKey struct {
+	Environment string
+	Wrapped     []byte
+	MasterKeyID string
+	CreatedAt   time.Time
+}
+
 // Event is a change notification, delivered to every replica after commit.
 type Event struct {
-	// Kind is release, environment, token or audit; "resync" means events
+	// Kind is release, environment, token, secret (ID is the secret's
+	// name) or audit; "resync" means events
 	// may have been lost (a dropped LISTEN connection): reload everything.
 	Kind        string `json:"kind"`
 	Environment string `json:"environment,omitempty"`
@@ -97,6 +127,21 @@ type Reader interface {
 	ListAudit(ctx context.Context, after int64, limit int) ([]AuditEntry, error)
 	// LastAudit returns the newest entry; ok is false on an empty log.
 	LastAudit(ctx context.Context) (entry AuditEntry, ok bool, err error)
+	// ListSecrets describes the latest version of every secret of env that
+	// is not deleted, by name.
+	ListSecrets(ctx context.Context, env string) ([]SecretMeta, error)
+	// LatestSecrets is ListSecrets with the ciphertexts: everything that
+	// resolving env's config needs, in one query.
+	LatestSecrets(ctx context.Context, env string) ([]SecretVersion, error)
+	// GetSecret returns the latest version of a secret; NotFound when it was
+	// never set or its latest version is a deletion.
+	GetSecret(ctx context.Context, env, name string) (SecretVersion, error)
+	// LatestSecretVersion is the highest version stored for a secret,
+	// deletions included; 0 when it was never set.
+	LatestSecretVersion(ctx context.Context, env, name string) (int, error)
+	GetEnvKey(ctx context.Context, env string) (EnvKey, error)
+	// ListEnvKeys returns every environment's wrapped key, by environment.
+	ListEnvKeys(ctx context.Context) ([]EnvKey, error)
 }
 
 // Tx is one write transaction. Writers are serialized, so a Tx that reads
@@ -115,6 +160,16 @@ type Tx interface {
 	DeleteToken(ctx context.Context, id string) error
 	// AppendAudit adds the next entry; its Seq must be LastAudit's + 1.
 	AppendAudit(ctx context.Context, e AuditEntry) error
+	// PutSecret stores a new version. Its Version must be one more than
+	// LatestSecretVersion, else Conflict; an unknown environment is NotFound.
+	// Check-and-set against what a client saw is the domain layer's job.
+	PutSecret(ctx context.Context, v SecretVersion) error
+	// DeleteSecret appends a deletion (tombstone) version, keeping history;
+	// NotFound when the secret is not set.
+	DeleteSecret(ctx context.Context, env, name, actor string, at time.Time) error
+	// PutEnvKey inserts or replaces env's wrapped key (master-key rotation
+	// replaces); an unknown environment is NotFound.
+	PutEnvKey(ctx context.Context, k EnvKey) error
 	// Notify queues an event, delivered to subscribers only if the
 	// transaction commits.
 	Notify(ev Event)

@@ -33,6 +33,8 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Environments", testEnvironments},
 		{"Tokens", testTokens},
 		{"Audit", testAudit},
+		{"Secrets", testSecrets},
+		{"EnvKeys", testEnvKeys},
 		{"Rollback", testRollback},
 		{"ConflictKeepsTxUsable", testConflictKeepsTxUsable},
 		{"Notify", testNotify},
@@ -492,6 +494,9 @@ func testConflictKeepsTxUsable(t *testing.T, open func(*testing.T) store.Store) 
 		_, err := tx.SetRelease(ctx, "nope", "r1", "a", base)
 		wantKind(t, "SetRelease missing", err, errs.NotFound)
 		wantKind(t, "AppendAudit out of sequence", tx.AppendAudit(ctx, store.AuditEntry{Seq: 5}), errs.Conflict)
+		wantKind(t, "PutSecret in an unknown environment", tx.PutSecret(ctx, store.SecretVersion{Environment: "nope", Name: "A", Version: 1, CreatedAt: base}), errs.NotFound)
+		wantKind(t, "PutEnvKey in an unknown environment", tx.PutEnvKey(ctx, store.EnvKey{Environment: "nope", Wrapped: []byte{1}, CreatedAt: base}), errs.NotFound)
+		wantKind(t, "DeleteSecret missing", tx.DeleteSecret(ctx, "nope", "A", "a", base), errs.NotFound)
 		if r, err := tx.GetReleaseByDigest(ctx, "sha256:01"); err != nil || r.ID != "r1" {
 			t.Errorf("GetReleaseByDigest after a conflict = %q, %v", r.ID, err)
 		}
@@ -647,4 +652,162 @@ func testReopen(t *testing.T, open func(*testing.T) store.Store) {
 	if err != nil || again != applied || again != latest {
 		t.Errorf("Migrations after reopening = %d, %d, %v; want %d", again, latest, err, applied)
 	}
+}
+
+func secretVersion(env, name string, version int, ct string, at time.Time, by string) store.SecretVersion {
+	return store.SecretVersion{Environment: env, Name: name, Version: version, Ciphertext: []byte(ct), CreatedAt: at, CreatedBy: by}
+}
+
+func meta(v store.SecretVersion) store.SecretMeta {
+	return store.SecretMeta{Name: v.Name, Version: v.Version, UpdatedAt: v.CreatedAt, UpdatedBy: v.CreatedBy}
+}
+
+func testSecrets(t *testing.T, open func(*testing.T) store.Store) {
+	ctx, s := t.Context(), open(t)
+	tx(t, s, func(tx store.Tx) error {
+		return errors.Join(
+			tx.UpsertEnvironment(ctx, store.Environment{Name: "dev", UpdatedAt: base}),
+			tx.UpsertEnvironment(ctx, store.Environment{Name: "prod", Position: 1, UpdatedAt: base}),
+		)
+	})
+	if got, err := s.ListSecrets(ctx, "dev"); err != nil || got != nil {
+		t.Fatalf("ListSecrets with no secrets = %v, %v; want nil", got, err)
+	}
+
+	// Ciphertexts are bytes, not text: every byte value must round-trip.
+	b1 := secretVersion("dev", "B", 1, "\x00\xff\n\x00", base.In(zone), "alice")
+	a1 := secretVersion("dev", "A", 1, "a1", base, "alice")
+	a2 := secretVersion("dev", "A", 2, "a2", base.Add(time.Minute), "bob")
+	empty := secretVersion("dev", "E", 1, "", base, "alice")
+	p1 := secretVersion("prod", "A", 1, "p1", base, "carol")
+	for _, v := range []store.SecretVersion{b1, a1, a2, empty, p1} {
+		tx(t, s, func(tx store.Tx) error { return tx.PutSecret(ctx, v) })
+	}
+	empty.Ciphertext = []byte{}
+	for _, want := range []store.SecretVersion{a2, b1, empty, p1} {
+		got, err := s.GetSecret(ctx, want.Environment, want.Name)
+		if err != nil {
+			t.Fatalf("GetSecret(%s, %s): %v", want.Environment, want.Name, err)
+		}
+		diff(t, "GetSecret("+want.Environment+", "+want.Name+")", want, got)
+		wantUTC(t, "CreatedAt", got.CreatedAt)
+	}
+	list, err := s.ListSecrets(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "ListSecrets(dev), by name", []store.SecretMeta{meta(a2), meta(b1), meta(empty)}, list)
+	for _, m := range list {
+		wantUTC(t, "UpdatedAt", m.UpdatedAt)
+	}
+	latest, err := s.LatestSecrets(ctx, "dev")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "LatestSecrets(dev)", []store.SecretVersion{a2, b1, empty}, latest)
+
+	// Versions follow one another; skipping or repeating one is a Conflict.
+	for _, v := range []store.SecretVersion{
+		secretVersion("dev", "A", 2, "again", base, "mallory"),
+		secretVersion("dev", "A", 4, "skip", base, "mallory"),
+		secretVersion("dev", "C", 2, "first must be 1", base, "mallory"),
+		secretVersion("dev", "C", 0, "zero", base, "mallory"),
+	} {
+		err := s.WithTx(ctx, func(tx store.Tx) error { return tx.PutSecret(ctx, v) })
+		wantKind(t, fmt.Sprintf("PutSecret(%s v%d)", v.Name, v.Version), err, errs.Conflict)
+	}
+	err = s.WithTx(ctx, func(tx store.Tx) error {
+		return tx.PutSecret(ctx, secretVersion("staging", "A", 1, "x", base, "mallory"))
+	})
+	wantKind(t, "PutSecret in an unknown environment", err, errs.NotFound)
+
+	// Deleting writes a tombstone: the secret disappears, its versions go on.
+	tx(t, s, func(tx store.Tx) error { return tx.DeleteSecret(ctx, "dev", "A", "dave", base.Add(2*time.Minute)) })
+	_, err = s.GetSecret(ctx, "dev", "A")
+	wantKind(t, "GetSecret of a deleted secret", err, errs.NotFound)
+	if n, err := s.LatestSecretVersion(ctx, "dev", "A"); err != nil || n != 3 {
+		t.Errorf("LatestSecretVersion after delete = %d, %v; want 3 (the tombstone)", n, err)
+	}
+	list, _ = s.ListSecrets(ctx, "dev")
+	diff(t, "ListSecrets(dev) after delete", []store.SecretMeta{meta(b1), meta(empty)}, list)
+	err = s.WithTx(ctx, func(tx store.Tx) error { return tx.DeleteSecret(ctx, "dev", "A", "dave", base) })
+	wantKind(t, "DeleteSecret of a deleted secret", err, errs.NotFound)
+	err = s.WithTx(ctx, func(tx store.Tx) error { return tx.DeleteSecret(ctx, "dev", "nope", "dave", base) })
+	wantKind(t, "DeleteSecret of a missing secret", err, errs.NotFound)
+
+	// Setting it again continues after the tombstone.
+	err = s.WithTx(ctx, func(tx store.Tx) error { return tx.PutSecret(ctx, secretVersion("dev", "A", 3, "a3", base, "erin")) })
+	wantKind(t, "PutSecret over the tombstone's version", err, errs.Conflict)
+	a4 := secretVersion("dev", "A", 4, "a4", base.Add(3*time.Minute), "erin")
+	tx(t, s, func(tx store.Tx) error { return tx.PutSecret(ctx, a4) })
+	got, err := s.GetSecret(ctx, "dev", "A")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "GetSecret after setting a deleted secret again", a4, got)
+
+	for _, tt := range []struct {
+		env, name string
+		want      int
+	}{{"dev", "A", 4}, {"dev", "B", 1}, {"dev", "nope", 0}, {"nope", "A", 0}} {
+		if n, err := s.LatestSecretVersion(ctx, tt.env, tt.name); err != nil || n != tt.want {
+			t.Errorf("LatestSecretVersion(%s, %s) = %d, %v; want %d", tt.env, tt.name, n, err, tt.want)
+		}
+	}
+	_, err = s.GetSecret(ctx, "nope", "A")
+	wantKind(t, "GetSecret in an unknown environment", err, errs.NotFound)
+	if got, err := s.ListSecrets(ctx, "nope"); err != nil || got != nil {
+		t.Errorf("ListSecrets(nope) = %v, %v; want nil", got, err)
+	}
+	// Secrets of one environment never show in another.
+	list, _ = s.ListSecrets(ctx, "prod")
+	diff(t, "ListSecrets(prod)", []store.SecretMeta{meta(p1)}, list)
+}
+
+func testEnvKeys(t *testing.T, open func(*testing.T) store.Store) {
+	ctx, s := t.Context(), open(t)
+	tx(t, s, func(tx store.Tx) error {
+		return errors.Join(
+			tx.UpsertEnvironment(ctx, store.Environment{Name: "dev", UpdatedAt: base}),
+			tx.UpsertEnvironment(ctx, store.Environment{Name: "prod", Position: 1, UpdatedAt: base}),
+		)
+	})
+	if got, err := s.ListEnvKeys(ctx); err != nil || got != nil {
+		t.Fatalf("ListEnvKeys on an empty store = %v, %v", got, err)
+	}
+	_, err := s.GetEnvKey(ctx, "dev")
+	wantKind(t, "GetEnvKey before PutEnvKey", err, errs.NotFound)
+
+	prod := store.EnvKey{Environment: "prod", Wrapped: []byte{0, 1, 0xff}, MasterKeyID: "0123abcd", CreatedAt: base.In(zone)}
+	dev := store.EnvKey{Environment: "dev", Wrapped: []byte("wrapped-dev"), MasterKeyID: "0123abcd", CreatedAt: base}
+	tx(t, s, func(tx store.Tx) error { return errors.Join(tx.PutEnvKey(ctx, prod), tx.PutEnvKey(ctx, dev)) })
+	got, err := s.GetEnvKey(ctx, "prod")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "GetEnvKey(prod)", prod, got)
+	wantUTC(t, "CreatedAt", got.CreatedAt)
+
+	// Rotation replaces a row in place.
+	rewrapped := prod
+	rewrapped.Wrapped, rewrapped.MasterKeyID = []byte("rewrapped"), "9876fedc"
+	tx(t, s, func(tx store.Tx) error { return tx.PutEnvKey(ctx, rewrapped) })
+	list, err := s.ListEnvKeys(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "ListEnvKeys after a replace", []store.EnvKey{dev, rewrapped}, list)
+
+	err = s.WithTx(ctx, func(tx store.Tx) error {
+		return tx.PutEnvKey(ctx, store.EnvKey{Environment: "staging", Wrapped: []byte{1}, MasterKeyID: "x", CreatedAt: base})
+	})
+	wantKind(t, "PutEnvKey in an unknown environment", err, errs.NotFound)
+
+	// A rolled-back rotation leaves the old rows.
+	s.WithTx(ctx, func(tx store.Tx) error {
+		tx.PutEnvKey(ctx, store.EnvKey{Environment: "dev", Wrapped: []byte("lost"), MasterKeyID: "lost", CreatedAt: base})
+		return errors.New("boom")
+	})
+	got, _ = s.GetEnvKey(ctx, "dev")
+	diff(t, "GetEnvKey(dev) after a rollback", dev, got)
 }

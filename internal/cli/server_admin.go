@@ -1,0 +1,139 @@
+package cli
+
+import (
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/vault"
+)
+
+// serverCommand groups operations on the server's database itself, run
+// with the database's credentials rather than through the API.
+func (a *app) serverCommand() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "server",
+		Short: "Administer the server's database directly (master key rotation)",
+	}
+	cmd.AddCommand(a.rotateMasterKeyCommand())
+	return cmd
+}
+
+func (a *app) rotateMasterKeyCommand() *cobra.Command {
+	var database, keyFile, newKeyFile string
+	cmd := &cobra.Command{
+		Use:   "rotate-master-key [--database URL] [--master-key-file CURRENT] [--new-master-key-file NEW]",
+		Short: "Re-wrap every environment's data key under a new master key",
+		Long: `Rotate-master-key re-wraps each environment's data key, in one transaction, from the
+current master key to a new one. Secret values are not re-encrypted (their data keys
+do not change), so it is quick, and it can be repeated safely if interrupted.
+
+The current key comes from --master-key-file, ENVPLANE_MASTER_KEY or
+ENVPLANE_MASTER_KEY_FILE, as for serve. The new key is read from --new-master-key-file,
+or generated into it (mode 0600) when the file does not exist. On the SQLite default
+with its generated key (.envplane/master.key), no flag is needed: a new key is
+generated and replaces master.key once the database is rotated.
+
+Without downtime (PostgreSQL replicas):
+  1. restart the replicas one by one with
+     --master-key-file NEW --previous-master-key-file CURRENT
+  2. envplane server rotate-master-key --database URL --master-key-file CURRENT --new-master-key-file NEW
+  3. restart them with --master-key-file NEW alone; destroy CURRENT.
+A single server can instead be stopped, rotated and started with the new key.
+
+Flags default to ENVPLANE_DATABASE and ENVPLANE_MASTER_KEY_FILE.`,
+		Args: argCount(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if v := a.getenv("ENVPLANE_DATABASE"); v != "" && !cmd.Flags().Changed("database") {
+				database = v
+			}
+			return a.rotateMasterKey(a.masterKeySource(cmd, keyFile), database, newKeyFile)
+		},
+	}
+	cmd.Flags().StringVar(&database, "database", "", "postgres://… URL or SQLite file path (default ./.envplane/envplane.db)")
+	cmd.Flags().StringVar(&keyFile, "master-key-file", "", "file holding the current master key (default $ENVPLANE_MASTER_KEY_FILE, or the key itself in $ENVPLANE_MASTER_KEY)")
+	cmd.Flags().StringVar(&newKeyFile, "new-master-key-file", "", "file holding the new master key; generated when missing")
+	return cmd
+}
+
+func (a *app) rotateMasterKey(src vault.Source, database, newKeyFile string) error {
+	ctx := a.ctx
+	st, where, dataDir, err := openStore(ctx, "rotate-master-key", database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+
+	// The generated key is the only one this command may replace itself.
+	generated := ""
+	if src.Value == "" && src.File == "" && dataDir != "" {
+		generated = filepath.Join(dataDir, vault.KeyFileName)
+		if _, err := os.Stat(generated); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("rotate-master-key: no master key: %s does not exist (the server generates it on its first start), and %s", generated, vault.MissingKeyHelp)
+		}
+		src.File = generated
+	}
+	current, err := vault.Load(ctx, src)
+	if err != nil {
+		return fmt.Errorf("rotate-master-key: %w", err)
+	}
+	if newKeyFile == "" {
+		if generated == "" {
+			return errors.New("rotate-master-key: --new-master-key-file FILE is required: the new key is read from FILE, or generated into it when it does not exist")
+		}
+		// Kept next to the old key until the database is rotated, so an
+		// interruption never loses the key some rows are wrapped by.
+		newKeyFile = generated + pendingKeySuffix
+	}
+	next, created, err := readOrCreateKey(newKeyFile)
+	if err != nil {
+		return fmt.Errorf("rotate-master-key: %w", err)
+	}
+	if created && (generated == "" || newKeyFile != generated+pendingKeySuffix) {
+		fmt.Fprintf(a.stderr, "envplane: wrote a new master key to %s (mode 0600)\n", newKeyFile)
+	}
+
+	res, err := vault.RotateMaster(ctx, st, current.Key, next, "envplane server rotate-master-key", time.Now())
+	if err != nil {
+		return fmt.Errorf("rotate-master-key: %w", err)
+	}
+	if generated != "" && newKeyFile == generated+pendingKeySuffix {
+		if err := os.Rename(newKeyFile, generated); err != nil {
+			return fmt.Errorf("rotate-master-key: the database is rotated, but replacing %s failed (run the command again to finish): %w", generated, err)
+		}
+		newKeyFile = generated
+	}
+	fmt.Fprintf(a.stdout, "re-wrapped the data keys of %d environment%s in %s from master key %s to %s",
+		res.Rewrapped, pluralS(res.Rewrapped), where, current.Key.ID(), next.ID())
+	if res.Already > 0 {
+		fmt.Fprintf(a.stdout, " (%d already under %s)", res.Already, next.ID())
+	}
+	fmt.Fprintln(a.stdout)
+	if newKeyFile == generated {
+		fmt.Fprintf(a.stderr, "envplane: %s now holds the new key; start the server as before\n", generated)
+	} else {
+		fmt.Fprintf(a.stderr, "envplane: start the server with --master-key-file %s (or its content in ENVPLANE_MASTER_KEY); the old key opens nothing any more\n", newKeyFile)
+	}
+	return nil
+}
+
+// readOrCreateKey reads a master key file, or generates one into it when
+// it does not exist.
+func readOrCreateKey(path string) (k *vault.MasterKey, created bool, err error) {
+	k, err = vault.ReadKeyFile(path)
+	if !errors.Is(err, fs.ErrNotExist) {
+		return k, false, err
+	}
+	if k, err = vault.GenerateMasterKey(nil); err != nil {
+		return nil, false, err
+	}
+	if err := vault.CreateKeyFile(path, k); err != nil {
+		return nil, false, fmt.Errorf("write the new master key: %w", err)
+	}
+	return k, true, nil
+}
