@@ -59,6 +59,14 @@ config:
   # schema: config/schema.json   # JSON Schema every resolved config must satisfy
   # sensitive: [webhook]         # extra key patterns to redact
 
+# Encrypted secrets live in secrets/{env}.enc.yaml; list the age recipients that
+# may open each environment's file (`envplane keys generate` prints one).
+# secrets:
+#   recipients:
+#     development: [age1…]
+#     staging: [age1…]
+#     production: [age1…]
+
 # User rules in CEL over config, env, service and environment (data, protection).
 policies:
   - name: production-logging
@@ -146,6 +154,8 @@ func (a *app) initCommand() *cobra.Command {
 				cd = "-C " + dir + " "
 			}
 			fmt.Fprintf(a.stdout, "\nnext: envplane %sresolve --env development\n      envplane %slint\n", cd, cd)
+			fmt.Fprintf(a.stdout, "      (staging and production reference DATABASE_HOST and DATABASE_PASSWORD: `envplane keys generate`,\n"+
+				"       list the key under secrets.recipients in envplane.yaml, then `envplane %ssecrets set --env staging DATABASE_PASSWORD`)\n", cd)
 			return nil
 		},
 	}
