@@ -60,7 +60,7 @@ config:
   # sensitive: [webhook]         # extra key patterns to redact
 
 # Encrypted secrets live in secrets/{env}.enc.yaml; list the age recipients that
-# may open each environment's file (`envplane keys generate` prints one).
+# may open each environment's file ("envplane keys generate" prints one).
 # secrets:
 #   recipients:
 #     development: [age1…]
