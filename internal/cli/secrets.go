@@ -202,7 +202,7 @@ envplane.yaml. With --server the commands act on the server's secrets instead.`,
 			}
 			if remoteMode() {
 				for _, e := range entries {
-					if err := a.remoteSecretSet(cmd, &r, env, e.Name, e.Value); err != nil {
+					if err := a.remoteSecretSet(cmd, &r, env, e.Name, unescapeDotenv(e.Value)); err != nil {
 						return err
 					}
 				}

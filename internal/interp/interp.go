@@ -12,6 +12,8 @@
 //	$${                a literal "${"
 //
 // Fallbacks and messages are templates themselves, so ${A:-${B:-x}} works.
+// Messages are reported as written, never expanded: they end up in errors and
+// findings, where no variable or secret value may appear.
 // Braces inside them must balance. A "$" not followed by "{" is literal.
 //
 // Names match [A-Za-z_][A-Za-z0-9_.]*. A "-" is never part of a name, because
@@ -60,7 +62,7 @@ type Ref struct {
 	Name string
 	Op   Op
 	// Arg is the fallback for OpDefault*, the message for OpRequired*. It is
-	// a Template so it can be expanded.
+	// a Template so a fallback can be expanded (a message never is).
 	Arg Template
 	// Offset is the byte offset of the "${" in the string given to Parse, for
 	// column reporting. It is absolute even for references inside fallbacks.
@@ -381,7 +383,9 @@ func (r *Ref) expand(lookup func(string) (string, bool)) (string, []Problem) {
 	case r.Op == OpDefault || r.Op == OpDefaultUnset:
 		return r.Arg.Expand(lookup)
 	case r.Op == OpRequired || r.Op == OpRequiredUnset:
-		msg, _ := r.Arg.Expand(lookup)
+		// The message ends up in errors, findings and API answers: it is shown
+		// as written, never expanded, so no variable or secret value leaks.
+		msg := r.Arg.String()
 		if msg == "" {
 			msg = r.Name + " is not set"
 		}

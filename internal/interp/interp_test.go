@@ -234,8 +234,8 @@ func TestExpand(t *testing.T) {
 		{"${UNSET:?}", "${UNSET:?}", []Problem{{Name: "UNSET", Offset: 0, Message: "UNSET is not set"}}},
 		{"${UNSET?}", "${UNSET?}", []Problem{{Name: "UNSET", Offset: 0, Message: "UNSET is not set"}}},
 		{"${UNSET:?set it for ${USER} or ${X}}", "${UNSET:?set it for ${USER} or ${X}}",
-			[]Problem{{Name: "UNSET", Offset: 0, Message: "set it for alice or ${X}"}}},
-		{"${UNSET:?${EMPTY}}", "${UNSET:?${EMPTY}}", []Problem{{Name: "UNSET", Offset: 0, Message: "UNSET is not set"}}},
+			[]Problem{{Name: "UNSET", Offset: 0, Message: "set it for ${USER} or ${X}"}}},
+		{"${UNSET:?${EMPTY}}", "${UNSET:?${EMPTY}}", []Problem{{Name: "UNSET", Offset: 0, Message: "${EMPTY}"}}},
 
 		{"${DATABASE_HOST}", "${DATABASE_HOST}", []Problem{{Name: "DATABASE_HOST", Offset: 0, Message: "DATABASE_HOST is not set"}}},
 		// Every problem is reported, at its own offset, and the text of each

@@ -424,3 +424,18 @@ func TestSealedSecrets(t *testing.T) {
 		t.Errorf("url built from a sealed secret must be sealed and secret: %+v", url)
 	}
 }
+
+// A ${X:?message} message lands in errors, findings and API answers: it must
+// never carry a secret or variable value.
+func TestRequiredMessageShowsNoValues(t *testing.T) {
+	fx := fixture{
+		files:   map[string]string{"config/default.yaml": "note: '${MISSING:?db password is ${DB_PASS}, user ${USER_X}}'\n"},
+		secrets: map[string]resolve.Secret{"DB_PASS": {Value: "CANARY-7731"}},
+		vars:    map[string]string{"USER_X": "ENVCANARY-2"},
+	}
+	got := messages(fx.resolve(t))
+	want := []string{"unresolved-reference: config/default.yaml:1:8: note: db password is ${DB_PASS}, user ${USER_X}"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
