@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
-	"strings"
 
 	"github.com/spf13/cobra"
 
@@ -129,4 +128,3 @@ func plural(n int, s string) string {
 	return s + "s"
 }
 
-var _ = strings.TrimSpace

@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -350,4 +349,3 @@ func splitKey(k string) []string {
 	return strings.Split(k, ".")
 }
 
-var _ fs.FS = os.DirFS(".")

@@ -16,16 +16,15 @@ import (
 // Rule names of the built-in checks (resolution problems keep their own
 // names: parse-error, unresolved-reference, coercion, layer, binding).
 const (
-	RuleSchema          = "schema"
-	RuleTypeDrift       = "type-drift"
-	RuleMissingKey      = "missing-key"
-	RuleSensitive       = "sensitive-literal"
-	RuleCopiedSecret    = "copied-secret"
-	RuleUnusedLayer     = "unused-layer"
-	RulePolicy          = "policy"
-	SeverityError       = "error"
-	SeverityWarning     = "warning"
-	findingSourceNoFile = ""
+	RuleSchema       = "schema"
+	RuleTypeDrift    = "type-drift"
+	RuleMissingKey   = "missing-key"
+	RuleSensitive    = "sensitive-literal"
+	RuleCopiedSecret = "copied-secret"
+	RuleUnusedLayer  = "unused-layer"
+	RulePolicy       = "policy"
+	SeverityError    = "error"
+	SeverityWarning  = "warning"
 )
 
 // Finding is one lint result. Its JSON form is part of the CLI contract.
@@ -98,7 +97,7 @@ func (l *linter) add(f Finding) {
 		return
 	}
 	key := f.Rule + "\x00" + f.Severity + "\x00" + f.Path + "\x00" + f.Source + "\x00" + f.Message
-	if f.Source == findingSourceNoFile {
+	if f.Source == "" {
 		key += "\x00" + f.Environment
 	}
 	if l.seen[key] {
@@ -110,11 +109,9 @@ func (l *linter) add(f Finding) {
 
 func (l *linter) problems(e workspace.Environment, res *resolve.Result) {
 	for _, p := range res.Problems {
-		l.add(Finding{Rule: p.Rule, Severity: SeverityError, Environment: e.Name, Service: res.Service, Path: p.Path, Message: p.Message, Source: posString(p.Pos.String())})
+		l.add(Finding{Rule: p.Rule, Severity: SeverityError, Environment: e.Name, Service: res.Service, Path: p.Path, Message: p.Message, Source: p.Pos.String()})
 	}
 }
-
-func posString(s string) string { return s }
 
 func (l *linter) schema(e workspace.Environment, res *resolve.Result) {
 	s := l.r.Schema()

@@ -95,25 +95,6 @@ func parseYAMLv3(file string, data []byte) (*Value, diag.List) {
 	return v, nil
 }
 
-// yamlError turns yaml.v3's "yaml: line N: msg" into a positioned diagnostic.
-// yaml.v3 does not expose the column of syntax errors, so they point at the
-// start of the line.
-func yamlError(file string, err error) diag.Diagnostic {
-	msg := strings.TrimPrefix(err.Error(), "yaml: ")
-	line := 0
-	if rest, ok := strings.CutPrefix(msg, "line "); ok {
-		if i := strings.Index(rest, ": "); i > 0 {
-			if n, convErr := strconv.Atoi(rest[:i]); convErr == nil {
-				line, msg = n, rest[i+2:]
-			}
-		}
-	}
-	if line == 0 {
-		line = 1
-	}
-	return diag.Errorf(diag.Pos{File: file, Line: line, Column: 1}, "invalid YAML: %s", msg)
-}
-
 // maxDepth bounds nesting so hostile input cannot exhaust the stack.
 const maxDepth = 200
 
