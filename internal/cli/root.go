@@ -199,6 +199,7 @@ func (a *app) workspaceDir() (string, error) {
 
 // loaded is a workspace ready for resolution.
 type loaded struct {
+	dir      string // the workspace root on disk
 	ws       *workspace.Workspace
 	resolver *resolve.Resolver
 	policies *policy.Compiled
@@ -237,7 +238,7 @@ func (a *app) load(opts ...loadOption) (*loaded, error) {
 	if len(errs) > 0 {
 		return nil, errs
 	}
-	return &loaded{ws: ws, resolver: r, policies: pol}, nil
+	return &loaded{dir: dir, ws: ws, resolver: r, policies: pol}, nil
 }
 
 // asDiags turns any error into diagnostics.

@@ -122,7 +122,11 @@ envplane.yaml. With --server the commands act on the server's secrets instead.`,
 				_, err := fmt.Fprintln(a.stdout, out.Value)
 				return err
 			}
-			o, _, err := a.openSecrets(env, false)
+			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			o, _, err := a.openSecrets(l, env, false)
 			if err != nil {
 				return err
 			}
@@ -160,7 +164,7 @@ envplane.yaml. With --server the commands act on the server's secrets instead.`,
 			if err := checkEnv(l.ws, env, ""); err != nil {
 				return err
 			}
-			f, _, err := a.readSecretsFile(l.ws, env)
+			f, _, err := a.readSecretsFile(l, env)
 			if err != nil || f == nil {
 				return err
 			}
@@ -242,7 +246,7 @@ have been read).`,
 			if err != nil {
 				return err
 			}
-			return a.editSecrets(env, func(o *secrets.Opened) error { return o.Rotate(rs) })
+			return a.editLoadedSecrets(l, env, func(o *secrets.Opened) error { return o.Rotate(rs) })
 		},
 	}
 	edit := &cobra.Command{
@@ -284,15 +288,11 @@ func (a *app) secretValue(args []string, prompt string) (string, error) {
 
 // openSecrets opens an environment's file; with create, a missing file is a
 // new one for the recipients envplane.yaml lists.
-func (a *app) openSecrets(env string, create bool) (*secrets.Opened, string, error) {
-	l, err := a.load()
-	if err != nil {
-		return nil, "", err
-	}
+func (a *app) openSecrets(l *loaded, env string, create bool) (*secrets.Opened, string, error) {
 	if err := checkEnv(l.ws, env, ""); err != nil {
 		return nil, "", err
 	}
-	f, path, err := a.readSecretsFile(l.ws, env)
+	f, path, err := a.readSecretsFile(l, env)
 	if err != nil {
 		return nil, "", err
 	}
@@ -327,7 +327,16 @@ func (a *app) openSecrets(env string, create bool) (*secrets.Opened, string, err
 // editSecrets opens (or creates) a file, applies change and writes it back
 // atomically — only when something changed.
 func (a *app) editSecrets(env string, change func(*secrets.Opened) error) error {
-	o, path, err := a.openSecrets(env, true)
+	l, err := a.load()
+	if err != nil {
+		return err
+	}
+	return a.editLoadedSecrets(l, env, change)
+}
+
+// editLoadedSecrets is editSecrets on an already loaded workspace.
+func (a *app) editLoadedSecrets(l *loaded, env string, change func(*secrets.Opened) error) error {
+	o, path, err := a.openSecrets(l, env, true)
 	if err != nil {
 		return err
 	}

@@ -14,21 +14,10 @@ import (
 	"github.com/envplane/envplane/internal/workspace"
 )
 
-// secretsPath is where an environment's secrets file lives in the workspace.
-func (a *app) secretsPath(ws *workspace.Workspace, env string) (string, error) {
-	dir, err := a.workspaceDir()
-	if err != nil {
-		return "", err
-	}
-	return filepath.Join(dir, filepath.FromSlash(ws.Secrets.Dir), secrets.FileName(env)), nil
-}
-
 // readSecretsFile parses an environment's secrets file; nil when there is none.
-func (a *app) readSecretsFile(ws *workspace.Workspace, env string) (*secrets.File, string, error) {
-	path, err := a.secretsPath(ws, env)
-	if err != nil {
-		return nil, "", err
-	}
+func (a *app) readSecretsFile(l *loaded, env string) (*secrets.File, string, error) {
+	ws := l.ws
+	path := filepath.Join(l.dir, filepath.FromSlash(ws.Secrets.Dir), secrets.FileName(env))
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, path, nil
@@ -51,7 +40,7 @@ func (a *app) identities() ([]age.Identity, error) {
 // others (explain, diff, lint) go on with the names sealed, since names are in
 // clear and references to them are satisfiable.
 func (a *app) envSecrets(l *loaded, env string, strict bool) (map[string]resolve.Secret, error) {
-	f, _, err := a.readSecretsFile(l.ws, env)
+	f, _, err := a.readSecretsFile(l, env)
 	if err != nil || f == nil {
 		return nil, err
 	}
