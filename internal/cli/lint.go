@@ -127,4 +127,3 @@ func plural(n int, s string) string {
 	}
 	return s + "s"
 }
-

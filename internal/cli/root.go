@@ -349,4 +349,3 @@ func splitKey(k string) []string {
 	k = strings.NewReplacer("[", ".", "]", "").Replace(k)
 	return strings.Split(k, ".")
 }
-
