@@ -41,8 +41,8 @@ func (a *app) explainCommand() *cobra.Command {
 			if err := blockingProblems(res); err != nil {
 				return err
 			}
-			key := strings.Join(splitKey(args[0]), ".")
-			v := res.Tree.Lookup(splitKey(args[0]))
+			key := strings.Join(tree.SplitKey(args[0]), ".")
+			v := res.Tree.Lookup(tree.SplitKey(args[0]))
 			if v == nil {
 				return fmt.Errorf("key %q is not set in %s%s%s", args[0], env, serviceSuffix(service), suggestKey(res.Tree, key))
 			}

@@ -7,9 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
-	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/render"
-	"github.com/envplane/envplane/internal/tree"
 )
 
 func (a *app) resolveCommand() *cobra.Command {
@@ -70,16 +68,4 @@ func checkFormat(format string, allowed []string) error {
 		}
 	}
 	return fmt.Errorf("--format %q: use one of %s", format, strings.Join(allowed, ", "))
-}
-
-// leafPos is where a value was written, for error messages.
-func leafPos(v *tree.Value) diag.Pos {
-	if v.Via != nil {
-		return v.Via.Pos()
-	}
-	switch v.Src.Kind {
-	case tree.SourceFile, tree.SourceDefault:
-		return v.Src.Pos()
-	}
-	return diag.Pos{File: v.Src.String()}
 }

@@ -282,19 +282,9 @@ func (a *app) resolveStrictWith(l *loaded, env, service string) (*resolve.Result
 	res := l.resolver.Resolve(req)
 	var errs diag.List
 	appendErr(&errs, res.Err())
-	if len(errs) == 0 && l.resolver.Schema() != nil {
-		sens := l.resolver.Sensitivity()
-		for _, v := range l.resolver.Schema().Validate(res.Tree) {
-			pos := diag.Pos{File: l.resolver.Schema().File}
-			leaf := res.Tree.Lookup(splitKey(v.Path))
-			if leaf != nil {
-				pos = leafPos(leaf)
-			}
-			msg := v.Message
-			if sens.Path(v.Path) || (leaf != nil && leaf.Secret) {
-				msg = "value does not satisfy the schema (details hidden: the key is sensitive)"
-			}
-			errs = append(errs, diag.Errorf(pos, "%s: schema: %s", displayKey(v.Path), msg))
+	if len(errs) == 0 {
+		for _, v := range policy.SchemaViolations(l.resolver, res.Tree) {
+			errs = append(errs, diag.Errorf(v.Pos, "%s", schemaMessage(v)))
 		}
 	}
 	if len(errs) > 0 {
@@ -318,11 +308,10 @@ func blockingProblems(results ...*resolve.Result) error {
 	return errs.Sort().Err()
 }
 
-func displayKey(p string) string {
-	if p == "" {
-		return "(root)"
-	}
-	return p
+// schemaMessage is "KEY: schema: message", as resolve errors print it.
+func schemaMessage(v policy.SchemaViolation) string {
+	key, msg, _ := strings.Cut(v.Message, ": ")
+	return key + ": schema: " + msg
 }
 
 // checkEnv rejects unknown environment and service names up front.
@@ -339,13 +328,4 @@ func checkEnv(ws *workspace.Workspace, env, service string) error {
 		errs = append(errs, diag.Errorf(diag.Pos{File: workspace.FileName}, "unknown service %q (known: %s)", service, known))
 	}
 	return errs.Err()
-}
-
-// splitKey accepts a.b.c and a.b[0].c.
-func splitKey(k string) []string {
-	if k == "" {
-		return nil
-	}
-	k = strings.NewReplacer("[", ".", "]", "").Replace(k)
-	return strings.Split(k, ".")
 }

@@ -187,13 +187,5 @@ func locate(root *tree.Value, path []string) (string, string) {
 	if found == nil {
 		return "", ""
 	}
-	return strings.Join(path[:n], "."), sourceOf(found)
-}
-
-// sourceOf formats where a value came from for findings.
-func sourceOf(v *tree.Value) string {
-	if v.Via != nil {
-		return v.Via.String()
-	}
-	return v.Src.String()
+	return strings.Join(path[:n], "."), found.WrittenAt().String()
 }

@@ -114,36 +114,12 @@ func (l *linter) problems(e workspace.Environment, res *resolve.Result) {
 }
 
 func (l *linter) schema(e workspace.Environment, res *resolve.Result) {
-	s := l.r.Schema()
-	if s == nil || res.Tree == nil {
-		return
-	}
-	for _, v := range s.Validate(res.Tree) {
-		src := s.File
-		leaf := res.Tree.Lookup(splitPath(v.Path))
-		if leaf != nil {
-			if leaf.Unresolved || leaf.Sealed {
-				continue // reported as unresolved, or its value is not known here
-			}
-			src = sourceOf(leaf)
+	for _, v := range SchemaViolations(l.r, res.Tree) {
+		if v.Leaf != nil && (v.Leaf.Unresolved || v.Leaf.Sealed) {
+			continue // reported as unresolved, or its value is not known here
 		}
-		msg := v.Message
-		if l.sens.Path(v.Path) || (leaf != nil && leaf.Secret) {
-			msg = "value does not satisfy the schema (details hidden: the key is sensitive)"
-		}
-		where := v.Path
-		if where == "" {
-			where = "(root)"
-		}
-		l.add(Finding{Rule: RuleSchema, Severity: SeverityError, Environment: e.Name, Service: res.Service, Path: v.Path, Message: where + ": " + msg, Source: src})
+		l.add(Finding{Rule: RuleSchema, Severity: SeverityError, Environment: e.Name, Service: res.Service, Path: v.Path, Message: v.Message, Source: v.Pos.String()})
 	}
-}
-
-func splitPath(p string) []string {
-	if p == "" {
-		return nil
-	}
-	return strings.Split(p, ".")
 }
 
 // sensitiveLiterals flags credentials written as plain text in committed
@@ -197,7 +173,7 @@ func (l *linter) typeDrift(svc string, results []*resolve.Result) {
 			if _, ok := byPath[path]; !ok {
 				order = append(order, path)
 			}
-			byPath[path] = append(byPath[path], seen{env, v.Kind, sourceOf(v)})
+			byPath[path] = append(byPath[path], seen{env, v.Kind, v.WrittenAt().String()})
 		})
 	}
 	for _, path := range order {
@@ -254,7 +230,7 @@ func (l *linter) missingKeys(svc string, results []*resolve.Result) {
 		collectKinds(res.Tree, "", func(path string, v *tree.Value) {
 			w, ok := present[path]
 			if !ok {
-				w = &where{src: sourceOf(v)}
+				w = &where{src: v.WrittenAt().String()}
 				present[path] = w
 				order = append(order, path)
 			}
@@ -279,7 +255,7 @@ func (l *linter) missingKeys(svc string, results []*resolve.Result) {
 				continue // the parent is missing too and is reported instead
 			}
 			if parent != "" {
-				if pv := res.Tree.Lookup(splitPath(parent)); pv == nil || pv.Kind != tree.Map {
+				if pv := res.Tree.Lookup(tree.SplitKey(parent)); pv == nil || pv.Kind != tree.Map {
 					continue // the parent is a leaf here: that is type drift
 				}
 			}
@@ -333,7 +309,7 @@ func (l *linter) copiedSecrets(svc string, results []*resolve.Result) {
 			if from, ok := lower[l.hash(v.Scalar())]; ok {
 				l.add(Finding{Rule: RuleCopiedSecret, Severity: SeverityError, Environment: e.Name, Service: svc, Path: path,
 					Message: fmt.Sprintf("%s in %s has the same value as %s; give each environment its own credentials", path, e.Name, from),
-					Source:  sourceOf(v)})
+					Source:  v.WrittenAt().String()})
 			}
 		})
 	}

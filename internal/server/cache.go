@@ -15,11 +15,11 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/policy"
 	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/store"
-	"github.com/envplane/envplane/internal/tree"
 )
 
 // snapshot is an immutable view of every environment and its loaded current
@@ -165,25 +165,11 @@ func strictProblems(l *release.Loaded, res *resolve.Result, env, service string)
 	for _, p := range res.Problems {
 		fields = append(fields, errs.FieldError{Field: problemField(p.Path, p.Pos), Message: p.Error()})
 	}
-	if len(fields) == 0 && l.Resolver.Schema() != nil {
-		sch := l.Resolver.Schema()
-		sens := l.Resolver.Sensitivity()
-		for _, v := range sch.Validate(res.Tree) {
-			pos := diag.Pos{File: sch.File}
-			leaf := res.Tree.Lookup(splitKey(v.Path))
-			if leaf != nil {
-				pos = leafPos(leaf)
-			}
-			msg := v.Message
-			if sens.Path(v.Path) || (leaf != nil && leaf.Secret) {
-				msg = "value does not satisfy the schema (details hidden: the key is sensitive)"
-			}
-			key := v.Path
-			if key == "" {
-				key = "(root)"
-			}
-			fields = append(fields, errs.FieldError{Field: problemField(v.Path, pos),
-				Message: diag.Errorf(pos, "%s: schema: %s", key, msg).Error()})
+	if len(fields) == 0 {
+		for _, v := range policy.SchemaViolations(l.Resolver, res.Tree) {
+			key, msg, _ := strings.Cut(v.Message, ": ")
+			fields = append(fields, errs.FieldError{Field: problemField(v.Path, v.Pos),
+				Message: diag.Errorf(v.Pos, "%s: schema: %s", key, msg).Error()})
 		}
 	}
 	if len(fields) == 0 {
@@ -206,27 +192,6 @@ func problemField(path string, pos diag.Pos) string {
 		return "files." + pos.File
 	}
 	return "config"
-}
-
-// leafPos is where a value was written, for error messages.
-func leafPos(v *tree.Value) diag.Pos {
-	if v.Via != nil {
-		return v.Via.Pos()
-	}
-	switch v.Src.Kind {
-	case tree.SourceFile, tree.SourceDefault:
-		return v.Src.Pos()
-	}
-	return diag.Pos{File: v.Src.String()}
-}
-
-// splitKey accepts a.b.c and a.b[0].c.
-func splitKey(k string) []string {
-	if k == "" {
-		return nil
-	}
-	k = strings.NewReplacer("[", ".", "]", "").Replace(k)
-	return strings.Split(k, ".")
 }
 
 // preloaded is the release most recently validated by an upload, so that

@@ -9,6 +9,7 @@ import (
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/report"
 	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // configOf finds the config of (env, service) in the current snapshot.
@@ -128,7 +129,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	if err := blocking(res, env); err != nil {
 		return err
 	}
-	path := splitKey(key)
+	path := tree.SplitKey(key)
 	key = strings.Join(path, ".")
 	v := res.res.Tree.Lookup(path)
 	if v == nil {

@@ -6,6 +6,7 @@ package tree
 
 import (
 	"strconv"
+	"strings"
 
 	"github.com/envplane/envplane/internal/diag"
 )
@@ -352,4 +353,28 @@ func walk(v *Value, prefix string, fn func(string, *Value)) {
 		}
 		walk(f.Value, p, fn)
 	}
+}
+
+// SplitKey splits a dotted key for Lookup, accepting list indexes written
+// either way: a.b.0.c or a.b[0].c.
+func SplitKey(k string) []string {
+	if k == "" {
+		return nil
+	}
+	k = strings.NewReplacer("[", ".", "]", "").Replace(k)
+	return strings.Split(k, ".")
+}
+
+// WrittenAt is where a value was written, for messages: the reference in a
+// file for a value that came through ${…}, else its source (file position,
+// schema default, env:NAME, secret:NAME).
+func (v *Value) WrittenAt() diag.Pos {
+	if v.Via != nil {
+		return v.Via.Pos()
+	}
+	switch v.Src.Kind {
+	case SourceFile, SourceDefault:
+		return v.Src.Pos()
+	}
+	return diag.Pos{File: v.Src.String()}
 }
