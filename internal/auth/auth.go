@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"strings"
+	"unsafe"
 
 	"github.com/envplane/envplane/internal/errs"
 )
@@ -86,8 +87,15 @@ type Principal struct {
 	Groups       []string
 }
 
+// System is envplane itself acting as an unscoped admin (serve
+// --workspace, offline admin commands), named in the audit log as name.
+func System(name string) *Principal { return &Principal{Name: name, Role: Admin} }
+
 // Actor names the principal in the audit log.
 func (p Principal) Actor() string {
+	if p.TokenID == "" {
+		return p.Name
+	}
 	if p.Name == "" {
 		return "token:" + p.TokenID
 	}
@@ -132,10 +140,16 @@ func NewToken(rnd io.Reader) (token, hash string, err error) {
 	return token, HashToken(token), nil
 }
 
-// HashToken is the stored form of a token.
+// HashToken is the stored form of a token: Sum in hex.
 func HashToken(token string) string {
-	sum := sha256.Sum256([]byte(token))
+	sum := Sum(token)
 	return hex.EncodeToString(sum[:])
+}
+
+// Sum is the SHA-256 of a token, computed over the string's bytes in place:
+// converting would allocate on every authenticated request.
+func Sum(token string) [sha256.Size]byte {
+	return sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
 }
 
 // SameHash compares hashes in constant time.

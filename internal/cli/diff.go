@@ -8,6 +8,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/report"
 )
@@ -31,8 +32,8 @@ changed is still reported. References nothing sets are compared as written.`,
 				return err
 			}
 			var errs diag.List
-			appendErr(&errs, checkEnv(l.ws, args[0], service))
-			appendErr(&errs, checkEnv(l.ws, args[1], ""))
+			appendErr(&errs, l.Check(args[0], service).Err())
+			appendErr(&errs, l.Check(args[1], "").Err())
 			if len(errs) > 0 {
 				return errs
 			}
@@ -44,13 +45,13 @@ changed is still reported. References nothing sets are compared as written.`,
 			if err != nil {
 				return err
 			}
-			ra, rb := l.resolver.Resolve(reqA), l.resolver.Resolve(reqB)
+			ra, rb := l.Resolver.Resolve(reqA), l.Resolver.Resolve(reqB)
 			// A file that does not parse would silently drop out of the
 			// comparison; only unset references are tolerated.
-			if err := blockingProblems(ra, rb); err != nil {
+			if err := config.Blocking(ra, rb).Err(); err != nil {
 				return err
 			}
-			o := a.renderOptions(l, args[0], service, reveal)
+			o := l.RenderOptions(args[0], service, reveal)
 			changes := report.Diff(ra.Tree, rb.Tree, o)
 			var b bytes.Buffer
 			switch format {

@@ -9,6 +9,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/report"
 	"github.com/envplane/envplane/internal/tree"
 )
@@ -28,17 +29,17 @@ func (a *app) explainCommand() *cobra.Command {
 			if err != nil {
 				return err
 			}
-			if err := checkEnv(l.ws, env, service); err != nil {
+			if err := l.Check(env, service).Err(); err != nil {
 				return err
 			}
 			req, err := a.request(l, env, service, false)
 			if err != nil {
 				return err
 			}
-			res := l.resolver.Resolve(req)
+			res := l.Resolver.Resolve(req)
 			// Explaining a config that lost a layer to a parse error (or a
 			// variable to a coercion error) would name the wrong source.
-			if err := blockingProblems(res); err != nil {
+			if err := config.Blocking(res).Err(); err != nil {
 				return err
 			}
 			key := strings.Join(tree.SplitKey(args[0]), ".")
@@ -46,7 +47,7 @@ func (a *app) explainCommand() *cobra.Command {
 			if v == nil {
 				return fmt.Errorf("key %q is not set in %s%s%s", args[0], env, serviceSuffix(service), suggestKey(res.Tree, key))
 			}
-			o := a.renderOptions(l, env, service, reveal)
+			o := l.RenderOptions(env, service, reveal)
 			out := report.Explain(v, key, o)
 			var b bytes.Buffer
 			if format == "json" {

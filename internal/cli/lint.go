@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 
+	"github.com/envplane/envplane/internal/config"
+	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/lint"
+
 	"github.com/spf13/cobra"
 
 	"github.com/envplane/envplane/internal/diag"
-	"github.com/envplane/envplane/internal/policy"
-	"github.com/envplane/envplane/internal/resolve"
 )
 
 func (a *app) lintCommand() *cobra.Command {
@@ -29,24 +31,24 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if err := checkFormat(format, []string{"text", "json", "sarif"}); err != nil {
 				return err
 			}
-			l, err := a.load(withPolicies)
+			l, err := a.load(config.WithPolicies())
 			if err != nil {
 				return err
 			}
 			var errs diag.List
 			for _, e := range envs {
-				appendErr(&errs, checkEnv(l.ws, e, ""))
+				appendErr(&errs, l.Check(e, "").Err())
 			}
 			if len(errs) > 0 {
 				return errs
 			}
 			// Each environment's secrets: opened when a key here can, else sealed
 			// (names only). A file that does not parse or fails its MAC is an error.
-			envSecrets := map[string]map[string]resolve.Secret{}
-			for _, e := range l.ws.Environments {
+			envSecrets := map[string]map[string]domain.Secret{}
+			for _, e := range l.Workspace.Environments {
 				sec, err := a.envSecrets(l, e.Name, false)
 				if err != nil {
-					errs = append(errs, asDiags(err)...)
+					errs = append(errs, diag.Of(err)...)
 					continue
 				}
 				envSecrets[e.Name] = sec
@@ -54,24 +56,24 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if len(errs) > 0 {
 				return errs
 			}
-			fs := policy.Lint(l.resolver, l.policies, policy.Options{Environments: envs, Getenv: a.lookup(),
-				Secrets: func(env string) map[string]resolve.Secret { return envSecrets[env] }})
+			fs := lint.Run(l.Resolver, l.Policies, lint.Options{Environments: envs, Getenv: a.lookup(),
+				Secrets: func(env string) map[string]domain.Secret { return envSecrets[env] }})
 			var b bytes.Buffer
 			switch format {
 			case "json":
 				if fs == nil {
-					fs = []policy.Finding{}
+					fs = []lint.Finding{}
 				}
 				enc := json.NewEncoder(&b)
 				enc.SetEscapeHTML(false)
 				enc.SetIndent("", "  ")
 				if err := enc.Encode(struct {
-					Findings []policy.Finding `json:"findings"`
+					Findings []lint.Finding `json:"findings"`
 				}{fs}); err != nil {
 					return err
 				}
 			case "sarif":
-				if err := policy.WriteSARIF(&b, fs, version()); err != nil {
+				if err := lint.WriteSARIF(&b, fs, version()); err != nil {
 					return err
 				}
 			default:
@@ -81,7 +83,7 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 				return err
 			}
 			for _, f := range fs {
-				if f.Severity == policy.SeverityError {
+				if f.Severity == lint.SeverityError {
 					return findings()
 				}
 			}
@@ -93,10 +95,10 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 	return cmd
 }
 
-func writeLintText(b *bytes.Buffer, fs []policy.Finding) {
+func writeLintText(b *bytes.Buffer, fs []lint.Finding) {
 	var errs, warns int
 	for _, f := range fs {
-		if f.Severity == policy.SeverityError {
+		if f.Severity == lint.SeverityError {
 			errs++
 		} else {
 			warns++

@@ -34,7 +34,7 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 				return err
 			}
 			var out bytes.Buffer
-			if err := render.Write(&out, format, res.Tree, a.renderOptions(l, env, service, reveal)); err != nil {
+			if err := render.Write(&out, format, res.Tree, l.RenderOptions(env, service, reveal)); err != nil {
 				return err
 			}
 			_, err = a.stdout.Write(out.Bytes())
@@ -47,18 +47,6 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "print sensitive and secret values")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
-}
-
-func (a *app) renderOptions(l *loaded, env, service string, reveal bool) render.Options {
-	name := l.ws.Name
-	if name == "" {
-		name = "config"
-	}
-	name += "-" + env
-	if service != "" {
-		name += "-" + service
-	}
-	return render.Options{Reveal: reveal, Sensitive: l.resolver.Sensitivity().Path, Name: name}
 }
 
 func checkFormat(format string, allowed []string) error {

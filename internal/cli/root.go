@@ -14,8 +14,8 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/diag"
-	"github.com/envplane/envplane/internal/policy"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/workspace"
 )
@@ -197,25 +197,16 @@ func (a *app) workspaceDir() (string, error) {
 	}
 }
 
-// loaded is a workspace ready for resolution.
+// loaded is a workspace ready for resolution and where it is on disk.
 type loaded struct {
-	dir      string // the workspace root on disk
-	ws       *workspace.Workspace
-	resolver *resolve.Resolver
-	policies *policy.Compiled
+	dir string
+	*config.Compiled
 }
 
-// withPolicies asks load to compile the workspace's CEL policies too. Only
-// lint needs them, and building a CEL environment costs milliseconds that
-// `resolve` and `run` should not pay.
-type loadOption bool
-
-const withPolicies loadOption = true
-
 // load reads the workspace and compiles what the command needs, reporting
-// every problem in envplane.yaml, the schema and (withPolicies) the policies
-// at once.
-func (a *app) load(opts ...loadOption) (*loaded, error) {
+// every problem in envplane.yaml, the schema and (config.WithPolicies) the
+// policies at once.
+func (a *app) load(opts ...config.Option) (*loaded, error) {
 	dir, err := a.workspaceDir()
 	if err != nil {
 		return nil, err
@@ -223,42 +214,15 @@ func (a *app) load(opts ...loadOption) (*loaded, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("-C %s: not a directory", dir)
 	}
-	ws, err := workspace.Load(os.DirFS(dir))
+	c, err := config.Compile(os.DirFS(dir), opts...)
 	if err != nil {
 		return nil, err
 	}
-	var errs diag.List
-	r, err := resolve.New(ws)
-	appendErr(&errs, err)
-	var pol *policy.Compiled
-	if len(opts) > 0 && bool(opts[0]) {
-		pol, err = policy.Compile(ws.Policies)
-		appendErr(&errs, err)
-	}
-	if len(errs) > 0 {
-		return nil, errs
-	}
-	return &loaded{dir: dir, ws: ws, resolver: r, policies: pol}, nil
+	return &loaded{dir: dir, Compiled: c}, nil
 }
 
-// asDiags turns any error into diagnostics.
-func asDiags(err error) diag.List {
-	var l diag.List
-	appendErr(&l, err)
-	return l
-}
-
-func appendErr(errs *diag.List, err error) {
-	if err == nil {
-		return
-	}
-	var l diag.List
-	if errors.As(err, &l) {
-		*errs = append(*errs, l...)
-		return
-	}
-	*errs = append(*errs, diag.Diagnostic{Message: err.Error()})
-}
+// appendErr adds err's diagnostics to errs.
+func appendErr(errs *diag.List, err error) { *errs = append(*errs, diag.Of(err)...) }
 
 func (a *app) lookup() resolve.Lookup { return resolve.GetenvLookup(a.getenv) }
 
@@ -272,60 +236,16 @@ func (a *app) resolveStrict(l *loaded, env, service string) (*resolve.Result, er
 // resolveStrictWith is resolveStrict that also returns the request (with the
 // environment's opened secrets) it resolved.
 func (a *app) resolveStrictWith(l *loaded, env, service string) (*resolve.Result, resolve.Request, error) {
-	if err := checkEnv(l.ws, env, service); err != nil {
+	if err := l.Check(env, service).Err(); err != nil {
 		return nil, resolve.Request{}, err
 	}
 	req, err := a.request(l, env, service, true)
 	if err != nil {
 		return nil, resolve.Request{}, err
 	}
-	res := l.resolver.Resolve(req)
-	var errs diag.List
-	appendErr(&errs, res.Err())
-	if len(errs) == 0 {
-		for _, v := range policy.SchemaViolations(l.resolver, res.Tree) {
-			errs = append(errs, diag.Errorf(v.Pos, "%s", schemaMessage(v)))
-		}
-	}
-	if len(errs) > 0 {
-		return nil, resolve.Request{}, errs
+	res, err := l.Strict(req)
+	if err != nil {
+		return nil, resolve.Request{}, err
 	}
 	return res, req, nil
-}
-
-// blockingProblems fails with the resolution problems of results that make
-// them unusable for diff and explain: everything but references nothing
-// sets, which those commands show as written.
-func blockingProblems(results ...*resolve.Result) error {
-	var errs diag.List
-	for _, res := range results {
-		for _, p := range res.Problems {
-			if p.Rule != resolve.RuleUnresolved {
-				errs = append(errs, p.Diagnostic)
-			}
-		}
-	}
-	return errs.Sort().Err()
-}
-
-// schemaMessage is "KEY: schema: message", as resolve errors print it.
-func schemaMessage(v policy.SchemaViolation) string {
-	key, msg, _ := strings.Cut(v.Message, ": ")
-	return key + ": schema: " + msg
-}
-
-// checkEnv rejects unknown environment and service names up front.
-func checkEnv(ws *workspace.Workspace, env, service string) error {
-	var errs diag.List
-	if _, ok := ws.Environment(env); !ok {
-		errs = append(errs, diag.Errorf(diag.Pos{File: workspace.FileName}, "unknown environment %q (known: %s)", env, strings.Join(ws.EnvironmentNames(), ", ")))
-	}
-	if service != "" && !ws.HasService(service) {
-		known := strings.Join(ws.Services, ", ")
-		if known == "" {
-			known = "none declared"
-		}
-		errs = append(errs, diag.Errorf(diag.Pos{File: workspace.FileName}, "unknown service %q (known: %s)", service, known))
-	}
-	return errs.Err()
 }

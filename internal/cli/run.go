@@ -36,7 +36,7 @@ program and its exit code is returned. Nothing is written to disk.`,
 			if err != nil {
 				return err
 			}
-			o := a.renderOptions(l, env, service, true)
+			o := l.RenderOptions(env, service, true)
 			vars, err := render.Flatten(res.Tree, o)
 			if err != nil {
 				return err

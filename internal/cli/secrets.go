@@ -161,7 +161,7 @@ envplane.yaml. With --server the commands act on the server's secrets instead.`,
 			if err != nil {
 				return err
 			}
-			if err := checkEnv(l.ws, env, ""); err != nil {
+			if err := l.Check(env, "").Err(); err != nil {
 				return err
 			}
 			f, _, err := a.readSecretsFile(l, env)
@@ -242,7 +242,7 @@ have been read).`,
 			if err != nil {
 				return err
 			}
-			rs, err := recipientsFor(l.ws, env)
+			rs, err := recipientsFor(l.Workspace, env)
 			if err != nil {
 				return err
 			}
@@ -289,7 +289,7 @@ func (a *app) secretValue(args []string, prompt string) (string, error) {
 // openSecrets opens an environment's file; with create, a missing file is a
 // new one for the recipients envplane.yaml lists.
 func (a *app) openSecrets(l *loaded, env string, create bool) (*secrets.Opened, string, error) {
-	if err := checkEnv(l.ws, env, ""); err != nil {
+	if err := l.Check(env, "").Err(); err != nil {
 		return nil, "", err
 	}
 	f, path, err := a.readSecretsFile(l, env)
@@ -300,7 +300,7 @@ func (a *app) openSecrets(l *loaded, env string, create bool) (*secrets.Opened, 
 		if !create {
 			return nil, "", fmt.Errorf("environment %s has no secrets file yet (%s); create it with `envplane secrets set --env %s NAME`", env, path, env)
 		}
-		rs, err := recipientsFor(l.ws, env)
+		rs, err := recipientsFor(l.Workspace, env)
 		if err != nil {
 			return nil, "", err
 		}
@@ -316,7 +316,7 @@ func (a *app) openSecrets(l *loaded, env string, create bool) (*secrets.Opened, 
 		return nil, "", err
 	}
 	// Follow envplane.yaml's recipients; removing one takes `rotate` to matter.
-	if rs := l.ws.Secrets.Recipients[env]; len(rs) > 0 && create {
+	if rs := l.Workspace.Secrets.Recipients[env]; len(rs) > 0 && create {
 		if err := o.SetRecipients(rs); err != nil {
 			return nil, "", err
 		}

@@ -7,6 +7,8 @@ import (
 	"os"
 	"path/filepath"
 
+	"github.com/envplane/envplane/internal/domain"
+
 	"filippo.io/age"
 
 	"github.com/envplane/envplane/internal/resolve"
@@ -16,7 +18,7 @@ import (
 
 // readSecretsFile parses an environment's secrets file; nil when there is none.
 func (a *app) readSecretsFile(l *loaded, env string) (*secrets.File, string, error) {
-	ws := l.ws
+	ws := l.Workspace
 	path := filepath.Join(l.dir, filepath.FromSlash(ws.Secrets.Dir), secrets.FileName(env))
 	data, err := os.ReadFile(path)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -39,7 +41,7 @@ func (a *app) identities() ([]age.Identity, error) {
 // strict commands (resolve, run) fail when the file cannot be opened; the
 // others (explain, diff, lint) go on with the names sealed, since names are in
 // clear and references to them are satisfiable.
-func (a *app) envSecrets(l *loaded, env string, strict bool) (map[string]resolve.Secret, error) {
+func (a *app) envSecrets(l *loaded, env string, strict bool) (map[string]domain.Secret, error) {
 	f, _, err := a.readSecretsFile(l, env)
 	if err != nil || f == nil {
 		return nil, err
@@ -51,9 +53,9 @@ func (a *app) envSecrets(l *loaded, env string, strict bool) (map[string]resolve
 	opened, err := f.Open(ids)
 	var noID *secrets.NoIdentityError
 	if errors.As(err, &noID) && !strict {
-		out := make(map[string]resolve.Secret, len(f.Names()))
+		out := make(map[string]domain.Secret, len(f.Names()))
 		for _, n := range f.Names() {
-			out[n] = resolve.Secret{Sealed: true}
+			out[n] = domain.Secret{Sealed: true}
 		}
 		return out, nil
 	}
@@ -61,9 +63,9 @@ func (a *app) envSecrets(l *loaded, env string, strict bool) (map[string]resolve
 		return nil, err
 	}
 	values := opened.Values()
-	out := make(map[string]resolve.Secret, len(values))
+	out := make(map[string]domain.Secret, len(values))
 	for n, v := range values {
-		out[n] = resolve.Secret{Value: v}
+		out[n] = domain.Secret{Value: v}
 	}
 	return out, nil
 }

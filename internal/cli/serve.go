@@ -11,6 +11,9 @@ import (
 	"strconv"
 	"strings"
 
+	envapp "github.com/envplane/envplane/internal/app"
+	"github.com/envplane/envplane/internal/auth"
+
 	"github.com/spf13/cobra"
 
 	"github.com/envplane/envplane/internal/errs"
@@ -168,7 +171,7 @@ func (a *app) serve(c serveConfig) error {
 		if files, err = releaseFiles(c.workspace); err != nil {
 			return err
 		}
-		if _, err := release.Validate(files); err != nil {
+		if _, err := release.Validate(ctx, files); err != nil {
 			return fmt.Errorf("serve: --workspace %s: %w", c.workspace, describe(err))
 		}
 	}
@@ -190,7 +193,12 @@ func (a *app) serve(c serveConfig) error {
 	if rate == 0 {
 		rate = -1 // --rate-limit 0 reads as "no limit", not "the default"
 	}
+	uc, err := envapp.New(envapp.Options{Store: st, Vault: v, Logger: logger})
+	if err != nil {
+		return err
+	}
 	srv, err := server.New(ctx, server.Options{
+		App:            uc,
 		Store:          st,
 		Logger:         logger,
 		BootstrapToken: a.getenv("ENVPLANE_BOOTSTRAP_TOKEN"),
@@ -205,7 +213,7 @@ func (a *app) serve(c serveConfig) error {
 	}
 	defer srv.Close()
 	if c.workspace != "" {
-		if err := a.uploadWorkspace(ctx, srv, st, c.workspace, files); err != nil {
+		if err := a.uploadWorkspace(ctx, uc, st, c.workspace, files); err != nil {
 			return err
 		}
 	}
@@ -254,9 +262,9 @@ func openStore(ctx context.Context, cmd, database string) (st store.Store, where
 // uploadWorkspace stores dir as a release and makes it current in the
 // workspace's first environment when that has none yet, so that
 // `envplane serve --workspace examples/arka` serves config at once.
-func (a *app) uploadWorkspace(ctx context.Context, srv *server.Server, st store.Store, dir string, files map[string][]byte) error {
-	const actor = "envplane serve --workspace"
-	rel, created, err := srv.CreateRelease(ctx, files, map[string]string{"source": "serve-workspace"}, actor)
+func (a *app) uploadWorkspace(ctx context.Context, uc *envapp.App, st store.Store, dir string, files map[string][]byte) error {
+	actor := auth.System("envplane serve --workspace")
+	rel, created, err := uc.CreateRelease(ctx, actor, files, map[string]string{"source": "serve-workspace"})
 	if err != nil {
 		return fmt.Errorf("serve: --workspace %s: %w", dir, describe(err))
 	}
@@ -280,7 +288,7 @@ func (a *app) uploadWorkspace(ctx context.Context, srv *server.Server, st store.
 	case env.Promoted:
 		fmt.Fprintf(a.stderr, "envplane: %s takes releases through promotions; not setting it\n", first)
 	default:
-		if _, err := srv.SetRelease(ctx, first, rel.ID, actor); err != nil {
+		if _, err := uc.SetRelease(ctx, actor, first, rel.ID); err != nil {
 			return fmt.Errorf("serve: make %s current in %s: %w", rel.ID, first, describe(err))
 		}
 		fmt.Fprintf(a.stderr, "envplane: %s now runs release %s\n", first, rel.ID)

@@ -4,6 +4,7 @@
 package diag
 
 import (
+	"errors"
 	"sort"
 	"strconv"
 	"strings"
@@ -29,6 +30,17 @@ func (p Pos) String() string {
 		}
 	}
 	return b.String()
+}
+
+// Before orders places by file, line and column.
+func (p Pos) Before(o Pos) bool {
+	if p.File != o.File {
+		return p.File < o.File
+	}
+	if p.Line != o.Line {
+		return p.Line < o.Line
+	}
+	return p.Column < o.Column
 }
 
 // IsZero reports whether p names no place at all.
@@ -75,16 +87,7 @@ func (l List) Err() error {
 // Sort orders the list by file, line and column, keeping the order of
 // problems at the same place, and drops exact duplicates.
 func (l List) Sort() List {
-	sort.SliceStable(l, func(i, j int) bool {
-		a, b := l[i].Pos, l[j].Pos
-		if a.File != b.File {
-			return a.File < b.File
-		}
-		if a.Line != b.Line {
-			return a.Line < b.Line
-		}
-		return a.Column < b.Column
-	})
+	sort.SliceStable(l, func(i, j int) bool { return l[i].Pos.Before(l[j].Pos) })
 	out := l[:0]
 	for i, d := range l {
 		if i > 0 && d == l[i-1] {
@@ -93,4 +96,21 @@ func (l List) Sort() List {
 		out = append(out, d)
 	}
 	return out
+}
+
+// Of returns err's diagnostics: a List as it is, an error that lists its
+// own (Diagnostics() List) through them, anything else as one diagnostic.
+func Of(err error) List {
+	if err == nil {
+		return nil
+	}
+	var l List
+	if errors.As(err, &l) {
+		return l
+	}
+	var d interface{ Diagnostics() List }
+	if errors.As(err, &d) {
+		return d.Diagnostics()
+	}
+	return List{{Message: err.Error()}}
 }

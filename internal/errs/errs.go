@@ -23,6 +23,9 @@ const (
 	TooLarge
 	RateLimited
 	Unavailable
+	// Unprocessable is a well-formed request whose content costs more than
+	// the server allows (work, resolved or rendered size).
+	Unprocessable
 )
 
 // table is the one place kinds meet HTTP: status and the error body's code.
@@ -30,15 +33,16 @@ var table = map[Kind]struct {
 	status int
 	code   string
 }{
-	Internal:     {http.StatusInternalServerError, "internal"},
-	Invalid:      {http.StatusBadRequest, "invalid"},
-	NotFound:     {http.StatusNotFound, "not_found"},
-	Conflict:     {http.StatusConflict, "conflict"},
-	Unauthorized: {http.StatusUnauthorized, "unauthorized"},
-	Forbidden:    {http.StatusForbidden, "forbidden"},
-	TooLarge:     {http.StatusRequestEntityTooLarge, "too_large"},
-	RateLimited:  {http.StatusTooManyRequests, "rate_limited"},
-	Unavailable:  {http.StatusServiceUnavailable, "unavailable"},
+	Internal:      {http.StatusInternalServerError, "internal"},
+	Invalid:       {http.StatusBadRequest, "invalid"},
+	NotFound:      {http.StatusNotFound, "not_found"},
+	Conflict:      {http.StatusConflict, "conflict"},
+	Unauthorized:  {http.StatusUnauthorized, "unauthorized"},
+	Forbidden:     {http.StatusForbidden, "forbidden"},
+	TooLarge:      {http.StatusRequestEntityTooLarge, "too_large"},
+	RateLimited:   {http.StatusTooManyRequests, "rate_limited"},
+	Unavailable:   {http.StatusServiceUnavailable, "unavailable"},
+	Unprocessable: {http.StatusUnprocessableEntity, "unprocessable"},
 }
 
 // Status is the HTTP status for a kind.
@@ -106,4 +110,35 @@ func Public(err error) (Kind, string, []FieldError) {
 		return e.Kind, e.Message, e.Fields
 	}
 	return Internal, "internal error; see the server log", nil
+}
+
+// FieldErrors collects problems with a request's fields, reported together.
+type FieldErrors []FieldError
+
+// Add records a problem with field.
+func (f *FieldErrors) Add(field, format string, args ...any) {
+	*f = append(*f, FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
+}
+
+// Err returns the problems as one Invalid error, or nil when there are none.
+func (f FieldErrors) Err() error {
+	if len(f) == 0 {
+		return nil
+	}
+	return &Error{Kind: Invalid, Message: "the request is not valid", Fields: f}
+}
+
+// Field is one problem with one field as an Invalid error.
+func Field(field, message string) error {
+	return FieldErrors{{Field: field, Message: message}}.Err()
+}
+
+// FieldsOf returns the field errors of an Invalid error (nil otherwise),
+// so that callers can report them together with their own.
+func FieldsOf(err error) []FieldError {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == Invalid {
+		return e.Fields
+	}
+	return nil
 }

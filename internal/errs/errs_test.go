@@ -13,7 +13,7 @@ func TestStatusTable(t *testing.T) {
 	tests := map[errs.Kind]int{
 		errs.Invalid: http.StatusBadRequest, errs.NotFound: http.StatusNotFound, errs.Conflict: http.StatusConflict,
 		errs.Unauthorized: http.StatusUnauthorized, errs.Forbidden: http.StatusForbidden, errs.Internal: http.StatusInternalServerError,
-		errs.TooLarge: http.StatusRequestEntityTooLarge, errs.RateLimited: http.StatusTooManyRequests, errs.Unavailable: http.StatusServiceUnavailable,
+		errs.TooLarge: http.StatusRequestEntityTooLarge, errs.RateLimited: http.StatusTooManyRequests, errs.Unavailable: http.StatusServiceUnavailable, errs.Unprocessable: http.StatusUnprocessableEntity,
 	}
 	for k, want := range tests {
 		if got := k.Status(); got != want {

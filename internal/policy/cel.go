@@ -1,6 +1,8 @@
-// Package policy checks configs: the built-in lint rules, JSON Schema
-// validation and user policies written in CEL. The same engine serves
-// `envplane lint`, the server's write checks and the promotion gate.
+// Package policy compiles and evaluates the user policies of envplane.yaml:
+// CEL expressions over a resolved config, its environment and service, with
+// a cost limit, where a missing key is a finding rather than a crash. The
+// same engine serves `envplane lint`, the server's write checks and the
+// promotion gate.
 package policy
 
 import (

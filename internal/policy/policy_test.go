@@ -7,6 +7,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/policy"
 	"github.com/envplane/envplane/internal/tree"
 	"github.com/envplane/envplane/internal/workspace"
@@ -22,7 +23,7 @@ func config(t *testing.T, yaml string) *tree.Value {
 }
 
 func TestEvaluate(t *testing.T) {
-	prod := workspace.Environment{Name: "production", Data: workspace.DataLive, Protection: workspace.ProtectionRestricted}
+	prod := workspace.Environment{Name: "production", Data: domain.DataLive, Protection: domain.ProtectionRestricted}
 	tests := []struct {
 		name   string
 		policy workspace.Policy

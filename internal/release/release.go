@@ -5,19 +5,19 @@
 package release
 
 import (
+	"context"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"io/fs"
 	"path"
 	"sort"
 	"strings"
-	"testing/fstest"
+	"time"
 
+	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/errs"
-	"github.com/envplane/envplane/internal/policy"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/workspace"
 )
@@ -51,25 +51,15 @@ func ID(digest string) string {
 	return "rel_" + strings.TrimPrefix(digest, "sha256:")[:16]
 }
 
-// FS serves release files as a read-only file system.
-func FS(files map[string][]byte) fs.FS {
-	m := make(fstest.MapFS, len(files))
-	for p, b := range files {
-		m[p] = &fstest.MapFile{Data: b, Mode: 0o444}
-	}
-	return m
-}
-
-// Loaded is a validated release ready for resolution.
-type Loaded struct {
-	Workspace *workspace.Workspace
-	Resolver  *resolve.Resolver
-	Policies  *policy.Compiled
-}
+// ValidationBudget bounds the CPU one release's validation may take: the
+// upload is answered 422 rather than holding a core for minutes.
+const ValidationBudget = 10 * time.Second
 
 // Validate checks files as a release and loads the workspace, returning every
 // problem at once as an Invalid error with one field error per problem.
-func Validate(files map[string][]byte) (*Loaded, error) {
+// Every environment is resolved once, and again per service only when
+// service layers exist; ctx (and ValidationBudget) bound the work.
+func Validate(ctx context.Context, files map[string][]byte) (*config.Compiled, error) {
 	var fields []errs.FieldError
 	var total int64
 	if len(files) == 0 {
@@ -94,15 +84,25 @@ func Validate(files map[string][]byte) (*Loaded, error) {
 		sortFields(fields)
 		return nil, &errs.Error{Kind: errs.Invalid, Message: "the release files are not valid", Fields: fields}
 	}
-	l, err := Load(files)
+	c, err := Load(files)
 	if err != nil {
 		return nil, err
 	}
+	ctx, cancel := context.WithTimeout(ctx, ValidationBudget)
+	defer cancel()
 	// Files that do not parse make a release that cannot be resolved.
+	ws := c.Workspace
+	services := []string{""}
+	if ws.UsesServices() {
+		services = append(services, ws.Services...)
+	}
 	var problems diag.List
-	for _, e := range l.Workspace.Environments {
-		for _, svc := range append([]string{""}, l.Workspace.Services...) {
-			res := l.Resolver.Resolve(resolve.Request{Env: e.Name, Service: svc})
+	for _, e := range ws.Environments {
+		for _, svc := range services {
+			if ctx.Err() != nil {
+				return nil, errs.Wrap(errs.Unprocessable, ctx.Err(), "validating the release took longer than %s (%d environments × %d services); make it smaller", ValidationBudget, len(ws.Environments), len(services))
+			}
+			res := c.Resolver.Resolve(resolve.Request{Env: e.Name, Service: svc})
 			for _, p := range res.Problems {
 				if p.Rule == resolve.RuleParse || p.Rule == resolve.RuleLayer {
 					problems = append(problems, p.Diagnostic)
@@ -111,34 +111,37 @@ func Validate(files map[string][]byte) (*Loaded, error) {
 		}
 	}
 	if len(problems) > 0 {
-		return nil, loaderError(problems.Sort())
+		return nil, loaderError(dedupe(problems.Sort()))
 	}
-	return l, nil
+	return c, nil
 }
 
-// Load builds the workspace of a stored (already validated) release.
-func Load(files map[string][]byte) (*Loaded, error) {
-	fsys := FS(files)
-	ws, err := workspace.Load(fsys)
+// dedupe drops repeats of one problem (a shared file fails in every
+// environment), keeping order.
+func dedupe(l diag.List) diag.List {
+	seen := make(map[diag.Diagnostic]bool, len(l))
+	out := l[:0]
+	for _, d := range l {
+		if !seen[d] {
+			seen[d] = true
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// Load builds the workspace of a stored (already validated) release, its
+// policies included.
+func Load(files map[string][]byte) (*config.Compiled, error) {
+	c, err := config.Compile(FS(files), config.WithPolicies())
 	if err != nil {
 		return nil, loaderError(err)
 	}
-	r, err := resolve.New(ws)
-	if err != nil {
-		return nil, loaderError(err)
-	}
-	pol, err := policy.Compile(ws.Policies)
-	if err != nil {
-		return nil, loaderError(err)
-	}
-	return &Loaded{Workspace: ws, Resolver: r, Policies: pol}, nil
+	return c, nil
 }
 
 func loaderError(err error) error {
-	var l diag.List
-	if !errors.As(err, &l) {
-		return errs.Wrap(errs.Invalid, err, "the workspace does not load")
-	}
+	l := diag.Of(err)
 	fields := make([]errs.FieldError, 0, len(l))
 	for _, d := range l {
 		field := "files"

@@ -1,6 +1,7 @@
 package release_test
 
 import (
+	"context"
 	"os"
 	"path/filepath"
 	"strings"
@@ -44,7 +45,7 @@ func TestValidateExample(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	l, err := release.Validate(files)
+	l, err := release.Validate(context.Background(), files)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -80,7 +81,7 @@ func TestValidateReportsEveryProblem(t *testing.T) {
 			for p, c := range tt.files {
 				files[p] = []byte(c)
 			}
-			_, err := release.Validate(files)
+			_, err := release.Validate(context.Background(), files)
 			e, ok := err.(*errs.Error)
 			if !ok || e.Kind != tt.kind {
 				t.Fatalf("err = %v, want kind %v", err, tt.kind)
@@ -97,7 +98,7 @@ func TestSizeLimits(t *testing.T) {
 	for i := 0; i < 5; i++ {
 		big[strings.Repeat("x", i+1)] = make([]byte, release.MaxFileSize)
 	}
-	if _, err := release.Validate(big); !errs.Is(err, errs.TooLarge) {
+	if _, err := release.Validate(context.Background(), big); !errs.Is(err, errs.TooLarge) {
 		t.Errorf("oversized release: err = %v, want too large", err)
 	}
 }

@@ -64,6 +64,8 @@ type Change struct {
 	Kind string          `json:"kind"`
 	A    json.RawMessage `json:"a"`
 	B    json.RawMessage `json:"b"`
+	// Secret: a value of the change is hidden unless revealed.
+	Secret bool `json:"-"`
 }
 
 type leaf struct {
@@ -96,9 +98,11 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 	inA := make(map[string]bool, len(la))
 	out := []Change{}
 	null := json.RawMessage("null")
+	concealed := o
+	concealed.Reveal = false
 	hidden := func(p string, vs ...*tree.Value) bool {
 		for _, v := range vs {
-			if v != nil && o.Hidden(p, v) {
+			if v != nil && concealed.Hidden(p, v) {
 				return true
 			}
 		}
@@ -108,7 +112,7 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 		if v == nil {
 			return null
 		}
-		if hide {
+		if hide && !o.Reveal {
 			return json.RawMessage(`"` + render.Redacted + `"`)
 		}
 		// Redaction still applies inside lists of maps (alerts.channels.0.serviceKey).
@@ -120,14 +124,15 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 		hide := hidden(l.path, l.v, bv)
 		switch {
 		case !ok:
-			out = append(out, Change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null})
+			out = append(out, Change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null, Secret: hide})
 		case !tree.Equal(l.v, bv):
-			out = append(out, Change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide)})
+			out = append(out, Change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide), Secret: hide})
 		}
 	}
 	for _, l := range lb {
 		if !inA[l.path] {
-			out = append(out, Change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hidden(l.path, l.v))})
+			hide := hidden(l.path, l.v)
+			out = append(out, Change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hide), Secret: hide})
 		}
 	}
 	return out

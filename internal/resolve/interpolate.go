@@ -1,6 +1,7 @@
 package resolve
 
 import (
+	"github.com/envplane/envplane/internal/domain"
 	"strconv"
 	"strings"
 
@@ -67,7 +68,7 @@ func (s *session) expand(v *tree.Value, path []string) {
 			single = tree.Source{Kind: tree.SourceSecret, Name: name, Version: sec.Version}
 			if sec.Sealed {
 				sealed = true
-				return SealedValue, true
+				return domain.SealedValue, true
 			}
 			return sec.Value, true
 		}

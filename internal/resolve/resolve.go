@@ -7,6 +7,7 @@ package resolve
 
 import (
 	"errors"
+	"github.com/envplane/envplane/internal/domain"
 	"io/fs"
 	"strings"
 
@@ -33,20 +34,6 @@ type Problem struct {
 	Path string // dotted key, when the problem belongs to one
 }
 
-// Secret is one secret value of an environment.
-type Secret struct {
-	Value   string
-	Version int
-	// Sealed marks a secret whose name is known (secrets files keep names in
-	// clear) but whose value could not be opened, e.g. lint in CI without the
-	// environment's key. References to it count as satisfied; its value is
-	// SealedValue and is never typed, compared or bound.
-	Sealed bool
-}
-
-// SealedValue stands in for the value of a sealed secret.
-const SealedValue = "<sealed>"
-
 // Lookup reports the value of a runtime variable and whether it is set.
 type Lookup func(name string) (string, bool)
 
@@ -68,7 +55,7 @@ type Request struct {
 	// Getenv supplies runtime variables; nil means none (as on the server).
 	Getenv Lookup
 	// Secrets of the environment, by name.
-	Secrets map[string]Secret
+	Secrets map[string]domain.Secret
 }
 
 // Result is a resolved config and every problem met on the way.

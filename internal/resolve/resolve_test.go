@@ -1,6 +1,7 @@
 package resolve_test
 
 import (
+	"github.com/envplane/envplane/internal/domain"
 	"strings"
 	"testing"
 	"testing/fstest"
@@ -33,7 +34,7 @@ type fixture struct {
 	env     string
 	service string
 	vars    map[string]string
-	secrets map[string]resolve.Secret
+	secrets map[string]domain.Secret
 }
 
 func (f fixture) resolve(t *testing.T) *resolve.Result {
@@ -149,7 +150,7 @@ func TestResolveValues(t *testing.T) {
 					`unsetonly: "${EMPTY-kept}"`,
 				}, "\n")},
 				vars:    map[string]string{"DB_USER": "app", "EMPTY": ""},
-				secrets: map[string]resolve.Secret{"DB_PASS": {Value: "s3cret", Version: 2}},
+				secrets: map[string]domain.Secret{"DB_PASS": {Value: "s3cret", Version: 2}},
 			},
 			want: map[string]any{"url": "postgres://app:s3cret@localhost:5432/app", "literal": "${NOT_A_REF}", "empty": "fallback", "unsetonly": ""},
 		},
@@ -158,7 +159,7 @@ func TestResolveValues(t *testing.T) {
 			fx: fixture{
 				files:   map[string]string{"config/default.yaml": "host: ${HOST}\n"},
 				vars:    map[string]string{"HOST": "from-env"},
-				secrets: map[string]resolve.Secret{"HOST": {Value: "from-secret"}},
+				secrets: map[string]domain.Secret{"HOST": {Value: "from-secret"}},
 			},
 			want: map[string]any{"host": "from-env"},
 		},
@@ -215,7 +216,7 @@ func TestResolveValues(t *testing.T) {
 			name: "secrets bind like variables, below runtime variables",
 			fx: fixture{
 				files:   map[string]string{"config/default.yaml": "db: {password: none, user: none}\n"},
-				secrets: map[string]resolve.Secret{"APP_DB__PASSWORD": {Value: "pw"}, "APP_DB__USER": {Value: "secret-user"}},
+				secrets: map[string]domain.Secret{"APP_DB__PASSWORD": {Value: "pw"}, "APP_DB__USER": {Value: "secret-user"}},
 				vars:    map[string]string{"APP_DB__USER": "env-user"},
 			},
 			want: map[string]any{"db": map[string]any{"password": "pw", "user": "env-user"}},
@@ -325,7 +326,7 @@ func TestProvenance(t *testing.T) {
 			"config/development.yaml": "server:\n  port: 3000\n",
 		},
 		vars:    map[string]string{"APP_SERVER__PORT": "9000"},
-		secrets: map[string]resolve.Secret{"HOST": {Value: "db", Version: 3}},
+		secrets: map[string]domain.Secret{"HOST": {Value: "db", Version: 3}},
 	}
 	res := fx.resolve(t)
 	if len(res.Problems) > 0 {
@@ -409,7 +410,7 @@ func TestSealedSecrets(t *testing.T) {
 			"config/development.yaml": "db: {port: 5432, password: dev}\n",
 			"config/production.yaml":  "db: {port: '${DB_PORT}', password: '${DB_PASSWORD}', url: 'pg://u:${DB_PASSWORD}@h'}\n",
 		},
-		secrets: map[string]resolve.Secret{"DB_PORT": {Sealed: true}, "DB_PASSWORD": {Sealed: true, Version: 4}},
+		secrets: map[string]domain.Secret{"DB_PORT": {Sealed: true}, "DB_PASSWORD": {Sealed: true, Version: 4}},
 	}
 	res := fx.resolve(t)
 	if len(res.Problems) > 0 {
@@ -430,7 +431,7 @@ func TestSealedSecrets(t *testing.T) {
 func TestRequiredMessageShowsNoValues(t *testing.T) {
 	fx := fixture{
 		files:   map[string]string{"config/default.yaml": "note: '${MISSING:?db password is ${DB_PASS}, user ${USER_X}}'\n"},
-		secrets: map[string]resolve.Secret{"DB_PASS": {Value: "CANARY-7731"}},
+		secrets: map[string]domain.Secret{"DB_PASS": {Value: "CANARY-7731"}},
 		vars:    map[string]string{"USER_X": "ENVCANARY-2"},
 	}
 	got := messages(fx.resolve(t))

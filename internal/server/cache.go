@@ -13,10 +13,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/config"
+	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/tree"
+
 	"github.com/envplane/envplane/internal/errs"
-	"github.com/envplane/envplane/internal/policy"
-	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/store"
@@ -44,7 +45,7 @@ type envState struct {
 // loadedRelease is a stored release ready for resolution.
 type loadedRelease struct {
 	id     string
-	loaded *release.Loaded
+	loaded *config.Compiled
 	err    error      // why a stored release no longer loads
 	mu     sync.Mutex // resolve.Resolver is not safe for concurrent use
 }
@@ -59,7 +60,7 @@ type envConfig struct {
 	byService map[string]*resolved
 	// secrets are the environment's server-side secrets as of secretsGen;
 	// secretsErr says why they could not be decrypted.
-	secrets    map[string]resolve.Secret
+	secrets    map[string]domain.Secret
 	secretsErr error
 	secretsGen uint64
 }
@@ -69,10 +70,12 @@ type resolved struct {
 	res *resolve.Result // nil when the release does not load
 	// err says why the config cannot be served (unresolved references,
 	// parse errors, schema violations), listing every problem.
-	err      error
-	opts     render.Options
-	plain    body // sensitive values redacted
-	revealed body
+	err  error
+	opts render.Options
+	// revealable lists the keys whose values only a reveal shows.
+	revealable []string
+	plain      body // sensitive values redacted
+	revealed   body
 }
 
 // body is a rendered config and its ETag, with header values prebuilt so
@@ -118,7 +121,7 @@ func (c *envConfig) hasService(service string) error {
 	if known == "" {
 		known = "none declared"
 	}
-	return invalidField("service", fmt.Sprintf("unknown service %q (known: %s)", service, known))
+	return errs.Field("service", fmt.Sprintf("unknown service %q (known: %s)", service, known))
 }
 
 func (c *envConfig) resolve(service string) *resolved {
@@ -133,21 +136,21 @@ func (c *envConfig) resolve(service string) *resolved {
 	defer c.rel.mu.Unlock()
 	// No Getenv: the server's own environment never leaks into configs;
 	// runtime variables are applied on the application's side.
-	res := l.Resolver.Resolve(resolve.Request{Env: c.env, Service: service, Secrets: c.secrets})
-	name := l.Workspace.Name
-	if name == "" {
-		name = "config"
-	}
-	name += "-" + c.env
-	if service != "" {
-		name += "-" + service
-	}
-	r := &resolved{res: res, opts: render.Options{Sensitive: l.Resolver.Sensitivity().Path, Name: name}}
-	if r.err = strictProblems(l, res, c.env, service); r.err != nil {
+	req := resolve.Request{Env: c.env, Service: service, Secrets: c.secrets}
+	r := &resolved{opts: l.RenderOptions(c.env, service, false)}
+	res := l.Resolver.Resolve(req)
+	// explain and diff still show a config whose only problems are
+	// references nothing sets.
+	r.res = res
+	if r.err = l.Problems(res).NotServable(c.env, service); r.err != nil {
 		return r
 	}
+	r.revealable = hiddenKeys(res.Tree, "", r.opts.Sensitive)
 	var b bytes.Buffer
-	_ = render.Write(&b, "json", res.Tree, r.opts)
+	if err := render.Write(&b, "json", res.Tree, r.opts); err != nil {
+		r.err = errs.Wrap(errs.Unprocessable, err, "the config of %s cannot be rendered", c.env)
+		return r
+	}
 	r.plain = newBody(bytes.Clone(b.Bytes()))
 	b.Reset()
 	o := r.opts
@@ -157,48 +160,38 @@ func (c *envConfig) resolve(service string) *resolved {
 	return r
 }
 
-// strictProblems is every reason a resolved config is not usable as it is,
-// schema violations included, as one Conflict error: the request is fine,
-// but the environment's current release does not resolve on the server.
-func strictProblems(l *release.Loaded, res *resolve.Result, env, service string) error {
-	var fields []errs.FieldError
-	for _, p := range res.Problems {
-		fields = append(fields, errs.FieldError{Field: problemField(p.Path, p.Pos), Message: p.Error()})
-	}
-	if len(fields) == 0 {
-		for _, v := range policy.SchemaViolations(l.Resolver, res.Tree) {
-			key, msg, _ := strings.Cut(v.Message, ": ")
-			fields = append(fields, errs.FieldError{Field: problemField(v.Path, v.Pos),
-				Message: diag.Errorf(v.Pos, "%s: schema: %s", key, msg).Error()})
+// hiddenKeys lists the keys at and under root (itself at key) that a
+// redacted render hides: sensitive by name or from a secret.
+func hiddenKeys(root *tree.Value, key string, sensitive func(string) bool) []string {
+	var out []string
+	var walk func(v *tree.Value, path string)
+	walk = func(v *tree.Value, path string) {
+		switch v.Kind {
+		case tree.Map:
+			for _, f := range v.Fields {
+				walk(f.Value, joinKey(path, f.Key))
+			}
+		case tree.Array:
+			for i, it := range v.Items {
+				walk(it, joinKey(path, strconv.Itoa(i)))
+			}
+		default:
+			if v.Secret || (path != "" && sensitive(path)) {
+				out = append(out, path)
+			}
 		}
 	}
-	if len(fields) == 0 {
-		return nil
+	if root != nil {
+		walk(root, key)
 	}
-	what := env
-	if service != "" {
-		what += " (service " + service + ")"
-	}
-	return &errs.Error{Kind: errs.Conflict, Fields: fields,
-		Message: fmt.Sprintf("the config of %s does not resolve on the server: %d problem(s)", what, len(fields))}
+	return out
 }
 
-// problemField names a problem's field: the config key when known, else the file.
-func problemField(path string, pos diag.Pos) string {
-	switch {
-	case path != "":
-		return "config." + path
-	case pos.File != "":
-		return "files." + pos.File
+func joinKey(path, k string) string {
+	if path == "" {
+		return k
 	}
-	return "config"
-}
-
-// preloaded is the release most recently validated by an upload, so that
-// making it current does not load it a second time.
-type preloaded struct {
-	id     string
-	loaded *release.Loaded
+	return path + "." + k
 }
 
 // reload rebuilds the snapshot from the store, reusing what did not change,
@@ -254,8 +247,8 @@ func (s *Server) reload(ctx context.Context) error {
 			if e.Release != "" || previous != "" {
 				changes = append(changes, change{e.Name, "release", map[string]string{"environment": e.Name, "release": e.Release, "previous": previous}})
 			}
-		case !sameDefinition(prev.env, e):
-			changes = append(changes, change{e.Name, "environment", envJSONOf(e)})
+		case !prev.env.SameDefinition(e):
+			changes = append(changes, change{e.Name, "environment", e})
 		}
 		if prev != nil && prev.cfg != nil && st.cfg != nil && prev.cfg != st.cfg && !sameSecrets(prev.cfg.secrets, st.cfg.secrets) {
 			changes = append(changes, change{e.Name, "secrets", map[string]string{"environment": e.Name}})
@@ -270,10 +263,6 @@ func (s *Server) reload(ctx context.Context) error {
 	return nil
 }
 
-func sameDefinition(a, b store.Environment) bool {
-	return a.Position == b.Position && a.Protection == b.Protection && a.Data == b.Data && a.Promoted == b.Promoted
-}
-
 // loadRelease finds release id loaded in the snapshots or the last upload,
 // else reads and loads it. A release that no longer loads is kept with its
 // error; only store failures abort.
@@ -284,23 +273,14 @@ func (s *Server) loadRelease(ctx context.Context, id string, old, next *snapshot
 	if rel := old.releases[id]; rel != nil {
 		return rel, nil
 	}
-	if p := s.preloaded.Load(); p != nil && p.id == id {
-		return &loadedRelease{id: id, loaded: p.loaded}, nil
-	}
-	r, err := s.st.GetRelease(ctx, id)
-	if errs.Is(err, errs.NotFound) {
-		return &loadedRelease{id: id, err: errs.E(errs.Conflict, "the current release %s is missing from the store", id)}, nil
+	c, err := s.app.Compiled(ctx, id)
+	if errs.Is(err, errs.Conflict) {
+		return &loadedRelease{id: id, err: err}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	l, err := release.Load(r.Files)
-	if err != nil {
-		s.log.Error("stored release does not load", "release", id, "err", err)
-		_, msg, fields := errs.Public(err)
-		return &loadedRelease{id: id, err: &errs.Error{Kind: errs.Conflict, Message: "the current release " + id + " does not load: " + msg, Fields: fields}}, nil
-	}
-	return &loadedRelease{id: id, loaded: l}, nil
+	return &loadedRelease{id: id, loaded: c}, nil
 }
 
 // refresh reloads after a write of this replica, so that its own reads
@@ -365,8 +345,11 @@ func (s *Server) follow(ctx context.Context, events <-chan store.Event) {
 				s.dirty.Store(true)
 			}
 		}
-		if s.dirty.Load() {
+		// Cleared before reloading: an event that arrives meanwhile sets it
+		// again and is not lost.
+		if s.dirty.Swap(false) {
 			if err := s.reload(ctx); err != nil {
+				s.dirty.Store(true)
 				if ctx.Err() != nil {
 					return
 				}
@@ -375,7 +358,6 @@ func (s *Server) follow(ctx context.Context, events <-chan store.Event) {
 				retry.Reset(backoff)
 				continue
 			}
-			s.dirty.Store(false)
 			backoff = 100 * time.Millisecond
 		}
 		if events == nil {
@@ -384,19 +366,31 @@ func (s *Server) follow(ctx context.Context, events <-chan store.Event) {
 	}
 }
 
-func (s *Server) apply(ev store.Event) {
+func (s *Server) apply(ev domain.Event) {
 	switch ev.Kind {
-	case "token":
+	case domain.EventToken:
 		s.tokens.clear()
-	case "resync":
+	case domain.EventResync:
 		s.tokens.clear()
 		s.secretGens.bump("")
 		s.dirty.Store(true)
-	case "secret":
+	case domain.EventSecret:
 		s.secretGens.bump(ev.Environment)
 		s.dirty.Store(true)
-	case "audit":
+	case domain.EventAudit:
 	default: // release, environment, and kinds added later
 		s.dirty.Store(true)
+	}
+}
+
+// committed applies the events of a write this replica's App committed and
+// reloads at once, so that its own reads see the write; other replicas
+// learn of it through store events.
+func (s *Server) committed(ctx context.Context, events []domain.Event) {
+	for _, ev := range events {
+		s.apply(ev)
+	}
+	if s.dirty.Swap(false) {
+		s.refresh(ctx)
 	}
 }

@@ -4,11 +4,12 @@ import (
 	"net/http"
 	"strings"
 
+	"github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/report"
-	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -38,10 +39,10 @@ func (s *Server) configOf(env, service string) (*resolved, error) {
 func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	env := r.PathValue("env")
 	service, _ := queryValue(r.URL.RawQuery, "service")
-	var fe fieldErrors
+	var fe errs.FieldErrors
 	reveal := boolQuery(r, "reveal", &fe)
-	if len(fe) > 0 {
-		return fe.err()
+	if err := fe.Err(); err != nil {
+		return err
 	}
 	res, err := s.configOf(env, service)
 	if err != nil {
@@ -55,7 +56,8 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	h["Cache-Control"] = hdrRevalid
 	// Without the right to reveal, reveal=true quietly gets the redacted
 	// config, as the API contract says.
-	if reveal && p.Can(auth.RevealConfig, env) == nil {
+	revealing := reveal && p.Can(auth.RevealConfig, env) == nil
+	if revealing {
 		b = &res.revealed
 		h["Cache-Control"] = hdrNoStore
 	}
@@ -64,6 +66,12 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, b.etag) {
 		w.WriteHeader(http.StatusNotModified)
 		return nil
+	}
+	// Audited before the values go out: no audit entry, no values.
+	if revealing {
+		if err := s.app.RecordReveal(r.Context(), p, app.Reveal{Environment: env, Via: "config", Service: service, Keys: res.revealable}); err != nil {
+			return err
+		}
 	}
 	h["Content-Type"] = hdrJSON
 	h["Content-Length"] = b.lenHdr
@@ -92,34 +100,29 @@ func etagMatch(values []string, etag string) bool {
 	return false
 }
 
-// blocking is the problems that make a resolved tree unfit for explain and
-// diff: everything but references nothing sets, shown as written.
+// blocking is why a resolved config is unfit for explain and diff:
+// everything but references nothing sets, which those show as written.
 func blocking(res *resolved, env string) error {
 	if res.res == nil {
 		return res.err
 	}
-	var fields []errs.FieldError
-	for _, p := range res.res.Problems {
-		if p.Rule != resolve.RuleUnresolved {
-			fields = append(fields, errs.FieldError{Field: problemField(p.Path, p.Pos), Message: p.Error()})
-		}
-	}
-	if len(fields) == 0 {
+	p := config.Blocking(res.res)
+	if len(p) == 0 {
 		return nil
 	}
-	return &errs.Error{Kind: errs.Conflict, Fields: fields, Message: "the config of " + env + " does not resolve on the server"}
+	return &errs.Error{Kind: errs.Conflict, Fields: p.Fields(), Message: "the config of " + env + " does not resolve on the server"}
 }
 
 func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	env := r.PathValue("env")
-	var fe fieldErrors
+	var fe errs.FieldErrors
 	key, _ := queryValue(r.URL.RawQuery, "key")
 	if key == "" {
-		fe.add("key", "required: the dotted key to explain, e.g. server.port")
+		fe.Add("key", "required: the dotted key to explain, e.g. server.port")
 	}
 	service, _ := queryValue(r.URL.RawQuery, "service")
 	reveal := boolQuery(r, "reveal", &fe)
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return err
 	}
 	res, err := s.configOf(env, service)
@@ -137,22 +140,40 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	}
 	o := res.opts
 	o.Reveal = reveal && p.Can(auth.RevealConfig, env) == nil
+	if o.Reveal {
+		if len(hiddenKeys(v, key, o.Sensitive)) > 0 || hiddenChain(v, key, o.Sensitive) {
+			if err := s.app.RecordReveal(r.Context(), p, app.Reveal{Environment: env, Via: "explain", Service: service, Keys: []string{key}}); err != nil {
+				return err
+			}
+		}
+	}
 	out := report.Explain(v, key, o)
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// change is one entry of `envplane diff --format json`, the shape the diff
-// endpoint answers with too.
+// hiddenChain reports whether explaining key shows a hidden value: the key
+// is sensitive, or a value it holds or overrode came from a secret.
+func hiddenChain(v *tree.Value, key string, sensitive func(string) bool) bool {
+	if sensitive(key) || v.Secret {
+		return true
+	}
+	for _, o := range v.Overridden {
+		if o.Secret {
+			return true
+		}
+	}
+	return false
+}
 
 func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	envA, envB := r.PathValue("env"), r.PathValue("other")
 	if err := p.Can(auth.ReadConfig, envB); err != nil {
 		return err
 	}
-	var fe fieldErrors
+	var fe errs.FieldErrors
 	service, _ := queryValue(r.URL.RawQuery, "service")
 	reveal := boolQuery(r, "reveal", &fe)
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return err
 	}
 	ra, err := s.configOf(envA, service)
@@ -176,5 +197,19 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 		Sensitive: func(path string) bool { return sa(path) || sb(path) },
 	}
 	changes := report.Diff(ra.res.Tree, rb.res.Tree, o)
+	if o.Reveal {
+		// One entry per environment whose hidden values the answer shows.
+		var shown []string
+		for _, c := range changes {
+			if c.Secret {
+				shown = append(shown, c.Path)
+			}
+		}
+		for _, env := range []string{envA, envB} {
+			if err := s.app.RecordReveal(r.Context(), p, app.Reveal{Environment: env, Via: "diff", Service: service, Keys: shown}); err != nil {
+				return err
+			}
+		}
+	}
 	return writeJSON(w, http.StatusOK, map[string]any{"changes": changes})
 }

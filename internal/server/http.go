@@ -19,7 +19,6 @@ import (
 	"strings"
 	"sync"
 	"time"
-	"unsafe"
 
 	"golang.org/x/time/rate"
 
@@ -309,7 +308,7 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // fields, and explains what is wrong in field errors.
 func decodeJSON(r *http.Request, dst any) error {
 	if r.Body == nil || r.Body == http.NoBody {
-		return invalidField("body", "a JSON object is required")
+		return errs.Field("body", "a JSON object is required")
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
@@ -319,7 +318,7 @@ func decodeJSON(r *http.Request, dst any) error {
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); err != io.EOF {
 		if err == nil {
-			return invalidField("body", "the body must hold one JSON object and nothing after it")
+			return errs.Field("body", "the body must hold one JSON object and nothing after it")
 		}
 		return bodyError(err)
 	}
@@ -334,21 +333,21 @@ func bodyError(err error) error {
 	case errors.As(err, &maxErr):
 		return tooLarge(maxErr.Limit)
 	case errors.Is(err, io.EOF):
-		return invalidField("body", "a JSON object is required")
+		return errs.Field("body", "a JSON object is required")
 	case errors.Is(err, io.ErrUnexpectedEOF):
-		return invalidField("body", "the JSON body ends early")
+		return errs.Field("body", "the JSON body ends early")
 	case errors.As(err, &syntax):
-		return invalidField("body", fmt.Sprintf("not valid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: ")))
+		return errs.Field("body", fmt.Sprintf("not valid JSON at byte %d: %s", syntax.Offset, strings.TrimPrefix(syntax.Error(), "json: ")))
 	case errors.As(err, &typ):
 		field := typ.Field
 		if field == "" {
 			field = "body"
 		}
-		return invalidField(field, fmt.Sprintf("must be %s, not %s", jsonType(typ.Type), typ.Value))
+		return errs.Field(field, fmt.Sprintf("must be %s, not %s", jsonType(typ.Type), typ.Value))
 	}
 	if name, ok := strings.CutPrefix(err.Error(), "json: unknown field "); ok {
 		name, _ = strconv.Unquote(name)
-		return invalidField(name, "unknown field")
+		return errs.Field(name, "unknown field")
 	}
 	return errs.Wrap(errs.Invalid, err, "the body is not valid")
 }
@@ -371,24 +370,6 @@ func jsonType(t reflect.Type) string {
 		return "an object"
 	}
 	return "a " + t.String()
-}
-
-func invalidField(field, msg string) error {
-	return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid", Fields: []errs.FieldError{{Field: field, Message: msg}}}
-}
-
-// fieldErrors collects field problems and returns them together.
-type fieldErrors []errs.FieldError
-
-func (f *fieldErrors) add(field, format string, args ...any) {
-	*f = append(*f, errs.FieldError{Field: field, Message: fmt.Sprintf(format, args...)})
-}
-
-func (f fieldErrors) err() error {
-	if len(f) == 0 {
-		return nil
-	}
-	return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid", Fields: f}
 }
 
 // queryValue returns the first value of key in a raw query string. It does
@@ -422,14 +403,14 @@ func queryValue(raw, key string) (string, bool) {
 }
 
 // boolQuery parses an optional boolean query parameter.
-func boolQuery(r *http.Request, key string, fe *fieldErrors) bool {
+func boolQuery(r *http.Request, key string, fe *errs.FieldErrors) bool {
 	v, ok := queryValue(r.URL.RawQuery, key)
 	if !ok || v == "" {
 		return false
 	}
 	b, err := strconv.ParseBool(v)
 	if err != nil {
-		fe.add(key, "must be true or false, not %q", v)
+		fe.Add(key, "must be true or false, not %q", v)
 	}
 	return b
 }
@@ -437,7 +418,8 @@ func boolQuery(r *http.Request, key string, fe *fieldErrors) bool {
 // principalEntry is a cached, authenticated token.
 type principalEntry struct {
 	p       auth.Principal
-	limiter *rate.Limiter // nil: unlimited
+	sum     [sha256.Size]byte // of the token, to check it again (SSE)
+	limiter *rate.Limiter     // nil: unlimited
 }
 
 // principalCache maps token hashes to principals, so authenticating a known
@@ -485,8 +467,7 @@ func (s *Server) authenticate(r *http.Request) (*principalEntry, error) {
 	if !strings.HasPrefix(token, auth.TokenPrefix) {
 		return nil, errs.E(errs.Unauthorized, "unknown or revoked token")
 	}
-	// Hash the string's bytes in place: converting would allocate on every request.
-	sum := sha256.Sum256(unsafe.Slice(unsafe.StringData(token), len(token)))
+	sum := auth.Sum(token)
 	if e, _ := s.tokens.get(sum); e != nil {
 		return e, nil
 	}
@@ -495,15 +476,11 @@ func (s *Server) authenticate(r *http.Request) (*principalEntry, error) {
 
 func (s *Server) lookupToken(ctx context.Context, sum [sha256.Size]byte) (*principalEntry, error) {
 	_, gen := s.tokens.get(sum)
-	t, err := s.st.GetTokenByHash(ctx, hex.EncodeToString(sum[:]))
-	if errs.Is(err, errs.NotFound) {
-		return nil, errs.E(errs.Unauthorized, "unknown or revoked token")
-	}
+	p, err := s.app.Authenticate(ctx, hex.EncodeToString(sum[:]))
 	if err != nil {
 		return nil, err
 	}
-	e := &principalEntry{p: auth.Principal{TokenID: t.ID, Name: t.Name, Role: auth.Role(t.Role),
-		Environments: t.Environments, Groups: t.Groups}}
+	e := &principalEntry{p: p, sum: sum}
 	if s.opts.RateLimit > 0 {
 		e.limiter = rate.NewLimiter(rate.Limit(s.opts.RateLimit), s.opts.RateBurst)
 	}

@@ -7,8 +7,8 @@ import (
 	"strconv"
 	"time"
 
-	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/errs"
 )
 
 type auditJSON struct {
@@ -32,28 +32,21 @@ func (j jsonOrEmpty) MarshalJSON() ([]byte, error) {
 	return j, nil
 }
 
-func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
-	var fe fieldErrors
+func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	var fe errs.FieldErrors
 	var after int64
-	limit := 100
 	if v, ok := queryValue(r.URL.RawQuery, "after"); ok {
 		n, err := strconv.ParseInt(v, 10, 64)
 		if err != nil || n < 0 {
-			fe.add("after", "must be a sequence number (a whole number ≥ 0)")
+			fe.Add("after", "must be a sequence number (a whole number ≥ 0)")
 		}
 		after = n
 	}
-	if v, ok := queryValue(r.URL.RawQuery, "limit"); ok {
-		n, err := strconv.Atoi(v)
-		if err != nil || n < 1 || n > 1000 {
-			fe.add("limit", "must be a whole number from 1 to 1000")
-		}
-		limit = n
-	}
-	if err := fe.err(); err != nil {
+	limit := limitQuery(r, 100, &fe)
+	if err := fe.Err(); err != nil {
 		return err
 	}
-	entries, err := s.st.ListAudit(r.Context(), after, limit)
+	entries, err := s.app.ListAudit(r.Context(), p, after, limit)
 	if err != nil {
 		return err
 	}
@@ -65,8 +58,8 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, _ *auth.Princ
 	return writeJSON(w, http.StatusOK, map[string]any{"entries": out})
 }
 
-func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
-	res, err := audit.Verify(r.Context(), s.st)
+func (s *Server) verifyAudit(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	res, err := s.app.VerifyAudit(r.Context(), p)
 	if err != nil {
 		return err
 	}

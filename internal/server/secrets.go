@@ -11,12 +11,11 @@ import (
 	"sync"
 	"time"
 
-	"github.com/envplane/envplane/internal/audit"
+	"github.com/envplane/envplane/internal/domain"
+
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/errs"
-	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/store"
-	"github.com/envplane/envplane/internal/vault"
 )
 
 // secretJSON describes a secret; Value only in a permitted reveal.
@@ -32,13 +31,6 @@ func secretOf(m store.SecretMeta) secretJSON {
 	return secretJSON{Name: m.Name, Version: m.Version, UpdatedAt: m.UpdatedAt.UTC(), UpdatedBy: m.UpdatedBy}
 }
 
-func (s *Server) secretsOn() error {
-	if s.vault == nil {
-		return errs.E(errs.Unavailable, "server-side secrets are off: this server was started without a master key")
-	}
-	return nil
-}
-
 type putSecretRequest struct {
 	Value *string `json:"value"`
 	// Version is the version the client last saw (0: not set), making the
@@ -47,42 +39,17 @@ type putSecretRequest struct {
 }
 
 func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	if err := s.secretsOn(); err != nil {
-		return err
-	}
 	var req putSecretRequest
 	if err := decodeSecretBody(r, &req); err != nil {
 		return err
 	}
-	var fe fieldErrors
 	if req.Value == nil {
-		fe.add("value", "required: the secret's value, a string")
+		return errs.Field("value", "required: the secret's value, a string")
 	}
-	if req.Version != nil && *req.Version < 0 {
-		fe.add("version", "must be the version last read (1 or more), or 0 for a secret that must not exist yet")
-	}
-	if err := fe.err(); err != nil {
-		return err
-	}
-	ctx, env, name := r.Context(), r.PathValue("env"), r.PathValue("name")
-	var m store.SecretMeta
-	err := s.st.WithTx(ctx, func(tx store.Tx) error {
-		var err error
-		now := s.now()
-		if m, err = s.vault.Put(ctx, tx, env, name, *req.Value, req.Version, p.Actor(), now); err != nil {
-			return err
-		}
-		details := map[string]any{"environment": env, "name": name, "version": m.Version}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "secret.set", Target: env + "/" + name, Details: details}); err != nil {
-			return err
-		}
-		tx.Notify(store.Event{Kind: "secret", Environment: env, ID: name})
-		return nil
-	})
+	m, err := s.app.PutSecret(r.Context(), p, r.PathValue("env"), r.PathValue("name"), *req.Value, req.Version)
 	if err != nil {
 		return err
 	}
-	s.secretsChanged(ctx, env)
 	return writeJSON(w, http.StatusOK, struct {
 		Name      string    `json:"name"`
 		Version   int       `json:"version"`
@@ -94,29 +61,26 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p *auth.Princ
 // message quotes characters of the body, and this body holds a secret.
 func decodeSecretBody(r *http.Request, dst any) error {
 	if r.Body == nil || r.Body == http.NoBody {
-		return invalidField("body", "a JSON object is required")
+		return errs.Field("body", "a JSON object is required")
 	}
 	dec := json.NewDecoder(r.Body)
 	dec.DisallowUnknownFields()
 	err := dec.Decode(dst)
 	if err == nil {
 		if dec.Decode(new(json.RawMessage)) != io.EOF {
-			return invalidField("body", "the body must hold one JSON object and nothing after it")
+			return errs.Field("body", "the body must hold one JSON object and nothing after it")
 		}
 		return nil
 	}
 	var syntax *json.SyntaxError
 	if errors.As(err, &syntax) {
-		return invalidField("body", "not valid JSON at byte "+strconv.FormatInt(syntax.Offset, 10))
+		return errs.Field("body", "not valid JSON at byte "+strconv.FormatInt(syntax.Offset, 10))
 	}
 	return bodyError(err) // sizes, types and field names only
 }
 
-func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
-	if err := s.secretsOn(); err != nil {
-		return err
-	}
-	ms, err := s.vault.List(r.Context(), s.st, r.PathValue("env"))
+func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
+	ms, err := s.app.ListSecrets(r.Context(), p, r.PathValue("env"))
 	if err != nil {
 		return err
 	}
@@ -128,40 +92,23 @@ func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, _ *auth.Pri
 }
 
 // getSecret answers a secret's metadata, or with reveal=true its value to
-// tokens allowed to reveal, each reveal audited in the same transaction
-// that reads it: no audit entry, no value.
+// tokens allowed to reveal (audited). Unlike config, where reveal=true
+// quietly redacts, asking for one value without the right is refused.
 func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	if err := s.secretsOn(); err != nil {
-		return err
-	}
-	var fe fieldErrors
+	var fe errs.FieldErrors
 	reveal := boolQuery(r, "reveal", &fe)
-	if err := fe.err(); err != nil {
+	if err := fe.Err(); err != nil {
 		return err
 	}
 	ctx, env, name := r.Context(), r.PathValue("env"), r.PathValue("name")
 	if !reveal {
-		m, err := s.vault.Meta(ctx, s.st, env, name)
+		m, err := s.app.SecretMeta(ctx, p, env, name)
 		if err != nil {
 			return err
 		}
 		return writeJSON(w, http.StatusOK, secretOf(m))
 	}
-	// Unlike config, where reveal=true quietly redacts, asking for one
-	// value without the right to see it is refused.
-	if err := p.Can(auth.RevealSecrets, env); err != nil {
-		return err
-	}
-	var sec vault.Secret
-	err := s.st.WithTx(ctx, func(tx store.Tx) error {
-		var err error
-		if sec, err = s.vault.Get(ctx, tx, env, name); err != nil {
-			return err
-		}
-		_, err = audit.Append(ctx, tx, s.now(), audit.Record{Actor: p.Actor(), Action: "secret.reveal", Target: env + "/" + name,
-			Details: map[string]any{"environment": env, "name": name, "version": sec.Version}})
-		return err
-	})
+	sec, err := s.app.RevealSecret(ctx, p, env, name)
 	if err != nil {
 		return err
 	}
@@ -171,44 +118,19 @@ func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, p *auth.Princ
 }
 
 func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
-	if err := s.secretsOn(); err != nil {
-		return err
-	}
 	var expect *int
 	if v, ok := queryValue(r.URL.RawQuery, "version"); ok {
 		n, err := strconv.Atoi(v)
 		if err != nil || n < 1 {
-			return invalidField("version", "must be the version last read (1 or more)")
+			return errs.Field("version", "must be the version last read (1 or more)")
 		}
 		expect = &n
 	}
-	ctx, env, name := r.Context(), r.PathValue("env"), r.PathValue("name")
-	err := s.st.WithTx(ctx, func(tx store.Tx) error {
-		now := s.now()
-		tomb, err := s.vault.Delete(ctx, tx, env, name, expect, p.Actor(), now)
-		if err != nil {
-			return err
-		}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "secret.delete", Target: env + "/" + name,
-			Details: map[string]any{"environment": env, "name": name, "version": tomb}}); err != nil {
-			return err
-		}
-		tx.Notify(store.Event{Kind: "secret", Environment: env, ID: name})
-		return nil
-	})
-	if err != nil {
+	if err := s.app.DeleteSecret(r.Context(), p, r.PathValue("env"), r.PathValue("name"), expect); err != nil {
 		return err
 	}
-	s.secretsChanged(ctx, env)
 	w.WriteHeader(http.StatusNoContent)
 	return nil
-}
-
-// secretsChanged makes this replica re-resolve env at once after its own
-// write; other replicas do when the store event reaches them.
-func (s *Server) secretsChanged(ctx context.Context, env string) {
-	s.secretGens.bump(env)
-	s.refresh(ctx)
 }
 
 // secretGens counts changes to each environment's secrets. A config
@@ -243,10 +165,7 @@ func (g *secretGens) bump(env string) {
 // unreachable store aborts the reload (to be retried); secrets that do not
 // decrypt make the environment's config fail, loudly in the log.
 func (s *Server) loadSecrets(ctx context.Context, c *envConfig) error {
-	if s.vault == nil {
-		return nil
-	}
-	vals, err := s.vault.Values(ctx, s.st, c.env)
+	vals, err := s.app.SecretValues(ctx, c.env)
 	switch {
 	case err == nil:
 		c.secrets = vals
@@ -260,6 +179,6 @@ func (s *Server) loadSecrets(ctx context.Context, c *envConfig) error {
 }
 
 // sameSecrets reports whether two secret sets hold the same versions.
-func sameSecrets(a, b map[string]resolve.Secret) bool {
-	return maps.EqualFunc(a, b, func(x, y resolve.Secret) bool { return x.Version == y.Version })
+func sameSecrets(a, b map[string]domain.Secret) bool {
+	return maps.EqualFunc(a, b, func(x, y domain.Secret) bool { return x.Version == y.Version })
 }

@@ -20,8 +20,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/envplane/envplane/internal/audit"
-	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/vault"
@@ -63,11 +62,14 @@ type Options struct {
 	// Vault holds the master key of server-side secrets. nil: the secrets
 	// routes answer 503 and configs resolve without server-side secrets.
 	Vault *vault.Vault
+	// App runs the use cases; nil: one over Store and Vault.
+	App *app.App
 }
 
 // Server is one envplane API replica.
 type Server struct {
 	st       store.Store
+	app      *app.App
 	log      *slog.Logger
 	now      func() time.Time
 	rand     io.Reader
@@ -80,10 +82,8 @@ type Server struct {
 	snap     atomic.Pointer[snapshot]
 	reloadMu sync.Mutex
 	// dirty: the snapshot may be behind the store and a reload is due.
-	dirty     atomic.Bool
-	preloaded atomic.Pointer[preloaded]
-	tokens    principalCache
-	vault     *vault.Vault
+	dirty  atomic.Bool
+	tokens principalCache
 	// secretGens counts secret changes per environment, so that reload
 	// re-resolves exactly the environments whose secrets changed.
 	secretGens secretGens
@@ -136,12 +136,19 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
 		return nil, errors.New("server: TLS needs both a certificate and a key file")
 	}
+	if o.App == nil {
+		a, err := app.New(app.Options{Store: o.Store, Vault: o.Vault, Logger: o.Logger, Clock: o.Clock, Rand: o.Rand})
+		if err != nil {
+			return nil, err
+		}
+		o.App = a
+	}
 	s := &Server{
 		st:       o.Store,
+		app:      o.App,
 		log:      o.Logger,
 		now:      o.Clock,
 		rand:     o.Rand,
-		vault:    o.Vault,
 		opts:     o,
 		mux:      http.NewServeMux(),
 		hub:      newHub(),
@@ -156,11 +163,10 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, err
 	}
 	// A wrong master key stops the start, rather than every secret read.
-	if s.vault != nil {
-		if err := s.vault.Verify(ctx, s.st); err != nil {
-			return nil, fmt.Errorf("server: master key: %w", err)
-		}
+	if err := s.app.VerifyMasterKey(ctx); err != nil {
+		return nil, fmt.Errorf("server: master key: %w", err)
 	}
+	s.app.OnCommit(s.committed)
 	bg, cancel := context.WithCancel(context.WithoutCancel(ctx))
 	s.cancel = cancel
 	// Subscribe before the first load, so no change falls between them.
@@ -173,10 +179,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("server: load environments: %w", err)
 	}
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
 		s.follow(bg, events)
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.flushReveals(bg)
 	}()
 	context.AfterFunc(ctx, s.stopStreams)
 	return s, nil
@@ -263,64 +273,39 @@ func (s *Server) stopStreams() {
 
 // bootstrap creates the first admin token when the store holds none.
 func (s *Server) bootstrap(ctx context.Context) error {
-	token := s.opts.BootstrapToken
-	generated := token == ""
-	if !generated && len(token) < len(auth.TokenPrefix)+16 {
-		return errors.New("server: ENVPLANE_BOOTSTRAP_TOKEN is too short to be a secret (want ep_ and at least 16 more characters)")
+	token, created, err := s.app.Bootstrap(ctx, s.opts.BootstrapToken)
+	if errs.Is(err, errs.Invalid) {
+		return fmt.Errorf("server: ENVPLANE_BOOTSTRAP_TOKEN: %w", err)
 	}
-	created := false
-	err := s.st.WithTx(ctx, func(tx store.Tx) error {
-		existing, err := tx.ListTokens(ctx)
-		if err != nil || len(existing) > 0 {
-			return err
-		}
-		hash := auth.HashToken(token)
-		if generated {
-			if token, hash, err = auth.NewToken(s.rand); err != nil {
-				return err
-			}
-		}
-		id, err := s.newID("tok_")
-		if err != nil {
-			return err
-		}
-		now := s.now().UTC()
-		t := store.Token{ID: id, Name: "bootstrap", Hash: hash, Role: string(auth.Admin), CreatedAt: now, CreatedBy: "envplane"}
-		if err := tx.InsertToken(ctx, t); err != nil {
-			return err
-		}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: "envplane", Action: "token.create", Target: id,
-			Details: map[string]any{"name": t.Name, "role": t.Role, "bootstrap": true}}); err != nil {
-			return err
-		}
-		tx.Notify(store.Event{Kind: "token", ID: id})
-		created = true
-		return nil
-	})
 	if err != nil {
-		return fmt.Errorf("server: bootstrap token: %w", err)
+		return fmt.Errorf("server: %w", err)
 	}
-	if created && generated {
+	if created && s.opts.BootstrapToken == "" {
 		// The only time this token is ever shown.
 		fmt.Fprintf(s.opts.Stderr, "envplane: bootstrap admin token: %s\n", token)
 	}
 	if created {
-		s.log.Info("bootstrap admin token created", "generated", generated)
+		s.log.Info("bootstrap admin token created", "generated", s.opts.BootstrapToken == "")
 	}
 	return nil
 }
 
-// newID returns prefix plus 16 random hex digits.
-func (s *Server) newID(prefix string) (string, error) {
-	var b [8]byte
-	if _, err := io.ReadFull(s.rand, b[:]); err != nil {
-		return "", errs.Wrap(errs.Internal, err, "random id")
+// flushReveals writes SDK keys' summed config reveals to the audit log once
+// a minute, and what is left when the server stops.
+func (s *Server) flushReveals(ctx context.Context) {
+	tick := time.NewTicker(10 * time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			if err := s.app.FlushReveals(context.WithoutCancel(ctx), true); err != nil {
+				s.log.Error("audit: SDK reveals could not be recorded at shutdown", "err", err)
+			}
+			return
+		case <-tick.C:
+			if err := s.app.FlushReveals(ctx, false); err != nil {
+				s.log.Warn("audit: SDK reveals not recorded yet; will retry", "err", err)
+			}
+		}
 	}
-	const hexdigits = "0123456789abcdef"
-	out := make([]byte, 0, len(prefix)+16)
-	out = append(out, prefix...)
-	for _, c := range b {
-		out = append(out, hexdigits[c>>4], hexdigits[c&15])
-	}
-	return string(out), nil
 }

@@ -12,104 +12,23 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"time"
+
+	"github.com/envplane/envplane/internal/domain"
 )
 
-// Release is an immutable, content-addressed snapshot of a workspace.
-type Release struct {
-	ID        string
-	Digest    string            // "sha256:<hex>" over sorted paths and contents
-	Files     map[string][]byte // nil in listings
-	Labels    map[string]string
-	Size      int64 // total bytes of the files
-	CreatedAt time.Time
-	CreatedBy string
-}
-
-// Environment is a stage known from uploaded workspaces and its current release.
-type Environment struct {
-	Name       string
-	Position   int // order on the promotion path
-	Protection string
-	Data       string
-	// Promoted is true when the workspace gives the environment a promotion
-	// block: its release then changes only through promotions.
-	Promoted  bool
-	Release   string // current release ID, "" when none
-	UpdatedAt time.Time
-}
-
-// Assignment is one change of an environment's current release.
-type Assignment struct {
-	Environment string
-	Release     string
-	Previous    string
-	Actor       string
-	At          time.Time
-}
-
-// Token is an API credential; only its hash is stored.
-type Token struct {
-	ID           string
-	Name         string
-	Hash         string // hex SHA-256 of the secret token text
-	Role         string
-	Environments []string // empty: every environment
-	Groups       []string
-	CreatedAt    time.Time
-	CreatedBy    string
-}
-
-// AuditEntry is one link of the hash-chained audit log.
-type AuditEntry struct {
-	Seq      int64
-	At       time.Time
-	Actor    string
-	Action   string
-	Target   string
-	Details  json.RawMessage
-	PrevHash string
-	Hash     string
-}
-
-// SecretMeta describes the latest version of a secret, never its value.
-type SecretMeta struct {
-	Name      string
-	Version   int
-	UpdatedAt time.Time
-	UpdatedBy string
-}
-
-// SecretVersion is one stored version of a secret. The store never sees a
-// value: Ciphertext is sealed by the domain layer (internal/vault).
-type SecretVersion struct {
-	Environment string
-	Name        string
-	Version     int // 1, 2, … per (Environment, Name), tombstones included
-	Ciphertext  []byte
-	CreatedAt   time.Time
-	CreatedBy   string
-}
-
-// EnvKey is an environment's data key, wrapped (encrypted) by the master key
-// MasterKeyID names.
-type EnvKey struct {
-	Environment string
-	Wrapped     []byte
-	MasterKeyID string
-	CreatedAt   time.Time
-}
-
-// Event is a change notification, delivered to every replica after commit.
-type Event struct {
-	// Kind is release, environment, token, secret (ID is the secret's
-	// name) or audit; "resync" means events
-	// may have been lost (a dropped LISTEN connection): reload everything.
-	Kind        string `json:"kind"`
-	Environment string `json:"environment,omitempty"`
-	ID          string `json:"id,omitempty"`
-}
+// The store speaks the domain's types; backends convert their rows to them.
+type (
+	Release       = domain.Release
+	Environment   = domain.Environment
+	Assignment    = domain.Assignment
+	Token         = domain.Token
+	AuditEntry    = domain.AuditEntry
+	SecretMeta    = domain.SecretMeta
+	SecretVersion = domain.SecretVersion
+	EnvKey        = domain.EnvKey
+	Event         = domain.Event
+)
 
 // Reader answers queries.
 type Reader interface {

@@ -30,6 +30,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"github.com/envplane/envplane/internal/domain"
 	"io"
 	"log/slog"
 	"slices"
@@ -39,7 +40,6 @@ import (
 
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
-	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/store"
 )
 
@@ -314,7 +314,7 @@ func (v *Vault) Delete(ctx context.Context, tx store.Tx, env, name string, expec
 }
 
 // Values decrypts the latest value of every secret of env, for resolution.
-func (v *Vault) Values(ctx context.Context, r store.Reader, env string) (map[string]resolve.Secret, error) {
+func (v *Vault) Values(ctx context.Context, r store.Reader, env string) (map[string]domain.Secret, error) {
 	rows, err := r.LatestSecrets(ctx, env)
 	if err != nil || len(rows) == 0 {
 		return nil, err
@@ -327,7 +327,7 @@ func (v *Vault) Values(ctx context.Context, r store.Reader, env string) (map[str
 	if err != nil {
 		return nil, err
 	}
-	out := make(map[string]resolve.Secret, len(rows))
+	out := make(map[string]domain.Secret, len(rows))
 	var buf []byte
 	var ad []byte
 	for _, sv := range rows {
@@ -336,7 +336,7 @@ func (v *Vault) Values(ctx context.Context, r store.Reader, env string) (map[str
 		if err != nil {
 			return nil, corrupt(env, sv.Name, sv.Version, err)
 		}
-		out[sv.Name] = resolve.Secret{Value: string(buf), Version: sv.Version}
+		out[sv.Name] = domain.Secret{Value: string(buf), Version: sv.Version}
 	}
 	clear(buf) // the plaintexts now live only in out
 	return out, nil

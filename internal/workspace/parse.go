@@ -9,6 +9,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/domain"
 )
 
 // parser walks the YAML node tree of envplane.yaml so that every problem can
@@ -142,13 +143,20 @@ func (p *parser) workspace(n *yaml.Node, w *Workspace) {
 				p.errorf(pos(v), "environments: expected a non-empty list of environments, lowest first")
 				return
 			}
+			if len(v.Content) > MaxEnvironments {
+				p.errorf(pos(v), "environments: %d listed; a workspace has at most %d", len(v.Content), MaxEnvironments)
+				return
+			}
 			for _, e := range v.Content {
 				w.Environments = append(w.Environments, p.environment(e))
 			}
 		},
 		"services": func(v *yaml.Node) {
 			w.Services = p.strList(v, "services")
-			if v.Kind == yaml.SequenceNode {
+			if v.Kind == yaml.SequenceNode && len(v.Content) > MaxServices {
+				p.errorf(pos(v), "services: %d listed; a workspace has at most %d", len(v.Content), MaxServices)
+				w.Services = nil
+			} else if v.Kind == yaml.SequenceNode {
 				seen := map[string]bool{}
 				for _, it := range v.Content {
 					if seen[it.Value] {
@@ -185,10 +193,10 @@ func (p *parser) environment(n *yaml.Node) Environment {
 	p.mapping(n, "environment", map[string]fieldFunc{
 		"name": func(v *yaml.Node) { e.Name = p.str(v, "environment name") },
 		"data": func(v *yaml.Node) {
-			e.Data = DataClass(p.enum(v, "data", string(DataSynthetic), string(DataAnonymized), string(DataProductionLike), string(DataLive)))
+			e.Data = domain.DataClass(p.enum(v, "data", string(domain.DataSynthetic), string(domain.DataAnonymized), string(domain.DataProductionLike), string(domain.DataLive)))
 		},
 		"protection": func(v *yaml.Node) {
-			e.Protection = Protection(p.enum(v, "protection", string(ProtectionOpen), string(ProtectionGuarded), string(ProtectionRestricted)))
+			e.Protection = domain.Protection(p.enum(v, "protection", string(domain.ProtectionOpen), string(domain.ProtectionGuarded), string(domain.ProtectionRestricted)))
 		},
 		"promotion": func(v *yaml.Node) { e.Promotion = p.promotion(v) },
 	})

@@ -17,29 +17,18 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/tree"
 )
 
 // FileName is the workspace file at the root of every workspace.
 const FileName = "envplane.yaml"
 
-// DataClass says what kind of data an environment holds.
-type DataClass string
-
+// Bounds on a workspace: every environment × service is resolved when a
+// release is validated and linted, so these keep that work sane.
 const (
-	DataSynthetic      DataClass = "synthetic"
-	DataAnonymized     DataClass = "anonymized"
-	DataProductionLike DataClass = "production-like"
-	DataLive           DataClass = "live"
-)
-
-// Protection says how guarded changes to an environment are.
-type Protection string
-
-const (
-	ProtectionOpen       Protection = "open"
-	ProtectionGuarded    Protection = "guarded"
-	ProtectionRestricted Protection = "restricted"
+	MaxEnvironments = 64
+	MaxServices     = 64
 )
 
 // Workspace is a loaded, validated envplane.yaml plus the file system its
@@ -58,15 +47,15 @@ type Workspace struct {
 // Environment is one stage of the promotion path.
 type Environment struct {
 	Name       string
-	Data       DataClass
-	Protection Protection
+	Data       domain.DataClass
+	Protection domain.Protection
 	Promotion  *Promotion
 	Pos        diag.Pos
 }
 
 // Lower reports whether the environment holds only made-up data, which is
 // where literal credentials in committed files are tolerated.
-func (e Environment) Lower() bool { return e.Data == DataSynthetic }
+func (e Environment) Lower() bool { return e.Data == domain.DataSynthetic }
 
 // Promotion is the gate an environment's releases pass through.
 type Promotion struct {
@@ -108,6 +97,17 @@ type Layer struct {
 	At       string // key path the file's tree is mounted under
 	Required bool
 	Pos      diag.Pos
+}
+
+// UsesServices reports whether any layer applies per service: otherwise
+// every service of an environment gets the environment's config.
+func (w *Workspace) UsesServices() bool {
+	for _, l := range w.Config.Layers {
+		if l.UsesService() {
+			return true
+		}
+	}
+	return false
 }
 
 // UsesService reports whether the layer only applies when a service is resolved.
@@ -254,21 +254,21 @@ func (p *parser) validate(w *Workspace) {
 		if e.Data == "" {
 			switch {
 			case i == 0:
-				e.Data = DataSynthetic
+				e.Data = domain.DataSynthetic
 			case last:
-				e.Data = DataLive
+				e.Data = domain.DataLive
 			default:
-				e.Data = DataAnonymized
+				e.Data = domain.DataAnonymized
 			}
 		}
 		if e.Protection == "" {
 			switch {
 			case i == 0:
-				e.Protection = ProtectionOpen
+				e.Protection = domain.ProtectionOpen
 			case last:
-				e.Protection = ProtectionRestricted
+				e.Protection = domain.ProtectionRestricted
 			default:
-				e.Protection = ProtectionGuarded
+				e.Protection = domain.ProtectionGuarded
 			}
 		}
 		if pr := e.Promotion; pr != nil {

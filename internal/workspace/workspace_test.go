@@ -8,6 +8,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -87,17 +88,17 @@ func TestDefaultsFollowThePromotionPath(t *testing.T) {
 	}
 	type env struct {
 		Name       string
-		Data       workspace.DataClass
-		Protection workspace.Protection
+		Data       domain.DataClass
+		Protection domain.Protection
 	}
 	var got []env
 	for _, e := range ws.Environments {
 		got = append(got, env{e.Name, e.Data, e.Protection})
 	}
 	want := []env{
-		{"dev", workspace.DataSynthetic, workspace.ProtectionOpen},
-		{"qa", workspace.DataAnonymized, workspace.ProtectionGuarded},
-		{"prod", workspace.DataLive, workspace.ProtectionRestricted},
+		{"dev", domain.DataSynthetic, domain.ProtectionOpen},
+		{"qa", domain.DataAnonymized, domain.ProtectionGuarded},
+		{"prod", domain.DataLive, domain.ProtectionRestricted},
 	}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)

@@ -48,7 +48,7 @@ func await(t *testing.T, ch <-chan store.Event, kind string, d time.Duration) st
 			if !ok {
 				t.Fatal("subscription closed")
 			}
-			if ev.Kind == kind {
+			if string(ev.Kind) == kind {
 				return ev
 			}
 		case <-timeout:

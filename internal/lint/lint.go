@@ -1,4 +1,9 @@
-package policy
+// Package lint runs envplane's checks over a whole workspace: every
+// environment (alone and for every service) is resolved, and the built-in
+// rules (resolution problems, schema, type drift, missing keys, sensitive
+// literals, copied secrets, unused layers) and the workspace's CEL policies
+// report findings, sorted by place, in text, JSON or SARIF.
+package lint
 
 import (
 	"crypto/hmac"
@@ -8,6 +13,10 @@ import (
 	"sort"
 	"strings"
 
+	"github.com/envplane/envplane/internal/config"
+	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/policy"
+
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
 	"github.com/envplane/envplane/internal/workspace"
@@ -16,7 +25,7 @@ import (
 // Rule names of the built-in checks (resolution problems keep their own
 // names: parse-error, unresolved-reference, coercion, layer, binding).
 const (
-	RuleSchema       = "schema"
+	RuleSchema       = config.RuleSchema
 	RuleTypeDrift    = "type-drift"
 	RuleMissingKey   = "missing-key"
 	RuleSensitive    = "sensitive-literal"
@@ -43,12 +52,12 @@ type Options struct {
 	// Environments limits findings to these environments; empty means all.
 	Environments []string
 	Getenv       resolve.Lookup
-	Secrets      func(env string) map[string]resolve.Secret
+	Secrets      func(env string) map[string]domain.Secret
 }
 
-// Lint resolves every environment (alone and for every service) and runs
+// Run resolves every environment (alone and for every service) and runs
 // every rule, returning findings sorted by place.
-func Lint(r *resolve.Resolver, pol *Compiled, o Options) []Finding {
+func Run(r *resolve.Resolver, pol *policy.Compiled, o Options) []Finding {
 	ws := r.Workspace()
 	services := append([]string{""}, ws.Services...)
 	l := &linter{r: r, ws: ws, sens: r.Sensitivity(), seen: map[string]bool{}, only: o.Environments}
@@ -114,11 +123,11 @@ func (l *linter) problems(e workspace.Environment, res *resolve.Result) {
 }
 
 func (l *linter) schema(e workspace.Environment, res *resolve.Result) {
-	for _, v := range SchemaViolations(l.r, res.Tree) {
+	for _, v := range config.SchemaViolations(l.r, res.Tree) {
 		if v.Leaf != nil && (v.Leaf.Unresolved || v.Leaf.Sealed) {
 			continue // reported as unresolved, or its value is not known here
 		}
-		l.add(Finding{Rule: RuleSchema, Severity: SeverityError, Environment: e.Name, Service: res.Service, Path: v.Path, Message: v.Message, Source: v.Pos.String()})
+		l.add(Finding{Rule: RuleSchema, Severity: SeverityError, Environment: e.Name, Service: res.Service, Path: v.Key, Message: v.Message(), Source: v.Pos.String()})
 	}
 }
 

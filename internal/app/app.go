@@ -1,0 +1,140 @@
+// Package app is envplane's application layer: the use cases — releases,
+// environments, secrets, tokens, the audit log and reveals — each one store
+// transaction together with its audit entry, authorized by its effect on
+// environments, not only by the route that asked. The HTTP API, the CLI's
+// offline admin commands and the coming web UI are thin adapters over it;
+// they never write to the store or the audit log themselves.
+package app
+
+import (
+	"context"
+	"crypto/rand"
+	"fmt"
+	"io"
+	"log/slog"
+	"sync/atomic"
+	"time"
+
+	"github.com/envplane/envplane/internal/audit"
+	"github.com/envplane/envplane/internal/config"
+	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/store"
+	"github.com/envplane/envplane/internal/vault"
+)
+
+// Options configure an App. Only Store is required.
+type Options struct {
+	Store  store.Store
+	Vault  *vault.Vault     // nil: server-side secrets are off
+	Logger *slog.Logger     // nil: discarded
+	Clock  func() time.Time // nil: time.Now
+	Rand   io.Reader        // token and ID randomness; nil: crypto/rand
+	// RevealWindow is how long SDK keys' config reveals are summed up
+	// before one audit entry records them (0: a minute).
+	RevealWindow time.Duration
+}
+
+// App runs the use cases against one store.
+type App struct {
+	st     store.Store
+	vault  *vault.Vault
+	log    *slog.Logger
+	now    func() time.Time
+	rand   io.Reader
+	window time.Duration
+
+	// committed is told of the events of every transaction this App
+	// commits, so its own replica can apply them before answering.
+	committed atomic.Pointer[func(context.Context, []domain.Event)]
+	// uploaded is the release most recently validated by an upload, so
+	// that making it current does not load it a second time.
+	uploaded atomic.Pointer[compiledRelease]
+
+	reveals revealTally
+}
+
+type compiledRelease struct {
+	id string
+	c  *config.Compiled
+}
+
+// New returns an App over o.Store.
+func New(o Options) (*App, error) {
+	if o.Store == nil {
+		return nil, fmt.Errorf("app: a store is required")
+	}
+	if o.Logger == nil {
+		o.Logger = slog.New(slog.DiscardHandler)
+	}
+	if o.Clock == nil {
+		o.Clock = time.Now
+	}
+	if o.Rand == nil {
+		o.Rand = rand.Reader
+	}
+	if o.RevealWindow <= 0 {
+		o.RevealWindow = time.Minute
+	}
+	a := &App{st: o.Store, vault: o.Vault, log: o.Logger, now: o.Clock, rand: o.Rand, window: o.RevealWindow}
+	a.reveals.init()
+	return a, nil
+}
+
+// OnCommit sets what learns of the events of each committed transaction
+// (the server's snapshot); other replicas learn of them through the store.
+func (a *App) OnCommit(fn func(context.Context, []domain.Event)) { a.committed.Store(&fn) }
+
+// SecretsOn reports whether server-side secrets are available.
+func (a *App) SecretsOn() bool { return a.vault != nil }
+
+// txn is one write transaction of a use case: store writes, their audit
+// entries and the events they cause.
+type txn struct {
+	store.Tx
+	ctx    context.Context
+	at     time.Time
+	events []domain.Event
+}
+
+// record appends an audit entry inside the transaction.
+func (t *txn) record(actor string, action domain.AuditAction, target string, details any) error {
+	_, err := audit.Append(t.ctx, t.Tx, t.at, audit.Record{Actor: actor, Action: string(action), Target: target, Details: details})
+	return err
+}
+
+// notify queues an event, delivered after commit.
+func (t *txn) notify(ev domain.Event) {
+	t.Tx.Notify(ev)
+	t.events = append(t.events, ev)
+}
+
+// write runs fn in one store transaction and tells OnCommit's function of
+// its events once it committed.
+func (a *App) write(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
+	var events []domain.Event
+	err := a.st.WithTx(ctx, func(tx store.Tx) error {
+		t := &txn{Tx: tx, ctx: ctx, at: a.now().UTC().Truncate(time.Microsecond)}
+		if err := fn(ctx, t); err != nil {
+			return err
+		}
+		events = t.events
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if fn := a.committed.Load(); fn != nil && len(events) > 0 {
+		(*fn)(context.WithoutCancel(ctx), events)
+	}
+	return nil
+}
+
+// newID returns prefix plus 16 random hex digits.
+func (a *App) newID(prefix string) (string, error) {
+	var b [8]byte
+	if _, err := io.ReadFull(a.rand, b[:]); err != nil {
+		return "", errs.Wrap(errs.Internal, err, "random id")
+	}
+	return fmt.Sprintf("%s%x", prefix, b), nil
+}

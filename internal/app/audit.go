@@ -1,0 +1,167 @@
+package app
+
+import (
+	"context"
+	"encoding/json"
+	"sync"
+	"time"
+
+	"github.com/envplane/envplane/internal/audit"
+	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/domain"
+)
+
+// ListAudit returns entries after seq after, oldest first: every entry for
+// an unscoped token, for a scoped one only entries about its environments.
+func (a *App) ListAudit(ctx context.Context, p *auth.Principal, after int64, limit int) ([]domain.AuditEntry, error) {
+	if err := p.Can(auth.ReadAudit, ""); err != nil {
+		return nil, err
+	}
+	if len(p.Environments) == 0 {
+		return a.st.ListAudit(ctx, after, limit)
+	}
+	// Filtering may skip entries: keep reading pages until limit are found
+	// or the log ends, each page bounded.
+	var out []domain.AuditEntry
+	for len(out) < limit {
+		page, err := a.st.ListAudit(ctx, after, 1000)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range page {
+			if envs := environmentsOf(e); len(envs) > 0 && coversAll(p, envs) {
+				out = append(out, e)
+				if len(out) == limit {
+					break
+				}
+			}
+		}
+		if len(page) < 1000 {
+			break
+		}
+		after = page[len(page)-1].Seq
+	}
+	return out, nil
+}
+
+// environmentsOf names the environments an entry is about, from its
+// details' "environment" and "environments".
+func environmentsOf(e domain.AuditEntry) []string {
+	var d struct {
+		Environment  string   `json:"environment"`
+		Environments []string `json:"environments"`
+	}
+	if json.Unmarshal(e.Details, &d) != nil {
+		return nil
+	}
+	if d.Environment != "" {
+		return append(d.Environments, d.Environment)
+	}
+	return d.Environments
+}
+
+// VerifyAudit checks the whole chain.
+func (a *App) VerifyAudit(ctx context.Context, p *auth.Principal) (audit.Result, error) {
+	if err := p.Can(auth.ReadAudit, ""); err != nil {
+		return audit.Result{}, err
+	}
+	return audit.Verify(ctx, a.st)
+}
+
+// Reveal is one answer that showed secret or sensitive values.
+type Reveal struct {
+	Environment string
+	Via         string   // config, explain, diff
+	Service     string   // "" for the environment's own config
+	Keys        []string // what was shown, never its value
+}
+
+// RecordReveal audits a reveal before its answer goes out: one entry per
+// request, except for SDK keys, whose config reads (an application polling
+// its own config) are summed per key and environment and written once per
+// window by FlushReveals.
+func (a *App) RecordReveal(ctx context.Context, p *auth.Principal, r Reveal) error {
+	if len(r.Keys) == 0 {
+		return nil // nothing secret was shown
+	}
+	if p.Role == auth.SDK {
+		a.reveals.add(revealKey{actor: p.Actor(), env: r.Environment, via: r.Via, service: r.Service}, a.now())
+		return nil
+	}
+	return a.write(ctx, func(ctx context.Context, t *txn) error {
+		details := map[string]any{"environment": r.Environment, "via": r.Via, "keys": r.Keys}
+		if r.Service != "" {
+			details["service"] = r.Service
+		}
+		return t.record(p.Actor(), domain.ActionConfigReveal, r.Environment, details)
+	})
+}
+
+// FlushReveals writes the summed SDK reveals of the closed window (all of
+// them when final), one audit entry per key and environment.
+func (a *App) FlushReveals(ctx context.Context, final bool) error {
+	counts, from := a.reveals.take(a.now(), a.window, final)
+	if len(counts) == 0 {
+		return nil
+	}
+	err := a.write(ctx, func(ctx context.Context, t *txn) error {
+		for k, n := range counts {
+			details := map[string]any{"environment": k.env, "via": k.via, "requests": n, "from": from.UTC(), "to": t.at}
+			if k.service != "" {
+				details["service"] = k.service
+			}
+			if err := t.record(k.actor, domain.ActionConfigReveal, k.env, details); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		a.reveals.putBack(counts, from) // retried with the next window
+	}
+	return err
+}
+
+// revealTally sums SDK reveals until their window closes.
+type revealTally struct {
+	mu     sync.Mutex
+	counts map[revealKey]int
+	since  time.Time
+}
+
+type revealKey struct{ actor, env, via, service string }
+
+func (r *revealTally) init() { r.counts = map[revealKey]int{} }
+
+func (r *revealTally) add(k revealKey, now time.Time) {
+	r.mu.Lock()
+	if len(r.counts) == 0 {
+		r.since = now
+	}
+	r.counts[k]++
+	r.mu.Unlock()
+}
+
+// take returns and clears the counts once the window since the first of
+// them has passed (or at once when final).
+func (r *revealTally) take(now time.Time, window time.Duration, final bool) (map[revealKey]int, time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if len(r.counts) == 0 || (!final && now.Sub(r.since) < window) {
+		return nil, time.Time{}
+	}
+	out, since := r.counts, r.since
+	r.counts = map[revealKey]int{}
+	return out, since
+}
+
+func (r *revealTally) putBack(counts map[revealKey]int, since time.Time) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for k, n := range counts {
+		r.counts[k] += n
+	}
+	if r.since.IsZero() || since.Before(r.since) {
+		r.since = since
+	}
+}

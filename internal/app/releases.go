@@ -1,0 +1,233 @@
+package app
+
+import (
+	"context"
+	"regexp"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/config"
+	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/release"
+	"github.com/envplane/envplane/internal/workspace"
+)
+
+const (
+	maxLabels     = 64
+	maxLabelValue = 256
+)
+
+var labelKey = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$`)
+
+// checkLabels reports every bad label.
+func checkLabels(labels map[string]string, fe *errs.FieldErrors) {
+	if len(labels) > maxLabels {
+		fe.Add("labels", "at most %d labels", maxLabels)
+	}
+	keys := make([]string, 0, len(labels))
+	for k := range labels {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if !labelKey.MatchString(k) {
+			fe.Add("labels."+k, "a label name is 1–63 letters, digits, '.', '_', '/' or '-', starting with a letter or digit")
+		}
+		if len(labels[k]) > maxLabelValue {
+			fe.Add("labels."+k, "a label value is at most %d bytes", maxLabelValue)
+		}
+	}
+}
+
+// CreateRelease validates files as a workspace and stores them as a release
+// unless one with the same digest exists (created is then false). Storing a
+// release changes no environment: environments it names that the server
+// does not know yet come into being (with the release's definition and no
+// release), which only a token scoped to every environment may cause.
+func (a *App) CreateRelease(ctx context.Context, p *auth.Principal, files map[string][]byte, labels map[string]string) (rel domain.Release, created bool, err error) {
+	if err := p.Can(auth.CreateRelease, ""); err != nil {
+		return domain.Release{}, false, err
+	}
+	var fe errs.FieldErrors
+	if files == nil {
+		fe.Add("files", "required: an object of path → file content, with envplane.yaml at least")
+	}
+	checkLabels(labels, &fe)
+	// Validation is CPU work: it happens before the write transaction.
+	var compiled *config.Compiled
+	if files != nil {
+		compiled, err = release.Validate(ctx, files)
+		if fields := errs.FieldsOf(err); fields != nil {
+			fe = append(fe, fields...)
+		} else if err != nil {
+			return domain.Release{}, false, err
+		}
+	}
+	if err := fe.Err(); err != nil {
+		return domain.Release{}, false, err
+	}
+	digest := release.Digest(files)
+	var size int64
+	for _, b := range files {
+		size += int64(len(b))
+	}
+	err = a.write(ctx, func(ctx context.Context, t *txn) error {
+		existing, err := t.GetReleaseByDigest(ctx, digest)
+		if err == nil {
+			rel, created = existing, false
+			return nil
+		}
+		if !errs.Is(err, errs.NotFound) {
+			return err
+		}
+		known, err := t.ListEnvironments(ctx)
+		if err != nil {
+			return err
+		}
+		newEnvs := newEnvironments(compiled.Workspace, known, t.at)
+		if err := mayCreateEnvironments(p, newEnvs); err != nil {
+			return err
+		}
+		rel = domain.Release{ID: release.ID(digest), Digest: digest, Files: files, Labels: labels, Size: size, CreatedAt: t.at, CreatedBy: p.Actor()}
+		if err := t.InsertRelease(ctx, rel); err != nil {
+			return err
+		}
+		names := make([]string, 0, len(newEnvs))
+		for _, e := range newEnvs {
+			if err := t.UpsertEnvironment(ctx, e); err != nil {
+				return err
+			}
+			t.notify(domain.Event{Kind: domain.EventEnvironment, Environment: e.Name})
+			names = append(names, e.Name)
+		}
+		if err := t.record(p.Actor(), domain.ActionReleaseCreate, rel.ID, map[string]any{"digest": digest, "files": len(files),
+			"size": size, "labels": labels, "environments": compiled.Workspace.EnvironmentNames(), "createdEnvironments": names}); err != nil {
+			return err
+		}
+		t.notify(domain.Event{Kind: domain.EventRelease, ID: rel.ID})
+		created = true
+		return nil
+	})
+	if err != nil {
+		return domain.Release{}, false, err
+	}
+	if created {
+		a.uploaded.Store(&compiledRelease{id: rel.ID, c: compiled})
+	}
+	return rel, created, nil
+}
+
+// newEnvironments are the environments of ws the server does not know,
+// defined as ws defines them.
+func newEnvironments(ws *workspace.Workspace, known []domain.Environment, at time.Time) []domain.Environment {
+	have := make(map[string]bool, len(known))
+	for _, e := range known {
+		have[e.Name] = true
+	}
+	var out []domain.Environment
+	for i, e := range ws.Environments {
+		if !have[e.Name] {
+			d := definition(ws, i)
+			d.UpdatedAt = at
+			out = append(out, d)
+		}
+	}
+	return out
+}
+
+// definition is environment i as ws defines it.
+func definition(ws *workspace.Workspace, i int) domain.Environment {
+	e := ws.Environments[i]
+	return domain.Environment{Name: e.Name, Position: i, Protection: e.Protection, Data: e.Data, Promoted: e.Promotion != nil}
+}
+
+// mayCreateEnvironments lets only a token scoped to every environment bring
+// new ones into being: a scoped token would otherwise define environments
+// beyond its reach.
+func mayCreateEnvironments(p *auth.Principal, envs []domain.Environment) error {
+	if len(envs) == 0 || len(p.Environments) == 0 {
+		return nil
+	}
+	names := make([]string, len(envs))
+	for i, e := range envs {
+		names[i] = e.Name
+	}
+	return errs.E(errs.Forbidden, "the release defines environments the server does not know (%s); only a token scoped to every environment may create environments", joinQuoted(names))
+}
+
+// ListReleases lists releases newest first, without files.
+func (a *App) ListReleases(ctx context.Context, p *auth.Principal, limit int) ([]domain.Release, error) {
+	if err := p.Can(auth.ReadReleases, ""); err != nil {
+		return nil, err
+	}
+	return a.st.ListReleases(ctx, limit)
+}
+
+// GetRelease returns a release; its files only to a token whose scope
+// covers every environment the release defines (the files hold every
+// environment's config). withFiles says whether they are included.
+func (a *App) GetRelease(ctx context.Context, p *auth.Principal, id string) (rel domain.Release, withFiles bool, err error) {
+	if err := p.Can(auth.ReadReleases, ""); err != nil {
+		return domain.Release{}, false, err
+	}
+	rel, err = a.st.GetRelease(ctx, id)
+	if errs.Is(err, errs.NotFound) {
+		return domain.Release{}, false, errs.E(errs.NotFound, "unknown release %q", id)
+	}
+	if err != nil {
+		return domain.Release{}, false, err
+	}
+	if len(p.Environments) > 0 {
+		ws, err := workspace.Load(release.FS(rel.Files))
+		if err != nil || !coversAll(p, ws.EnvironmentNames()) {
+			rel.Files = nil
+		}
+	}
+	return rel, rel.Files != nil, nil
+}
+
+func coversAll(p *auth.Principal, envs []string) bool {
+	for _, e := range envs {
+		if !p.InScope(e) {
+			return false
+		}
+	}
+	return true
+}
+
+// Compiled returns release id ready for resolution: the one last uploaded
+// through this App without loading it again, else loaded from the store.
+// A release that no longer loads is a Conflict saying why.
+func (a *App) Compiled(ctx context.Context, id string) (*config.Compiled, error) {
+	// Taken once: the upload's compiled workspace is not kept beyond the
+	// snapshot that uses it.
+	if u := a.uploaded.Load(); u != nil && u.id == id && a.uploaded.CompareAndSwap(u, nil) {
+		return u.c, nil
+	}
+	r, err := a.st.GetRelease(ctx, id)
+	if errs.Is(err, errs.NotFound) {
+		return nil, errs.E(errs.Conflict, "the current release %s is missing from the store", id)
+	}
+	if err != nil {
+		return nil, err
+	}
+	c, err := release.Load(r.Files)
+	if err != nil {
+		a.log.Error("stored release does not load", "release", id, "err", err)
+		_, msg, fields := errs.Public(err)
+		return nil, &errs.Error{Kind: errs.Conflict, Message: "the current release " + id + " does not load: " + msg, Fields: fields}
+	}
+	return c, nil
+}
+
+// joinQuoted is names quoted and comma-separated, for messages.
+func joinQuoted(names []string) string {
+	q := make([]string, len(names))
+	for i, n := range names {
+		q[i] = `"` + n + `"`
+	}
+	return strings.Join(q, ", ")
+}

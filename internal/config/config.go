@@ -1,0 +1,211 @@
+// Package config is the one way from a workspace's files to a usable
+// configuration, shared by the CLI, the server and release validation.
+// Compile builds a workspace's resolver (and, when asked, its CEL policies);
+// Check names unknown environments and services; Strict resolves one
+// (environment, service) and returns the tree, or every problem that makes
+// it unusable — resolution problems, then schema violations — as structured
+// Problems that each transport prints its own way.
+package config
+
+import (
+	"fmt"
+	"io/fs"
+	"slices"
+	"sort"
+	"strings"
+
+	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/policy"
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/workspace"
+)
+
+// RuleSchema names schema violations among problems and lint findings.
+const RuleSchema = "schema"
+
+// Compiled is a loaded workspace ready for resolution.
+type Compiled struct {
+	Workspace *workspace.Workspace
+	Resolver  *resolve.Resolver
+	// Policies is nil unless compiled WithPolicies.
+	Policies *policy.Compiled
+}
+
+// Option tunes Compile.
+type Option func(*compileOptions)
+
+type compileOptions struct{ policies bool }
+
+// WithPolicies compiles the workspace's CEL policies too. Building a CEL
+// environment costs milliseconds that `resolve` and `run` need not pay.
+func WithPolicies() Option { return func(o *compileOptions) { o.policies = true } }
+
+// Compile loads the workspace at the root of fsys and prepares it,
+// reporting every problem of envplane.yaml, the schema and (WithPolicies)
+// the policies at once as a diag.List.
+func Compile(fsys fs.FS, opts ...Option) (*Compiled, error) {
+	var o compileOptions
+	for _, opt := range opts {
+		opt(&o)
+	}
+	ws, err := workspace.Load(fsys)
+	if err != nil {
+		return nil, err
+	}
+	var problems diag.List
+	r, err := resolve.New(ws)
+	problems = appendDiags(problems, err)
+	var pol *policy.Compiled
+	if o.policies {
+		pol, err = policy.Compile(ws.Policies)
+		problems = appendDiags(problems, err)
+	}
+	if len(problems) > 0 {
+		return nil, problems
+	}
+	return &Compiled{Workspace: ws, Resolver: r, Policies: pol}, nil
+}
+
+// appendDiags adds err's diagnostics (or err as one) to l.
+func appendDiags(l diag.List, err error) diag.List { return append(l, diag.Of(err)...) }
+
+// Check rejects unknown environment and service names up front.
+func (c *Compiled) Check(env, service string) Problems {
+	var out Problems
+	ws := c.Workspace
+	if _, ok := ws.Environment(env); !ok {
+		out = append(out, workspaceProblem("unknown environment %q (known: %s)", env, strings.Join(ws.EnvironmentNames(), ", ")))
+	}
+	if service != "" && !ws.HasService(service) {
+		known := strings.Join(ws.Services, ", ")
+		if known == "" {
+			known = "none declared"
+		}
+		out = append(out, workspaceProblem("unknown service %q (known: %s)", service, known))
+	}
+	return out
+}
+
+func workspaceProblem(format string, args ...any) resolve.Problem {
+	return resolve.Problem{Rule: resolve.RuleLayer, Diagnostic: diag.Errorf(diag.Pos{File: workspace.FileName}, format, args...)}
+}
+
+// Strict resolves req and returns the result only when it is usable as it
+// is: no resolution problem and no schema violation. Otherwise the error is
+// Problems, every one of them. Unknown environment or service names are
+// problems too.
+func (c *Compiled) Strict(req resolve.Request) (*resolve.Result, error) {
+	if p := c.Check(req.Env, req.Service); len(p) > 0 {
+		return nil, p
+	}
+	res := c.Resolver.Resolve(req)
+	if p := c.Problems(res); len(p) > 0 {
+		return nil, p
+	}
+	return res, nil
+}
+
+// Problems is why res is not usable as it is: its resolution problems, or
+// when it has none, its schema violations.
+func (c *Compiled) Problems(res *resolve.Result) Problems {
+	if len(res.Problems) > 0 {
+		return Problems(res.Problems)
+	}
+	var out Problems
+	for _, v := range SchemaViolations(c.Resolver, res.Tree) {
+		out = append(out, v.Problem())
+	}
+	return out
+}
+
+// Blocking is the problems of results that make them unfit for explain and
+// diff: everything but references nothing sets, which those show as
+// written. Sorted by place, a problem two results share once.
+func Blocking(results ...*resolve.Result) Problems {
+	var out Problems
+	for _, res := range results {
+		for _, p := range res.Problems {
+			if p.Rule != resolve.RuleUnresolved {
+				out = append(out, p)
+			}
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].Pos.Before(out[j].Pos) })
+	return slices.CompactFunc(out, func(a, b resolve.Problem) bool { return a.Diagnostic == b.Diagnostic })
+}
+
+// RenderOptions are how a config of (env, service) is rendered: the
+// workspace's sensitivity rules and a name for manifests.
+func (c *Compiled) RenderOptions(env, service string, reveal bool) render.Options {
+	name := c.Workspace.Name
+	if name == "" {
+		name = "config"
+	}
+	name += "-" + env
+	if service != "" {
+		name += "-" + service
+	}
+	return render.Options{Reveal: reveal, Sensitive: c.Resolver.Sensitivity().Path, Name: name}
+}
+
+// Problems are the reasons a config is not usable, each with its rule, key
+// (when it belongs to one) and place. As an error it prints one problem a
+// line.
+type Problems []resolve.Problem
+
+func (p Problems) Error() string { return p.Diagnostics().Error() }
+
+// Err returns p as an error, or nil when it is empty.
+func (p Problems) Err() error {
+	if len(p) == 0 {
+		return nil
+	}
+	return p
+}
+
+// Diagnostics are the problems as positioned diagnostics.
+func (p Problems) Diagnostics() diag.List {
+	out := make(diag.List, len(p))
+	for i, pr := range p {
+		out[i] = pr.Diagnostic
+	}
+	return out
+}
+
+// Fields are the problems as API field errors: the config key when known,
+// else the file.
+func (p Problems) Fields() []errs.FieldError {
+	out := make([]errs.FieldError, len(p))
+	for i, pr := range p {
+		out[i] = errs.FieldError{Field: Field(pr.Path, pr.Pos), Message: pr.Error()}
+	}
+	return out
+}
+
+// Field names where a problem is, for API field errors.
+func Field(key string, pos diag.Pos) string {
+	switch {
+	case key != "":
+		return "config." + key
+	case pos.File != "":
+		return "files." + pos.File
+	}
+	return "config"
+}
+
+// NotServable is p as the server's answer for a config that cannot be
+// served: the request is fine, but the environment's current release does
+// not resolve (a Conflict listing every problem).
+func (p Problems) NotServable(env, service string) error {
+	if len(p) == 0 {
+		return nil
+	}
+	what := env
+	if service != "" {
+		what += " (service " + service + ")"
+	}
+	return &errs.Error{Kind: errs.Conflict, Fields: p.Fields(),
+		Message: fmt.Sprintf("the config of %s does not resolve on the server: %d problem(s)", what, len(p))}
+}
