@@ -1,7 +1,9 @@
 package server
 
 import (
+	"encoding/hex"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -66,8 +68,9 @@ var (
 // events streams the changes of one environment: an "event: release" when
 // its current release changes, "event: environment" when its definition
 // does, and a comment line as heartbeat. The stream ends when the client
-// goes, the server shuts down, or the client falls behind.
-func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *auth.Principal) error {
+// goes, the server shuts down, the client falls behind, or its token is
+// revoked.
+func (s *Server) events(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	env := r.PathValue("env")
 	if s.snap.Load().byName[env] == nil {
 		return errs.E(errs.NotFound, "unknown environment %q", env)
@@ -95,8 +98,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 	}
 	beat := time.NewTicker(s.opts.Heartbeat)
 	defer beat.Stop()
+	tokensChanged := s.tokens.changed()
 	for {
 		select {
+		case <-tokensChanged:
+			tokensChanged = s.tokens.changed()
+			if s.revoked(r, p) {
+				_ = send([]byte("event: revoked\ndata: {}\n\n"))
+				return nil
+			}
 		case <-r.Context().Done():
 			return nil
 		case <-s.stopping:
@@ -113,4 +123,20 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, _ *auth.Principa
 			}
 		}
 	}
+}
+
+// revoked reports whether the token of a streaming request is gone. When
+// the store cannot say, the stream goes on: it was valid when it began.
+func (s *Server) revoked(r *http.Request, p *auth.Principal) bool {
+	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	sum := auth.Sum(token)
+	got, err := s.app.Authenticate(r.Context(), hex.EncodeToString(sum[:]))
+	if errs.Is(err, errs.Unauthorized) {
+		return true
+	}
+	if err != nil {
+		s.log.Warn("events: cannot check the stream's token; keeping the stream", "err", err)
+		return false
+	}
+	return got.TokenID != p.TokenID
 }

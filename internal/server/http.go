@@ -19,6 +19,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/time/rate"
 
@@ -307,22 +308,53 @@ func writeJSON(w http.ResponseWriter, status int, v any) error {
 // decodeJSON reads exactly one JSON object into dst, refusing unknown
 // fields, and explains what is wrong in field errors.
 func decodeJSON(r *http.Request, dst any) error {
+	return decodeBody(r, dst, false)
+}
+
+// decodeBody reads the whole (bounded) body first: encoding/json turns
+// invalid UTF-8 into U+FFFD, and a name or secret must never be altered
+// silently. quiet leaves syntax details out of errors, for bodies holding
+// secrets (a JSON error quotes characters of the body).
+func decodeBody(r *http.Request, dst any, quiet bool) error {
 	if r.Body == nil || r.Body == http.NoBody {
 		return errs.Field("body", "a JSON object is required")
 	}
-	dec := json.NewDecoder(r.Body)
+	data, err := io.ReadAll(r.Body)
+	if err != nil {
+		return bodyError(err)
+	}
+	if !utf8.Valid(data) {
+		return errs.Field("body", fmt.Sprintf("not valid UTF-8 (at byte %d); envplane stores text exactly and will not replace bytes", invalidUTF8At(data)))
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(dst); err != nil {
+		var syntax *json.SyntaxError
+		if quiet && errors.As(err, &syntax) {
+			return errs.Field("body", "not valid JSON at byte "+strconv.FormatInt(syntax.Offset, 10))
+		}
 		return bodyError(err)
 	}
 	var extra json.RawMessage
 	if err := dec.Decode(&extra); err != io.EOF {
-		if err == nil {
+		if err == nil || quiet {
 			return errs.Field("body", "the body must hold one JSON object and nothing after it")
 		}
 		return bodyError(err)
 	}
 	return nil
+}
+
+// invalidUTF8At is the offset of the first byte that is not valid UTF-8.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return len(b)
 }
 
 func bodyError(err error) error {
@@ -429,9 +461,22 @@ type principalCache struct {
 	mu  sync.RWMutex
 	m   map[[sha256.Size]byte]*principalEntry
 	gen uint64
+	// changes is closed (and replaced) when the cache is cleared, telling
+	// SSE streams to check that their token still exists.
+	changes chan struct{}
 }
 
-func (c *principalCache) init() { c.m = map[[sha256.Size]byte]*principalEntry{} }
+func (c *principalCache) init() {
+	c.m = map[[sha256.Size]byte]*principalEntry{}
+	c.changes = make(chan struct{})
+}
+
+// changed is closed at the next token change.
+func (c *principalCache) changed() <-chan struct{} {
+	c.mu.RLock()
+	defer c.mu.RUnlock()
+	return c.changes
+}
 
 func (c *principalCache) get(k [sha256.Size]byte) (*principalEntry, uint64) {
 	c.mu.RLock()
@@ -454,6 +499,8 @@ func (c *principalCache) clear() {
 	c.mu.Lock()
 	clear(c.m)
 	c.gen++
+	close(c.changes)
+	c.changes = make(chan struct{})
 	c.mu.Unlock()
 }
 

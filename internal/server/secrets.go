@@ -2,9 +2,6 @@ package server
 
 import (
 	"context"
-	"encoding/json"
-	"errors"
-	"io"
 	"maps"
 	"net/http"
 	"strconv"
@@ -57,27 +54,9 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}{m.Name, m.Version, m.UpdatedAt})
 }
 
-// decodeSecretBody is decodeJSON without its syntax details: a JSON error
+// decodeSecretBody is decodeJSON without syntax details: a JSON error
 // message quotes characters of the body, and this body holds a secret.
-func decodeSecretBody(r *http.Request, dst any) error {
-	if r.Body == nil || r.Body == http.NoBody {
-		return errs.Field("body", "a JSON object is required")
-	}
-	dec := json.NewDecoder(r.Body)
-	dec.DisallowUnknownFields()
-	err := dec.Decode(dst)
-	if err == nil {
-		if dec.Decode(new(json.RawMessage)) != io.EOF {
-			return errs.Field("body", "the body must hold one JSON object and nothing after it")
-		}
-		return nil
-	}
-	var syntax *json.SyntaxError
-	if errors.As(err, &syntax) {
-		return errs.Field("body", "not valid JSON at byte "+strconv.FormatInt(syntax.Offset, 10))
-	}
-	return bodyError(err) // sizes, types and field names only
-}
+func decodeSecretBody(r *http.Request, dst any) error { return decodeBody(r, dst, true) }
 
 func (s *Server) listSecrets(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
 	ms, err := s.app.ListSecrets(r.Context(), p, r.PathValue("env"))
