@@ -99,7 +99,7 @@ func (s *Server) SetRelease(ctx context.Context, env, id, actor string) (previou
 		if previous, err = tx.SetRelease(ctx, env, id, actor, now); err != nil {
 			return err
 		}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: actor, Action: "environment.set-release", Target: env,
+		if _, err := s.audit.Append(ctx, tx, now, audit.Record{Actor: actor, Action: "environment.set-release", Target: env,
 			Details: map[string]string{"release": id, "previous": previous}}); err != nil {
 			return err
 		}

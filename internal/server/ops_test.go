@@ -113,7 +113,7 @@ func TestBootstrapToken(t *testing.T) {
 	}
 	defer st.Close()
 	var stderr bytes.Buffer
-	srv, err := server.New(ctx, server.Options{Store: st, Stderr: &stderr})
+	srv, err := server.New(ctx, server.Options{Store: st, Stderr: &stderr, Audit: testChain(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +123,7 @@ func TestBootstrapToken(t *testing.T) {
 		t.Fatalf("stderr %q", stderr.String())
 	}
 	stderr.Reset()
-	srv, err = server.New(ctx, server.Options{Store: st, Stderr: &stderr})
+	srv, err = server.New(ctx, server.Options{Store: st, Stderr: &stderr, Audit: testChain(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +149,7 @@ func TestBootstrapToken(t *testing.T) {
 		t.Errorf("given token printed: %q", h.stderr.String())
 	}
 	h.must(200, "GET", "/api/v1/tokens", adminToken, nil)
-	if _, err := server.New(ctx, server.Options{Store: st, BootstrapToken: "ep_short"}); err == nil {
+	if _, err := server.New(ctx, server.Options{Store: st, BootstrapToken: "ep_short", Audit: testChain(t)}); err == nil {
 		t.Error("a short bootstrap token was accepted")
 	}
 }

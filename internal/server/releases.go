@@ -144,7 +144,7 @@ func (s *Server) CreateRelease(ctx context.Context, files map[string][]byte, lab
 			tx.Notify(store.Event{Kind: "environment", Environment: e.Name})
 			names = append(names, e.Name)
 		}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: actor, Action: "release.create", Target: rel.ID,
+		if _, err := s.audit.Append(ctx, tx, now, audit.Record{Actor: actor, Action: "release.create", Target: rel.ID,
 			Details: map[string]any{"digest": digest, "files": len(files), "size": size, "labels": labels, "environments": names}}); err != nil {
 			return err
 		}

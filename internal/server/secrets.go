@@ -73,7 +73,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p *auth.Princ
 			return err
 		}
 		details := map[string]any{"environment": env, "name": name, "version": m.Version}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "secret.set", Target: env + "/" + name, Details: details}); err != nil {
+		if _, err := s.audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "secret.set", Target: env + "/" + name, Details: details}); err != nil {
 			return err
 		}
 		tx.Notify(store.Event{Kind: "secret", Environment: env, ID: name})
@@ -158,7 +158,7 @@ func (s *Server) getSecret(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		if sec, err = s.vault.Get(ctx, tx, env, name); err != nil {
 			return err
 		}
-		_, err = audit.Append(ctx, tx, s.now(), audit.Record{Actor: p.Actor(), Action: "secret.reveal", Target: env + "/" + name,
+		_, err = s.audit.Append(ctx, tx, s.now(), audit.Record{Actor: p.Actor(), Action: "secret.reveal", Target: env + "/" + name,
 			Details: map[string]any{"environment": env, "name": name, "version": sec.Version}})
 		return err
 	})
@@ -189,7 +189,7 @@ func (s *Server) deleteSecret(w http.ResponseWriter, r *http.Request, p *auth.Pr
 		if err != nil {
 			return err
 		}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "secret.delete", Target: env + "/" + name,
+		if _, err := s.audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "secret.delete", Target: env + "/" + name,
 			Details: map[string]any{"environment": env, "name": name, "version": tomb}}); err != nil {
 			return err
 		}

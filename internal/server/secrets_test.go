@@ -380,7 +380,7 @@ func TestSecretChangeReachesOtherReplicas(t *testing.T) {
 }
 
 func TestSecretsOffWithoutMasterKey(t *testing.T) {
-	h, _ := seeded(t, func(o *server.Options) { o.Vault = nil })
+	h, _ := seeded(t, func(o *server.Options) { o.Vault, o.Audit = nil, testChain(t) })
 	if r := h.call("GET", "/api/v1/environments/staging/secrets", adminToken, nil); r.status != 503 || !strings.Contains(r.err(t).Message, "master key") {
 		t.Errorf("secrets without a vault: %d %s", r.status, r.body)
 	}

@@ -63,6 +63,13 @@ type Options struct {
 	// Vault holds the master key of server-side secrets. nil: the secrets
 	// routes answer 503 and configs resolve without server-side secrets.
 	Vault *vault.Vault
+	// Audit signs and verifies the audit chain. nil: the chain keyed by
+	// Vault's master key. A server needs one of the two: an unkeyed chain
+	// proves nothing (tests pass a chain with a fixed test key).
+	Audit *audit.Chain
+	// Checkpoints configure the signed checkpoints of the audit log's
+	// head (file, frequency); the zero value logs them only.
+	Checkpoints audit.CheckpointOptions
 }
 
 // Server is one envplane API replica.
@@ -84,6 +91,9 @@ type Server struct {
 	preloaded atomic.Pointer[preloaded]
 	tokens    principalCache
 	vault     *vault.Vault
+	audit     *audit.Chain
+	// checkpoints anchor the audit log's head; verify honours the latest.
+	checkpoints *audit.Checkpointer
 	// secretGens counts secret changes per environment, so that reload
 	// re-resolves exactly the environments whose secrets changed.
 	secretGens secretGens
@@ -136,8 +146,26 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if (o.TLSCertFile == "") != (o.TLSKeyFile == "") {
 		return nil, errors.New("server: TLS needs both a certificate and a key file")
 	}
+	if o.Audit == nil && o.Vault != nil {
+		var err error
+		if o.Audit, err = o.Vault.AuditChain(); err != nil {
+			return nil, fmt.Errorf("server: audit chain: %w", err)
+		}
+	}
+	if o.Audit == nil {
+		return nil, errors.New("server: an audit chain key is required: give the server a master key")
+	}
+	if o.Checkpoints.Clock == nil {
+		o.Checkpoints.Clock = o.Clock
+	}
+	checkpoints, err := audit.NewCheckpointer(o.Audit, o.Store, o.Logger, o.Checkpoints)
+	if err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	s := &Server{
-		st:       o.Store,
+		audit:       o.Audit,
+		checkpoints: checkpoints,
+		st:          o.Store,
 		log:      o.Logger,
 		now:      o.Clock,
 		rand:     o.Rand,
@@ -152,6 +180,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.snap.Store(emptySnapshot())
 	s.registerRoutes()
 
+	if err := s.migrateAudit(ctx); err != nil {
+		return nil, err
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -173,10 +204,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("server: load environments: %w", err)
 	}
-	s.bg.Add(1)
+	s.bg.Add(2)
 	go func() {
 		defer s.bg.Done()
 		s.follow(bg, events)
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.checkpoints.Run(bg)
 	}()
 	context.AfterFunc(ctx, s.stopStreams)
 	return s, nil
@@ -261,6 +296,25 @@ func (s *Server) stopStreams() {
 	})
 }
 
+// migrateAudit re-signs the audit chain under the server's key when it is
+// still unkeyed (written before the chain was keyed) or partly signed by a
+// previous master key. An unkeyed chain is migrated only while no
+// checkpoint was ever written: after that, an unkeyed chain was rewritten by
+// someone without the key, and re-signing it would launder the rewrite.
+// A chain that does not verify is left alone and reported by verify.
+func (s *Server) migrateAudit(ctx context.Context) error {
+	n, err := s.audit.Migrate(ctx, s.st, s.checkpoints.LegacyAllowed())
+	switch {
+	case errs.Is(err, errs.Conflict):
+		s.log.Error("audit chain not re-signed under the audit key", "err", err)
+	case err != nil:
+		return fmt.Errorf("server: audit chain: %w", err)
+	case n > 0:
+		s.log.Info("audit chain re-signed under the audit key", "entries", n, "key", s.audit.KeyID())
+	}
+	return nil
+}
+
 // bootstrap creates the first admin token when the store holds none.
 func (s *Server) bootstrap(ctx context.Context) error {
 	token := s.opts.BootstrapToken
@@ -289,7 +343,7 @@ func (s *Server) bootstrap(ctx context.Context) error {
 		if err := tx.InsertToken(ctx, t); err != nil {
 			return err
 		}
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: "envplane", Action: "token.create", Target: id,
+		if _, err := s.audit.Append(ctx, tx, now, audit.Record{Actor: "envplane", Action: "token.create", Target: id,
 			Details: map[string]any{"name": t.Name, "role": t.Role, "bootstrap": true}}); err != nil {
 			return err
 		}

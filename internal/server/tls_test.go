@@ -45,7 +45,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := server.New(context.Background(), server.Options{Store: st, BootstrapToken: adminToken, TLSCertFile: certFile, TLSKeyFile: keyFile})
+	srv, err := server.New(context.Background(), server.Options{Store: st, BootstrapToken: adminToken, TLSCertFile: certFile, TLSKeyFile: keyFile, Audit: testChain(t)})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +70,7 @@ func TestTLS(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("https: %d %v", resp.StatusCode, resp.Header)
 	}
-	if _, err := server.New(context.Background(), server.Options{Store: st, TLSCertFile: certFile}); err == nil {
+	if _, err := server.New(context.Background(), server.Options{Store: st, TLSCertFile: certFile, Audit: testChain(t)}); err == nil {
 		t.Error("a certificate without a key was accepted")
 	}
 }

@@ -130,7 +130,7 @@ func (s *Server) createToken(w http.ResponseWriter, r *http.Request, p *auth.Pri
 		if err := tx.InsertToken(r.Context(), t); err != nil {
 			return err
 		}
-		if _, err := audit.Append(r.Context(), tx, now, audit.Record{Actor: p.Actor(), Action: "token.create", Target: id,
+		if _, err := s.audit.Append(r.Context(), tx, now, audit.Record{Actor: p.Actor(), Action: "token.create", Target: id,
 			Details: map[string]any{"name": t.Name, "role": t.Role, "environments": t.Environments, "groups": t.Groups}}); err != nil {
 			return err
 		}
@@ -192,7 +192,7 @@ func (s *Server) deleteToken(w http.ResponseWriter, r *http.Request, p *auth.Pri
 			return err
 		}
 		now := s.now().UTC().Truncate(time.Microsecond)
-		if _, err := audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "token.delete", Target: id,
+		if _, err := s.audit.Append(ctx, tx, now, audit.Record{Actor: p.Actor(), Action: "token.delete", Target: id,
 			Details: map[string]string{"name": target.Name, "role": target.Role}}); err != nil {
 			return err
 		}

@@ -598,6 +598,19 @@ func (t *tx) AppendAudit(ctx context.Context, e store.AuditEntry) error {
 	return mapErr(err, "sqlite: append audit entry %d", e.Seq)
 }
 
+func (t *tx) SetAuditHash(ctx context.Context, seq int64, prevHash, hash string) error {
+	res, err := t.q.ExecContext(ctx, `UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?`, prevHash, hash, seq)
+	if err != nil {
+		return mapErr(err, "sqlite: re-sign audit entry %d", seq)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return mapErr(err, "sqlite: re-sign audit entry %d", seq)
+	} else if n == 0 {
+		return errs.E(errs.NotFound, "audit entry %d not found", seq)
+	}
+	return nil
+}
+
 // Notify queues ev for delivery after commit. Identical events in one
 // transaction are delivered once, as PostgreSQL does.
 func (t *tx) Notify(ev store.Event) {
