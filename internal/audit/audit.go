@@ -126,7 +126,9 @@ func (c *Chain) Append(ctx context.Context, tx store.Tx, now time.Time, r Record
 
 // Hash is the chain hash of an entry under the current key: HMAC-SHA256
 // over its previous hash and its fields in a fixed, length-prefixed layout.
-func (c *Chain) Hash(e store.AuditEntry) string { return entryHash(hmac.New(sha256.New, c.keys[0].entry), e) }
+func (c *Chain) Hash(e store.AuditEntry) string {
+	return entryHash(hmac.New(sha256.New, c.keys[0].entry), e)
+}
 
 // LegacyHash is the unkeyed SHA-256 chain hash entries carried before the
 // chain was keyed. Anyone can compute it, so Verify never accepts it; only

@@ -194,4 +194,3 @@ func TestLegacyAuditChain(t *testing.T) {
 		t.Error("the rewritten chain was re-signed")
 	}
 }
-
