@@ -82,7 +82,8 @@ type CheckpointOptions struct {
 	// appended (default 1 minute).
 	Interval time.Duration
 	// Keep is how many checkpoints File holds (default 100).
-	Keep  int
+	Keep int
+	// Clock stamps checkpoints (default time.Now).
 	Clock func() time.Time
 }
 
