@@ -33,6 +33,18 @@ type Options struct {
 	// RevealWindow is how long SDK keys' config reveals are summed up
 	// before one audit entry records them (0: a minute).
 	RevealWindow time.Duration
+	Audit        AuditOptions
+}
+
+// AuditOptions configure the audit log.
+type AuditOptions struct {
+	// Chain signs and verifies the log. nil: the chain keyed by Vault's
+	// master key. One of the two is required: an unkeyed chain proves
+	// nothing (tests pass a chain with a fixed test key).
+	Chain *audit.Chain
+	// Checkpoints configure the signed checkpoints of the log's head (file,
+	// frequency); the zero value logs them only.
+	Checkpoints audit.CheckpointOptions
 }
 
 // App runs the use cases against one store.
@@ -43,6 +55,9 @@ type App struct {
 	now    func() time.Time
 	rand   io.Reader
 	window time.Duration
+	chain  *audit.Chain
+	// checkpoints anchor the log's head; verify honours the latest.
+	checkpoints *audit.Checkpointer
 
 	// committed is told of the events of every transaction this App
 	// commits, so its own replica can apply them before answering.
@@ -76,7 +91,25 @@ func New(o Options) (*App, error) {
 	if o.RevealWindow <= 0 {
 		o.RevealWindow = time.Minute
 	}
-	a := &App{st: o.Store, vault: o.Vault, log: o.Logger, now: o.Clock, rand: o.Rand, window: o.RevealWindow}
+	chain := o.Audit.Chain
+	if chain == nil && o.Vault != nil {
+		var err error
+		if chain, err = o.Vault.AuditChain(); err != nil {
+			return nil, fmt.Errorf("audit chain: %w", err)
+		}
+	}
+	if chain == nil {
+		return nil, fmt.Errorf("an audit chain key is required: give the server a master key")
+	}
+	if o.Audit.Checkpoints.Clock == nil {
+		o.Audit.Checkpoints.Clock = o.Clock
+	}
+	checkpoints, err := audit.NewCheckpointer(chain, o.Store, o.Logger, o.Audit.Checkpoints)
+	if err != nil {
+		return nil, err
+	}
+	a := &App{st: o.Store, vault: o.Vault, log: o.Logger, now: o.Clock, rand: o.Rand, window: o.RevealWindow,
+		chain: chain, checkpoints: checkpoints}
 	a.reveals.init()
 	return a, nil
 }
@@ -93,13 +126,14 @@ func (a *App) SecretsOn() bool { return a.vault != nil }
 type txn struct {
 	store.Tx
 	ctx    context.Context
+	chain  *audit.Chain
 	at     time.Time
 	events []domain.Event
 }
 
 // record appends an audit entry inside the transaction.
 func (t *txn) record(actor string, action domain.AuditAction, target string, details any) error {
-	_, err := audit.Append(t.ctx, t.Tx, t.at, audit.Record{Actor: actor, Action: string(action), Target: target, Details: details})
+	_, err := t.chain.Append(t.ctx, t.Tx, t.at, audit.Record{Actor: actor, Action: string(action), Target: target, Details: details})
 	return err
 }
 
@@ -114,7 +148,7 @@ func (t *txn) notify(ev domain.Event) {
 func (a *App) write(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
 	var events []domain.Event
 	err := a.st.WithTx(ctx, func(tx store.Tx) error {
-		t := &txn{Tx: tx, ctx: ctx, at: a.now().UTC().Truncate(time.Microsecond)}
+		t := &txn{Tx: tx, ctx: ctx, chain: a.chain, at: a.now().UTC().Truncate(time.Microsecond)}
 		if err := fn(ctx, t); err != nil {
 			return err
 		}

@@ -3,12 +3,14 @@ package app
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"sync"
 	"time"
 
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/errs"
 )
 
 // ListAudit returns entries after seq after, oldest first: every entry for
@@ -60,13 +62,45 @@ func environmentsOf(e domain.AuditEntry) []string {
 	return d.Environments
 }
 
-// VerifyAudit checks the whole chain.
-func (a *App) VerifyAudit(ctx context.Context, p *auth.Principal) (audit.Result, error) {
+// VerifyAudit checks the chain's links and MACs, and the log against the
+// latest checkpoint this server knows and, when anchor is "SEQ:HEAD", an
+// anchor the caller recorded.
+func (a *App) VerifyAudit(ctx context.Context, p *auth.Principal, anchor string) (audit.Result, error) {
 	if err := p.Can(auth.ReadAudit, ""); err != nil {
 		return audit.Result{}, err
 	}
-	return audit.Verify(ctx, a.st)
+	anchors := a.checkpoints.Anchors()
+	if anchor != "" {
+		cp, err := audit.ParseCheckpoint(anchor)
+		if err != nil {
+			return audit.Result{}, errs.Field("checkpoint", "must be SEQ:HEAD: a sequence number and the entry's 64-digit hex hash")
+		}
+		anchors = append(anchors, cp)
+	}
+	return a.chain.Verify(ctx, a.st, anchors...)
 }
+
+// MigrateAudit re-signs the audit chain under the current key when it is
+// still unkeyed (written before the chain was keyed) or partly signed by a
+// previous master key. An unkeyed chain is migrated only while no
+// checkpoint was ever written: after that, an unkeyed chain was rewritten by
+// someone without the key, and re-signing it would launder the rewrite. A
+// chain that does not verify is left alone (logged) and reported by verify.
+func (a *App) MigrateAudit(ctx context.Context) error {
+	n, err := a.chain.Migrate(ctx, a.st, a.checkpoints.LegacyAllowed())
+	switch {
+	case errs.Is(err, errs.Conflict):
+		a.log.Error("audit chain not re-signed under the audit key", "err", err)
+	case err != nil:
+		return fmt.Errorf("audit chain: %w", err)
+	case n > 0:
+		a.log.Info("audit chain re-signed under the audit key", "entries", n, "key", a.chain.KeyID())
+	}
+	return nil
+}
+
+// RunCheckpoints signs checkpoints of the log's head until ctx ends.
+func (a *App) RunCheckpoints(ctx context.Context) { a.checkpoints.Run(ctx) }
 
 // Reveal is one answer that showed secret or sensitive values.
 type Reveal struct {

@@ -8,6 +8,8 @@ import (
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
+
+	"github.com/envplane/envplane/internal/audit"
 )
 
 func (a *app) auditCommand() *cobra.Command {
@@ -57,28 +59,55 @@ func (a *app) auditCommand() *cobra.Command {
 	}
 	list.Flags().Int64Var(&after, "after", 0, "only entries with a greater sequence number")
 	list.Flags().StringVar(&format, "format", "text", "output format: text or json")
+	var anchor string
 	verify := &cobra.Command{
-		Use:   "verify",
+		Use:   "verify [--checkpoint SEQ:HEAD]",
 		Short: "Prove the audit chain is intact (exit 1 when it is not)",
-		Args:  cobra.NoArgs,
+		Long: `Verify has the server check every link of the keyed audit chain, and the log against
+the latest signed checkpoint the server wrote: a log that ends before it, or differs
+from it, was truncated or rewritten. --checkpoint SEQ:HEAD checks an anchor recorded
+elsewhere (the server's "audit checkpoint" log lines, or the head this command
+printed earlier) as well. Exit 1 when the chain or a checkpoint does not hold.`,
+		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
-			var out struct {
-				OK      bool   `json:"ok"`
-				Entries int64  `json:"entries"`
-				BadSeq  int64  `json:"badSeq"`
-				Problem string `json:"problem"`
+			var q url.Values
+			if anchor != "" {
+				cp, err := audit.ParseCheckpoint(anchor)
+				if err != nil {
+					return fmt.Errorf("audit verify: --checkpoint: %w", err)
+				}
+				q = url.Values{"checkpoint": {cp.String()}}
 			}
-			if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/audit/verify", nil, nil, &out); err != nil {
+			var out struct {
+				OK         bool   `json:"ok"`
+				Entries    int64  `json:"entries"`
+				BadSeq     int64  `json:"badSeq"`
+				Problem    string `json:"problem"`
+				Head       string `json:"head"`
+				Checkpoint *struct {
+					Seq  int64  `json:"seq"`
+					Head string `json:"head"`
+				} `json:"checkpoint"`
+			}
+			if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/audit/verify", q, nil, &out); err != nil {
 				return err
 			}
 			if !out.OK {
 				fmt.Fprintf(a.stdout, "audit chain BROKEN at entry %d: %s (%d entries verified before it)\n", out.BadSeq, out.Problem, out.Entries)
 				return findings()
 			}
-			_, err := fmt.Fprintf(a.stdout, "audit chain ok: %d entries\n", out.Entries)
+			fmt.Fprintf(a.stdout, "audit chain ok: %d entries", out.Entries)
+			if out.Entries > 0 {
+				fmt.Fprintf(a.stdout, ", head %d:%s", out.Entries, out.Head)
+			}
+			if out.Checkpoint != nil {
+				fmt.Fprintf(a.stdout, "; checkpoint %d:%s holds", out.Checkpoint.Seq, out.Checkpoint.Head)
+			}
+			_, err := fmt.Fprintln(a.stdout)
 			return err
 		},
 	}
+	verify.Flags().StringVar(&anchor, "checkpoint", "", "also check that entry SEQ exists and has hash HEAD")
 	cmd.AddCommand(list, verify)
 	return cmd
 }

@@ -16,6 +16,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/server"
@@ -32,7 +33,7 @@ var defaultDatabase = filepath.Join(".envplane", "envplane.db")
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, database, wsDir, certFile, keyFile string
-	var masterKeyFile, previousKeyFile string
+	var masterKeyFile, previousKeyFile, checkpointFile string
 	var rateLimit float64
 	cmd := &cobra.Command{
 		Use:   "serve [--addr :8080] [--database URL] [--workspace DIR] [--tls-cert F --tls-key F]",
@@ -54,8 +55,17 @@ PostgreSQL the key is required, and every replica must use the same one. During 
 master key rotation (envplane server rotate-master-key), --previous-master-key-file
 lets a server also open data keys still wrapped by the old key.
 
+The audit log is a chain keyed by the master key. The server signs checkpoints of
+its head (every 100 entries or each minute with new entries) into the log and into
+audit.checkpoints beside the master key file (or the SQLite database), or
+--audit-checkpoint-file; audit verify then fails when the log is behind them.
+
+A SQLite database serves one process: a second serve (or server command) on the
+same file is refused while the first runs.
+
 Flags default to ENVPLANE_ADDR, ENVPLANE_DATABASE, ENVPLANE_TLS_CERT, ENVPLANE_TLS_KEY,
-ENVPLANE_MASTER_KEY_FILE, ENVPLANE_PREVIOUS_MASTER_KEY_FILE and ENVPLANE_RATE_LIMIT;
+ENVPLANE_MASTER_KEY_FILE, ENVPLANE_PREVIOUS_MASTER_KEY_FILE, ENVPLANE_AUDIT_CHECKPOINT_FILE
+and ENVPLANE_RATE_LIMIT;
 ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
@@ -71,6 +81,7 @@ ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 			fromEnv("tls-cert", "ENVPLANE_TLS_CERT", &certFile)
 			fromEnv("tls-key", "ENVPLANE_TLS_KEY", &keyFile)
 			fromEnv("previous-master-key-file", "ENVPLANE_PREVIOUS_MASTER_KEY_FILE", &previousKeyFile)
+			fromEnv("audit-checkpoint-file", "ENVPLANE_AUDIT_CHECKPOINT_FILE", &checkpointFile)
 			mk := a.masterKeySource(cmd, masterKeyFile)
 			if v := a.getenv("ENVPLANE_RATE_LIMIT"); v != "" && !cmd.Flags().Changed("rate-limit") {
 				n, err := strconv.ParseFloat(v, 64)
@@ -83,7 +94,7 @@ ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 				return errors.New("serve: --tls-cert and --tls-key go together")
 			}
 			return a.serve(serveConfig{addr: addr, database: database, workspace: wsDir, cert: certFile, key: keyFile, rateLimit: rateLimit,
-				masterKey: mk, previousKeyFile: previousKeyFile})
+				masterKey: mk, previousKeyFile: previousKeyFile, checkpointFile: checkpointFile})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", ":8080", "address to listen on")
@@ -94,6 +105,7 @@ ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 	cmd.Flags().Float64Var(&rateLimit, "rate-limit", server.DefaultRateLimit, "requests per second per token (0 or negative: no limit)")
 	cmd.Flags().StringVar(&masterKeyFile, "master-key-file", "", "file holding the master key of server-side secrets, base64 (default $ENVPLANE_MASTER_KEY_FILE, or the key itself in $ENVPLANE_MASTER_KEY)")
 	cmd.Flags().StringVar(&previousKeyFile, "previous-master-key-file", "", "during a master key rotation: the old master key, still accepted")
+	cmd.Flags().StringVar(&checkpointFile, "audit-checkpoint-file", "", "file of signed audit checkpoints (default: "+auditCheckpointFileName+" beside the master key file or the SQLite database)")
 	return cmd
 }
 
@@ -102,7 +114,12 @@ type serveConfig struct {
 	rateLimit                            float64
 	masterKey                            vault.Source // Value and File only
 	previousKeyFile                      string
+	checkpointFile                       string // "": beside the master key file
 }
+
+// auditCheckpointFileName is the checkpoint file's name beside the master
+// key file (or the SQLite database, whose generated key lives there).
+const auditCheckpointFileName = "audit.checkpoints"
 
 // masterKeySource reads the master key settings: --master-key-file wins
 // over the environment; ENVPLANE_MASTER_KEY and ENVPLANE_MASTER_KEY_FILE
@@ -120,11 +137,15 @@ const pendingKeySuffix = ".new"
 
 // openVault loads the master key for st (dataDir is the SQLite database's
 // directory, "" for PostgreSQL) and checks it opens every data key.
-func (a *app) openVault(ctx context.Context, st store.Store, dataDir string, src vault.Source, previousFile string, log *slog.Logger) (*vault.Vault, error) {
+// keyFile is the master key's file, "" when it came from ENVPLANE_MASTER_KEY.
+func (a *app) openVault(ctx context.Context, st store.Store, dataDir string, src vault.Source, previousFile string, log *slog.Logger) (v *vault.Vault, keyFile string, err error) {
 	src.DataDir, src.Store = dataDir, st
 	loaded, err := vault.Load(ctx, src)
 	if err != nil {
-		return nil, err
+		return nil, "", err
+	}
+	if loaded.From != "ENVPLANE_MASTER_KEY" {
+		keyFile = loaded.From
 	}
 	if loaded.Generated {
 		log.Warn("generated the master key of server-side secrets; back it up and keep it private: without it the secrets in this database cannot be decrypted. "+
@@ -134,7 +155,7 @@ func (a *app) openVault(ctx context.Context, st store.Store, dataDir string, src
 	if previousFile != "" {
 		k, err := vault.ReadKeyFile(previousFile)
 		if err != nil {
-			return nil, fmt.Errorf("--previous-master-key-file: %w", err)
+			return nil, "", fmt.Errorf("--previous-master-key-file: %w", err)
 		}
 		previous = append(previous, k)
 	}
@@ -145,12 +166,12 @@ func (a *app) openVault(ctx context.Context, st store.Store, dataDir string, src
 			previous = append(previous, k)
 		}
 	}
-	v, err := vault.New(vault.Options{Master: loaded.Key, Previous: previous})
+	v, err = vault.New(vault.Options{Master: loaded.Key, Previous: previous})
 	if err != nil {
-		return nil, err
+		return nil, "", err
 	}
 	log.Info("server-side secrets", "masterKey", loaded.Key.ID(), "source", loaded.From)
-	return v, nil
+	return v, keyFile, nil
 }
 
 func (a *app) serve(c serveConfig) error {
@@ -185,15 +206,29 @@ func (a *app) serve(c serveConfig) error {
 		return err
 	}
 	defer st.Close()
-	v, err := a.openVault(ctx, st, dataDir, c.masterKey, c.previousKeyFile, logger)
+	v, keyFile, err := a.openVault(ctx, st, dataDir, c.masterKey, c.previousKeyFile, logger)
 	if err != nil {
 		return fmt.Errorf("serve: %w", err)
+	}
+	// Checkpoints live outside the database, beside the master key: whoever
+	// can rewrite the database should not be able to rewrite them too.
+	checkpoints := c.checkpointFile
+	switch {
+	case checkpoints != "":
+	case keyFile != "":
+		checkpoints = filepath.Join(filepath.Dir(keyFile), auditCheckpointFileName)
+	case dataDir != "":
+		checkpoints = filepath.Join(dataDir, auditCheckpointFileName)
+	default:
+		logger.Warn("audit checkpoints go to this log only: the master key comes from ENVPLANE_MASTER_KEY; " +
+			"set --audit-checkpoint-file (ENVPLANE_AUDIT_CHECKPOINT_FILE) to keep them in a file")
 	}
 	rate := c.rateLimit
 	if rate == 0 {
 		rate = -1 // --rate-limit 0 reads as "no limit", not "the default"
 	}
-	uc, err := envapp.New(envapp.Options{Store: st, Vault: v, Logger: logger})
+	uc, err := envapp.New(envapp.Options{Store: st, Vault: v, Logger: logger,
+		Audit: envapp.AuditOptions{Checkpoints: audit.CheckpointOptions{File: checkpoints}}})
 	if err != nil {
 		return err
 	}
@@ -206,7 +241,6 @@ func (a *app) serve(c serveConfig) error {
 		RateLimit:      rate,
 		TLSCertFile:    c.cert,
 		TLSKeyFile:     c.key,
-		Vault:          v,
 	})
 	if err != nil {
 		return err

@@ -16,6 +16,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/server"
 	"github.com/envplane/envplane/internal/store/sqlite"
 )
@@ -113,7 +114,7 @@ func TestBootstrapToken(t *testing.T) {
 	}
 	defer st.Close()
 	var stderr bytes.Buffer
-	srv, err := server.New(ctx, server.Options{Store: st, Stderr: &stderr})
+	srv, err := server.New(ctx, server.Options{Store: st, Stderr: &stderr, Audit: app.AuditOptions{Chain: testChain(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -123,7 +124,7 @@ func TestBootstrapToken(t *testing.T) {
 		t.Fatalf("stderr %q", stderr.String())
 	}
 	stderr.Reset()
-	srv, err = server.New(ctx, server.Options{Store: st, Stderr: &stderr})
+	srv, err = server.New(ctx, server.Options{Store: st, Stderr: &stderr, Audit: app.AuditOptions{Chain: testChain(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -149,7 +150,7 @@ func TestBootstrapToken(t *testing.T) {
 		t.Errorf("given token printed: %q", h.stderr.String())
 	}
 	h.must(200, "GET", "/api/v1/tokens", adminToken, nil)
-	if _, err := server.New(ctx, server.Options{Store: st, BootstrapToken: "ep_short"}); err == nil {
+	if _, err := server.New(ctx, server.Options{Store: st, BootstrapToken: "ep_short", Audit: app.AuditOptions{Chain: testChain(t)}}); err == nil {
 		t.Error("a short bootstrap token was accepted")
 	}
 }

@@ -380,7 +380,7 @@ func TestSecretChangeReachesOtherReplicas(t *testing.T) {
 }
 
 func TestSecretsOffWithoutMasterKey(t *testing.T) {
-	h, _ := seeded(t, func(o *server.Options) { o.Vault = nil })
+	h, _ := seeded(t, func(o *server.Options) { o.Vault, o.Audit.Chain = nil, testChain(t) })
 	if r := h.call("GET", "/api/v1/environments/staging/secrets", adminToken, nil); r.status != 503 || !strings.Contains(r.err(t).Message, "master key") {
 		t.Errorf("secrets without a vault: %d %s", r.status, r.body)
 	}
@@ -439,9 +439,8 @@ func TestMasterKeyRotationAcrossRestarts(t *testing.T) {
 	if got := reveal(both, "staging/DB_PASSWORD"); got != canary {
 		t.Errorf("before rotation: %v", got)
 	}
-	st := mustOpen(t, h.dbPath)
-	res, err := vault.RotateMaster(context.Background(), st, mk(oldKey), mk(newKey), "test", time.Now())
-	st.Close()
+	// Through the running server's store: the database is locked to it.
+	res, err := vault.RotateMaster(context.Background(), both.st, mk(oldKey), mk(newKey), "test", time.Now())
 	if err != nil || res.Rewrapped != 2 {
 		t.Fatalf("RotateMaster = %+v, %v", res, err)
 	}
@@ -450,6 +449,10 @@ func TestMasterKeyRotationAcrossRestarts(t *testing.T) {
 			t.Errorf("%s during the rotation: %v", k, got)
 		}
 	}
+
+	both.srv.Close() // one server per SQLite file
+	both.hs.Close()
+	both.st.Close()
 
 	_, err = reopen(testVault(t, oldKey))
 	if err == nil || !strings.Contains(err.Error(), "wrapped by master key "+mk(newKey).ID()) {

@@ -59,10 +59,13 @@ type Options struct {
 	ShutdownTimeout time.Duration
 	// TLSCertFile and TLSKeyFile, both set, make Serve speak HTTPS.
 	TLSCertFile, TLSKeyFile string
-	// Vault holds the master key of server-side secrets. nil: the secrets
-	// routes answer 503 and configs resolve without server-side secrets.
+	// Vault holds the master key of server-side secrets, for the App built
+	// when App is nil. nil: the secrets routes answer 503 and configs
+	// resolve without server-side secrets.
 	Vault *vault.Vault
-	// App runs the use cases; nil: one over Store and Vault.
+	// Audit configures the audit log of the App built when App is nil.
+	Audit app.AuditOptions
+	// App runs the use cases; nil: one over Store, Vault and Audit.
 	App *app.App
 }
 
@@ -137,9 +140,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, errors.New("server: TLS needs both a certificate and a key file")
 	}
 	if o.App == nil {
-		a, err := app.New(app.Options{Store: o.Store, Vault: o.Vault, Logger: o.Logger, Clock: o.Clock, Rand: o.Rand})
+		a, err := app.New(app.Options{Store: o.Store, Vault: o.Vault, Logger: o.Logger, Clock: o.Clock, Rand: o.Rand, Audit: o.Audit})
 		if err != nil {
-			return nil, err
+			return nil, fmt.Errorf("server: %w", err)
 		}
 		o.App = a
 	}
@@ -159,6 +162,9 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	s.snap.Store(emptySnapshot())
 	s.registerRoutes()
 
+	if err := s.app.MigrateAudit(ctx); err != nil {
+		return nil, fmt.Errorf("server: %w", err)
+	}
 	if err := s.bootstrap(ctx); err != nil {
 		return nil, err
 	}
@@ -179,10 +185,14 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("server: load environments: %w", err)
 	}
-	s.bg.Add(2)
+	s.bg.Add(3)
 	go func() {
 		defer s.bg.Done()
 		s.follow(bg, events)
+	}()
+	go func() {
+		defer s.bg.Done()
+		s.app.RunCheckpoints(bg)
 	}()
 	go func() {
 		defer s.bg.Done()

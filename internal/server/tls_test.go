@@ -17,6 +17,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/server"
 	"github.com/envplane/envplane/internal/store/sqlite"
 )
@@ -45,7 +46,7 @@ func TestTLS(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer st.Close()
-	srv, err := server.New(context.Background(), server.Options{Store: st, BootstrapToken: adminToken, TLSCertFile: certFile, TLSKeyFile: keyFile})
+	srv, err := server.New(context.Background(), server.Options{Store: st, BootstrapToken: adminToken, TLSCertFile: certFile, TLSKeyFile: keyFile, Audit: app.AuditOptions{Chain: testChain(t)}})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +71,7 @@ func TestTLS(t *testing.T) {
 	if resp.StatusCode != 200 || resp.Header.Get("Strict-Transport-Security") == "" {
 		t.Fatalf("https: %d %v", resp.StatusCode, resp.Header)
 	}
-	if _, err := server.New(context.Background(), server.Options{Store: st, TLSCertFile: certFile}); err == nil {
+	if _, err := server.New(context.Background(), server.Options{Store: st, TLSCertFile: certFile, Audit: app.AuditOptions{Chain: testChain(t)}}); err == nil {
 		t.Error("a certificate without a key was accepted")
 	}
 }

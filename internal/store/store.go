@@ -79,6 +79,10 @@ type Tx interface {
 	DeleteToken(ctx context.Context, id string) error
 	// AppendAudit adds the next entry; its Seq must be LastAudit's + 1.
 	AppendAudit(ctx context.Context, e AuditEntry) error
+	// SetAuditHash replaces the PrevHash and Hash of entry seq, leaving its
+	// content alone: only for re-keying the whole chain in one transaction
+	// (audit.Chain.Rekey). NotFound when there is no such entry.
+	SetAuditHash(ctx context.Context, seq int64, prevHash, hash string) error
 	// PutSecret stores a new version. Its Version must be one more than
 	// LatestSecretVersion, else Conflict; an unknown environment is NotFound.
 	// Check-and-set against what a client saw is the domain layer's job.

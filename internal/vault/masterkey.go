@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/aes"
 	"crypto/cipher"
+	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
@@ -83,6 +84,19 @@ func ParseMasterKey(text string) (*MasterKey, error) {
 // ID is the first 8 hex digits of the key's SHA-256: enough to tell keys
 // apart in rows, logs and audit entries, useless for recovering the key.
 func (k *MasterKey) ID() string { return k.id }
+
+// auditChainLabel names what the derived key is for; a new label would
+// make a new, unrelated key.
+const auditChainLabel = "envplane audit chain v1"
+
+// AuditKey is the key of the keyed audit chain: HMAC-SHA256 of a fixed
+// label under the master key. It reveals nothing about the master key, and
+// only a holder of the master key can compute it (see audit.NewChain).
+func (k *MasterKey) AuditKey() []byte {
+	m := hmac.New(sha256.New, k.raw[:])
+	m.Write([]byte(auditChainLabel))
+	return m.Sum(nil)
+}
 
 // Encode is the key in base64, the form key files and ENVPLANE_MASTER_KEY hold.
 func (k *MasterKey) Encode() string { return base64.StdEncoding.EncodeToString(k.raw[:]) }

@@ -101,6 +101,18 @@ func New(o Options) (*Vault, error) {
 	return v, nil
 }
 
+// AuditChain is the audit chain keyed by the master key, accepting entries
+// signed under the previous keys too (a rotation in progress).
+func (v *Vault) AuditChain() (*audit.Chain, error) {
+	var previous [][]byte
+	for id, k := range v.keys {
+		if id != v.master.id {
+			previous = append(previous, k.AuditKey())
+		}
+	}
+	return audit.NewChain(v.master.AuditKey(), previous...)
+}
+
 // MasterKeyID is the ID of the key that wraps new data keys.
 func (v *Vault) MasterKeyID() string { return v.master.id }
 
@@ -429,6 +441,8 @@ func (v *Vault) dataKeyForWrite(ctx context.Context, tx store.Tx, env string, at
 type RotateResult struct {
 	Rewrapped int // environments whose data key moved to the new master key
 	Already   int // environments already under it (an interrupted rotation, resumed)
+	// Rekeyed is how many audit entries were re-signed under the new key.
+	Rekeyed int64
 }
 
 // RotateMaster re-wraps every environment's data key from oldKey to newKey
@@ -450,6 +464,10 @@ func RotateMaster(ctx context.Context, st store.Store, oldKey, newKey *MasterKey
 	// Rotation never writes a secret, so it needs no randomness source of
 	// the server's: a fresh Vault with crypto/rand seals the new wrappings.
 	v, err := New(Options{Master: newKey, Previous: []*MasterKey{oldKey}})
+	if err != nil {
+		return RotateResult{}, err
+	}
+	chain, err := audit.NewChain(newKey.AuditKey(), oldKey.AuditKey())
 	if err != nil {
 		return RotateResult{}, err
 	}
@@ -485,10 +503,17 @@ func RotateMaster(ctx context.Context, st store.Store, oldKey, newKey *MasterKey
 			}
 			res.Rewrapped++
 		}
+		// The audit chain is keyed by the master key too: re-sign it under
+		// the new key in the same transaction, after checking it under the
+		// old one. An unkeyed (legacy) chain is refused: a server start
+		// migrates it first, where the checkpoint file can vouch for it.
+		if res.Rekeyed, err = chain.Rekey(ctx, tx, false); err != nil {
+			return fmt.Errorf("rotate: %w", err)
+		}
 		if res.Rewrapped == 0 {
 			return nil
 		}
-		_, err = audit.Append(ctx, tx, at, audit.Record{Actor: actor, Action: "secrets.rotate-master-key", Target: "master-key",
+		_, err = chain.Append(ctx, tx, at, audit.Record{Actor: actor, Action: "secrets.rotate-master-key", Target: "master-key",
 			Details: map[string]any{"from": oldKey.id, "to": newKey.id, "environments": res.Rewrapped}})
 		return err
 	})

@@ -353,7 +353,12 @@ func TestRotateMaster(t *testing.T) {
 		if found != 1 {
 			t.Errorf("%d rotation audit entries, want 1 (the no-op repeat writes none)", found)
 		}
-		if res, err := audit.Verify(ctx, st); err != nil || !res.OK {
+		// The chain is keyed by the new master key alone now.
+		chain, err := audit.NewChain(newKey.AuditKey())
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res, err := chain.Verify(ctx, st); err != nil || !res.OK {
 			t.Errorf("audit chain: %+v, %v", res, err)
 		}
 	})

@@ -660,6 +660,17 @@ func (t *tx) AppendAudit(ctx context.Context, e store.AuditEntry) error {
 	return nil
 }
 
+func (t *tx) SetAuditHash(ctx context.Context, seq int64, prevHash, hash string) error {
+	tag, err := t.q.Exec(ctx, `UPDATE audit SET prev_hash = $1, hash = $2 WHERE seq = $3`, prevHash, hash, seq)
+	if err != nil {
+		return mapErr(err, "postgres: re-sign audit entry %d", seq)
+	}
+	if tag.RowsAffected() == 0 {
+		return errs.E(errs.NotFound, "audit entry %d not found", seq)
+	}
+	return nil
+}
+
 // Notify queues ev for pg_notify at commit. PostgreSQL folds identical
 // notifications of one transaction into one; so does the queue.
 func (t *tx) Notify(ev store.Event) {

@@ -8,6 +8,7 @@ import (
 
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
+	"github.com/envplane/envplane/internal/store/internal/secretrules"
 )
 
 // latestVisible selects, for each secret of an environment, its newest
@@ -126,9 +127,9 @@ func (r reader) ListEnvKeys(ctx context.Context) ([]store.EnvKey, error) {
 	return out, mapErr(rows.Err(), "sqlite: list data keys")
 }
 
-// knownEnvironment turns a missing environment into NotFound before a write
+// KnownEnvironment turns a missing environment into NotFound before a write
 // that a foreign key would otherwise refuse with an opaque error.
-func (t *tx) knownEnvironment(ctx context.Context, env string) error {
+func (t *tx) KnownEnvironment(ctx context.Context, env string) error {
 	var one int
 	err := t.q.QueryRowContext(ctx, `SELECT 1 FROM environments WHERE name = ?`, env).Scan(&one)
 	if errors.Is(err, sql.ErrNoRows) {
@@ -138,39 +139,22 @@ func (t *tx) knownEnvironment(ctx context.Context, env string) error {
 }
 
 func (t *tx) PutSecret(ctx context.Context, v store.SecretVersion) error {
-	return t.insertSecret(ctx, v, false)
-}
-
-func (t *tx) insertSecret(ctx context.Context, v store.SecretVersion, deleted bool) error {
-	if err := t.knownEnvironment(ctx, v.Environment); err != nil {
-		return err
-	}
-	latest, err := t.LatestSecretVersion(ctx, v.Environment, v.Name)
-	if err != nil {
-		return err
-	}
-	if v.Version != latest+1 {
-		return errs.E(errs.Conflict, "secret %q of %q: version %d is out of sequence: the next version is %d", v.Name, v.Environment, v.Version, latest+1)
-	}
-	ct := v.Ciphertext
-	if ct == nil {
-		ct = []byte{} // NULL would break NOT NULL
-	}
-	_, err = t.q.ExecContext(ctx, `INSERT INTO secrets (environment, name, version, ciphertext, created_at, created_by, deleted)
-		VALUES (?, ?, ?, ?, ?, ?, ?)`, v.Environment, v.Name, v.Version, ct, v.CreatedAt.UnixMicro(), v.CreatedBy, deleted)
-	return mapErr(err, "sqlite: store secret %q of %q", v.Name, v.Environment)
+	return secretrules.Put(ctx, t, v)
 }
 
 func (t *tx) DeleteSecret(ctx context.Context, env, name, actor string, at time.Time) error {
-	cur, err := t.GetSecret(ctx, env, name)
-	if err != nil {
-		return err
-	}
-	return t.insertSecret(ctx, store.SecretVersion{Environment: env, Name: name, Version: cur.Version + 1, CreatedAt: at, CreatedBy: actor}, true)
+	return secretrules.Delete(ctx, t, env, name, actor, at)
+}
+
+// InsertSecret stores one version row for secretrules, which checked it.
+func (t *tx) InsertSecret(ctx context.Context, v store.SecretVersion, deleted bool) error {
+	_, err := t.q.ExecContext(ctx, `INSERT INTO secrets (environment, name, version, ciphertext, created_at, created_by, deleted)
+		VALUES (?, ?, ?, ?, ?, ?, ?)`, v.Environment, v.Name, v.Version, v.Ciphertext, v.CreatedAt.UnixMicro(), v.CreatedBy, deleted)
+	return mapErr(err, "sqlite: store secret %q of %q", v.Name, v.Environment)
 }
 
 func (t *tx) PutEnvKey(ctx context.Context, k store.EnvKey) error {
-	if err := t.knownEnvironment(ctx, k.Environment); err != nil {
+	if err := t.KnownEnvironment(ctx, k.Environment); err != nil {
 		return err
 	}
 	_, err := t.q.ExecContext(ctx, `INSERT INTO env_keys (`+envKeyColumns+`) VALUES (?, ?, ?, ?)

@@ -2,7 +2,8 @@
 // modernc.org/sqlite driver, so `envplane serve` needs neither cgo nor another
 // service. Writes go through a single connection, one transaction at a time,
 // and are fsynced before they are acknowledged; reads use a separate pool and,
-// thanks to WAL, never wait for the writer. One file has one server process,
+// thanks to WAL, never wait for the writer. One file has one server process
+// (Open locks it: a second Open fails while the first Store is open),
 // so change events are fanned out in memory.
 package sqlite
 
@@ -45,6 +46,7 @@ type Store struct {
 	writer     chan struct{} // a one-slot semaphore serializing WithTx
 	hub        *fanout.Hub
 	migrations []migrate.Migration
+	lock       *fileLock // held until Close
 	closeOnce  sync.Once
 	closeErr   error
 }
@@ -52,7 +54,10 @@ type Store struct {
 var _ store.Store = (*Store)(nil)
 
 // Open opens the database file at path, creating it (mode 0600) and its
-// parent directories when missing, and applies pending migrations.
+// parent directories when missing, and applies pending migrations. The
+// Store holds an exclusive lock on path+".lock" until Close: while it is
+// open, another Open of the same file (in any process) fails with a
+// Conflict naming the holder's pid.
 func Open(ctx context.Context, path string) (*Store, error) {
 	if path == "" {
 		return nil, errs.E(errs.Invalid, "sqlite: the database path is empty")
@@ -75,7 +80,20 @@ func Open(ctx context.Context, path string) (*Store, error) {
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "sqlite: embedded migrations")
 	}
+	lock, err := lockDatabase(abs)
+	if err != nil {
+		return nil, err
+	}
+	s, err := open(ctx, abs, ms)
+	if err != nil {
+		lock.release()
+		return nil, err
+	}
+	s.lock = lock
+	return s, nil
+}
 
+func open(ctx context.Context, abs string, ms []migrate.Migration) (*Store, error) {
 	w, err := sql.Open("sqlite", dsn(abs, false))
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "sqlite: open %s", abs)
@@ -227,7 +245,7 @@ func (s *Store) Migrations(ctx context.Context) (applied, latest int, err error)
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.hub.Close()
-		s.closeErr = errors.Join(s.r.Close(), s.w.Close())
+		s.closeErr = errors.Join(s.r.Close(), s.w.Close(), s.lock.release())
 	})
 	return s.closeErr
 }
@@ -578,6 +596,19 @@ func (t *tx) AppendAudit(ctx context.Context, e store.AuditEntry) error {
 		return errs.Wrap(errs.Conflict, err, "audit entry %d already exists", e.Seq)
 	}
 	return mapErr(err, "sqlite: append audit entry %d", e.Seq)
+}
+
+func (t *tx) SetAuditHash(ctx context.Context, seq int64, prevHash, hash string) error {
+	res, err := t.q.ExecContext(ctx, `UPDATE audit SET prev_hash = ?, hash = ? WHERE seq = ?`, prevHash, hash, seq)
+	if err != nil {
+		return mapErr(err, "sqlite: re-sign audit entry %d", seq)
+	}
+	if n, err := res.RowsAffected(); err != nil {
+		return mapErr(err, "sqlite: re-sign audit entry %d", seq)
+	} else if n == 0 {
+		return errs.E(errs.NotFound, "audit entry %d not found", seq)
+	}
+	return nil
 }
 
 // Notify queues ev for delivery after commit. Identical events in one

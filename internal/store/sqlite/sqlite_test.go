@@ -4,11 +4,10 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"sync"
+	"strings"
 	"testing"
-	"time"
 
-	"github.com/envplane/envplane/internal/audit"
+	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/store/sqlite"
 	"github.com/envplane/envplane/internal/store/storetest"
@@ -52,42 +51,31 @@ func TestOpenRefusesADirectory(t *testing.T) {
 	}
 }
 
-// TestTwoHandlesOneFile: writers through two Stores on one file (as while a
-// restarted server overlaps its predecessor) still form one unbroken chain,
-// because BEGIN IMMEDIATE waits for the other's write lock.
-func TestTwoHandlesOneFile(t *testing.T) {
+// TestSecondOpenRefused: two servers on one file would each serve their own
+// stale view of it, so while one Store holds the file another Open fails,
+// saying who holds it; Close hands the file over.
+func TestSecondOpenRefused(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "envplane.db")
-	var stores [2]*sqlite.Store
-	for i := range stores {
-		s, err := sqlite.Open(t.Context(), path)
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer s.Close()
-		stores[i] = s
+	first, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatal(err)
 	}
-	var wg sync.WaitGroup
-	errc := make(chan error, 40)
-	for w := range 4 {
-		s := stores[w%2]
-		wg.Go(func() {
-			for i := range 10 {
-				errc <- s.WithTx(t.Context(), func(tx store.Tx) error {
-					_, err := audit.Append(t.Context(), tx, time.Now(), audit.Record{Actor: fmt.Sprint(w), Action: "test.write", Details: i})
-					return err
-				})
-			}
-		})
+	defer first.Close()
+	second, err := sqlite.Open(t.Context(), path)
+	if err == nil {
+		second.Close()
+		t.Fatal("a second Open of a held database succeeded")
 	}
-	wg.Wait()
-	close(errc)
-	for err := range errc {
-		if err != nil {
-			t.Fatal(err)
-		}
+	want := fmt.Sprintf("another envplane server (pid %d) holds the database %s", os.Getpid(), path)
+	if !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), want) {
+		t.Errorf("second Open = %v (kind %v); want a Conflict saying %q", err, errs.KindOf(err), want)
 	}
-	res, err := audit.Verify(t.Context(), stores[0])
-	if err != nil || !res.OK || res.Entries != 40 {
-		t.Errorf("Verify = %+v, %v; want ok with 40 entries", res, err)
+	if err := first.Close(); err != nil {
+		t.Fatal(err)
 	}
+	third, err := sqlite.Open(t.Context(), path)
+	if err != nil {
+		t.Fatalf("Open after Close: %v", err)
+	}
+	third.Close()
 }

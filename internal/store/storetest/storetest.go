@@ -4,6 +4,7 @@
 package storetest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -338,6 +339,15 @@ func testTokens(t *testing.T, open func(*testing.T) store.Store) {
 	}
 }
 
+// chain signs the suite's audit entries with a fixed test key.
+var chain = func() *audit.Chain {
+	c, err := audit.NewChain(bytes.Repeat([]byte{0x5a}, audit.MinKeySize))
+	if err != nil {
+		panic(err)
+	}
+	return c
+}()
+
 func testAudit(t *testing.T, open func(*testing.T) store.Store) {
 	ctx, s := t.Context(), open(t)
 	if _, ok, err := s.LastAudit(ctx); err != nil || ok {
@@ -352,7 +362,7 @@ func testAudit(t *testing.T, open func(*testing.T) store.Store) {
 		// Nanoseconds and a zone: Append keeps what every backend can.
 		now := base.Add(time.Duration(i)*time.Second + 789*time.Nanosecond).In(zone)
 		tx(t, s, func(tx store.Tx) error {
-			e, err := audit.Append(ctx, tx, now, audit.Record{
+			e, err := chain.Append(ctx, tx, now, audit.Record{
 				Actor: "alice", Action: "release.create", Target: fmt.Sprint("r", i),
 				Details: map[string]any{"i": i, "note": "é <&> \u2028"},
 			})
@@ -368,7 +378,7 @@ func testAudit(t *testing.T, open func(*testing.T) store.Store) {
 		Details:  json.RawMessage("{ \"z\" : 1,\n\t\"a\": [\"\\u00e9\", \"é\", 1.50, 1e2] }"),
 		PrevHash: want[4].Hash,
 	}
-	odd.Hash = audit.Hash(odd)
+	odd.Hash = chain.Hash(odd)
 	tx(t, s, func(tx store.Tx) error { return tx.AppendAudit(ctx, odd) })
 	want = append(want, odd)
 
@@ -379,7 +389,7 @@ func testAudit(t *testing.T, open func(*testing.T) store.Store) {
 	diff(t, "ListAudit(0, 0)", want, got)
 	for _, e := range got {
 		wantUTC(t, "AuditEntry.At", e.At)
-		if h := audit.Hash(e); h != e.Hash {
+		if h := chain.Hash(e); h != e.Hash {
 			t.Errorf("entry %d read back hashes to %s, stored hash %s", e.Seq, h, e.Hash)
 		}
 	}
@@ -404,7 +414,7 @@ func testAudit(t *testing.T, open func(*testing.T) store.Store) {
 		t.Fatalf("LastAudit = ok %v, err %v", ok, err)
 	}
 	diff(t, "LastAudit", odd, last)
-	res, err := audit.Verify(ctx, s)
+	res, err := chain.Verify(ctx, s)
 	if err != nil || !res.OK || res.Entries != 6 {
 		t.Errorf("Verify = %+v, %v; want ok with 6 entries", res, err)
 	}
@@ -418,6 +428,17 @@ func testAudit(t *testing.T, open func(*testing.T) store.Store) {
 	if last, _, _ := s.LastAudit(ctx); last.Seq != 6 {
 		t.Errorf("LastAudit().Seq = %d after refused appends, want 6", last.Seq)
 	}
+
+	// SetAuditHash (re-keying) replaces the two hashes and nothing else.
+	tx(t, s, func(tx store.Tx) error { return tx.SetAuditHash(ctx, 3, "p3", "h3") })
+	want[2].PrevHash, want[2].Hash = "p3", "h3"
+	got, err = s.ListAudit(ctx, 2, 1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "ListAudit(2, 1) after SetAuditHash(3)", want[2:3], got)
+	err = s.WithTx(ctx, func(tx store.Tx) error { return tx.SetAuditHash(ctx, 7, "p", "h") })
+	wantKind(t, "SetAuditHash(7)", err, errs.NotFound)
 }
 
 func testRollback(t *testing.T, open func(*testing.T) store.Store) {
@@ -436,7 +457,7 @@ func testRollback(t *testing.T, open func(*testing.T) store.Store) {
 		if err := tx.InsertToken(ctx, store.Token{ID: "t1", Hash: "h1", Role: "admin", CreatedAt: base}); err != nil {
 			return err
 		}
-		if _, err := audit.Append(ctx, tx, base, audit.Record{Actor: "alice", Action: "release.create", Target: "r1"}); err != nil {
+		if _, err := chain.Append(ctx, tx, base, audit.Record{Actor: "alice", Action: "release.create", Target: "r1"}); err != nil {
 			return err
 		}
 		// The transaction sees its own writes.
@@ -500,10 +521,10 @@ func testConflictKeepsTxUsable(t *testing.T, open func(*testing.T) store.Store) 
 		if r, err := tx.GetReleaseByDigest(ctx, "sha256:01"); err != nil || r.ID != "r1" {
 			t.Errorf("GetReleaseByDigest after a conflict = %q, %v", r.ID, err)
 		}
-		_, err = audit.Append(ctx, tx, base, audit.Record{Actor: "a", Action: "release.create", Target: "r1"})
+		_, err = chain.Append(ctx, tx, base, audit.Record{Actor: "a", Action: "release.create", Target: "r1"})
 		return err
 	})
-	if res, err := audit.Verify(ctx, s); err != nil || !res.OK || res.Entries != 1 {
+	if res, err := chain.Verify(ctx, s); err != nil || !res.OK || res.Entries != 1 {
 		t.Errorf("Verify = %+v, %v; want ok with 1 entry", res, err)
 	}
 }
@@ -589,7 +610,7 @@ func testConcurrentWriters(t *testing.T, open func(*testing.T) store.Store) {
 		wg.Go(func() {
 			for i := range each {
 				errc <- s.WithTx(ctx, func(tx store.Tx) error {
-					_, err := audit.Append(ctx, tx, time.Now(), audit.Record{
+					_, err := chain.Append(ctx, tx, time.Now(), audit.Record{
 						Actor: fmt.Sprint("writer", w), Action: "test.write", Details: map[string]int{"i": i},
 					})
 					return err
@@ -604,7 +625,7 @@ func testConcurrentWriters(t *testing.T, open func(*testing.T) store.Store) {
 			t.Fatalf("concurrent WithTx: %v", err)
 		}
 	}
-	res, err := audit.Verify(ctx, s)
+	res, err := chain.Verify(ctx, s)
 	if err != nil || !res.OK || res.Entries != writers*each {
 		t.Errorf("Verify = %+v, %v; want ok with %d entries", res, err, writers*each)
 	}
@@ -630,7 +651,7 @@ func testReopen(t *testing.T, open func(*testing.T) store.Store) {
 		if err := tx.InsertRelease(ctx, release("r1", "sha256:01", base)); err != nil {
 			return err
 		}
-		_, err := audit.Append(ctx, tx, base, audit.Record{Actor: "a", Action: "release.create", Target: "r1"})
+		_, err := chain.Append(ctx, tx, base, audit.Record{Actor: "a", Action: "release.create", Target: "r1"})
 		return err
 	})
 	applied, _, err := s.Migrations(ctx)
@@ -645,7 +666,7 @@ func testReopen(t *testing.T, open func(*testing.T) store.Store) {
 	if _, err := s.GetRelease(ctx, "r1"); err != nil {
 		t.Errorf("GetRelease after reopening: %v", err)
 	}
-	if res, err := audit.Verify(ctx, s); err != nil || !res.OK || res.Entries != 1 {
+	if res, err := chain.Verify(ctx, s); err != nil || !res.OK || res.Entries != 1 {
 		t.Errorf("Verify after reopening = %+v, %v", res, err)
 	}
 	again, latest, err := s.Migrations(ctx)
