@@ -100,17 +100,20 @@ func etagMatch(values []string, etag string) bool {
 	return false
 }
 
-// blocking is why a resolved config is unfit for explain and diff:
-// everything but references nothing sets, which those show as written.
-func blocking(res *resolved, env string) error {
+// usableConfig is the config of (env, service) for explain and diff, which
+// show references nothing sets as written but nothing else that is wrong.
+func (s *Server) usableConfig(env, service string) (*resolved, error) {
+	res, err := s.configOf(env, service)
+	if err != nil {
+		return nil, err
+	}
 	if res.res == nil {
-		return res.err
+		return nil, res.err
 	}
-	p := config.Blocking(res.res)
-	if len(p) == 0 {
-		return nil
+	if p := config.Blocking(res.res); len(p) > 0 {
+		return nil, &errs.Error{Kind: errs.Conflict, Fields: p.Fields(), Message: "the config of " + env + " does not resolve on the server"}
 	}
-	return &errs.Error{Kind: errs.Conflict, Fields: p.Fields(), Message: "the config of " + env + " does not resolve on the server"}
+	return res, nil
 }
 
 func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {
@@ -125,11 +128,8 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	res, err := s.configOf(env, service)
+	res, err := s.usableConfig(env, service)
 	if err != nil {
-		return err
-	}
-	if err := blocking(res, env); err != nil {
 		return err
 	}
 	path := tree.SplitKey(key)
@@ -176,18 +176,12 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	ra, err := s.configOf(envA, service)
+	ra, err := s.usableConfig(envA, service)
 	if err != nil {
 		return err
 	}
-	rb, err := s.configOf(envB, service)
+	rb, err := s.usableConfig(envB, service)
 	if err != nil {
-		return err
-	}
-	if err := blocking(ra, envA); err != nil {
-		return err
-	}
-	if err := blocking(rb, envB); err != nil {
 		return err
 	}
 	// The two releases may differ: a key sensitive in either is hidden.

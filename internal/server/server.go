@@ -8,7 +8,6 @@ package server
 
 import (
 	"context"
-	"crypto/rand"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -74,8 +73,6 @@ type Server struct {
 	st       store.Store
 	app      *app.App
 	log      *slog.Logger
-	now      func() time.Time
-	rand     io.Reader
 	opts     Options
 	mux      *http.ServeMux
 	patterns []string // every registered pattern, for the OpenAPI test
@@ -112,12 +109,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	if o.Logger == nil {
 		o.Logger = slog.New(slog.DiscardHandler)
 	}
-	if o.Clock == nil {
-		o.Clock = time.Now
-	}
-	if o.Rand == nil {
-		o.Rand = rand.Reader
-	}
 	if o.Stderr == nil {
 		o.Stderr = io.Discard
 	}
@@ -150,8 +141,6 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		st:       o.Store,
 		app:      o.App,
 		log:      o.Logger,
-		now:      o.Clock,
-		rand:     o.Rand,
 		opts:     o,
 		mux:      http.NewServeMux(),
 		hub:      newHub(),
