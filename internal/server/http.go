@@ -39,11 +39,13 @@ type route struct {
 	// scoped: action is about the environment in the {env} path value.
 	scoped    bool
 	bodyLimit int64
-	// quiet routes (config polling, health probes) log successes at debug
-	// level: at thousands of requests per second they would drown the log.
-	quiet bool
-	h     handlerFunc
-	obs   *routeMetrics
+	// quiet routes (config polling, health probes) log successes at info
+	// level up to quietLogRate lines a second and the rest at debug: at
+	// thousands of requests per second they would drown the log.
+	quiet   bool
+	sampled *rate.Limiter
+	h       handlerFunc
+	obs     *routeMetrics
 }
 
 // Header values shared by every response; net/http only reads them.
@@ -155,7 +157,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	rt.obs.observe(rec.status, d)
 	level := slog.LevelInfo
-	if rt.quiet && rec.status < 400 {
+	if rt.quiet && rec.status < 400 && !rt.sampled.Allow() {
 		level = slog.LevelDebug
 	}
 	if s.log.Enabled(r.Context(), level) {

@@ -267,10 +267,17 @@ func TestRequestLogs(t *testing.T) {
 		t.Fatal("a secret in the logs")
 	}
 	var found bool
+	configLines := 0
 	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
 		var m map[string]any
 		if err := json.Unmarshal([]byte(line), &m); err != nil {
 			t.Fatalf("log line is not JSON: %s", line)
+		}
+		if m["msg"] == "request" && m["route"] == "GET /api/v1/environments/{env}/config" && m["level"] == "INFO" {
+			configLines++
+			if m["status"] != float64(200) || m["bytes"] == nil {
+				t.Errorf("config request log: %s", line)
+			}
 		}
 		if m["msg"] == "request" && m["route"] == "GET /api/v1/releases" {
 			found = true
@@ -286,6 +293,10 @@ func TestRequestLogs(t *testing.T) {
 	}
 	if !found {
 		t.Fatalf("no request log:\n%s", out)
+	}
+	// Config reads are logged at info too (sampled above 10 a second).
+	if configLines != 1 {
+		t.Errorf("%d info lines for one config read", configLines)
 	}
 }
 

@@ -4,6 +4,7 @@ import (
 	"net/http"
 
 	"github.com/envplane/envplane/internal/auth"
+	"golang.org/x/time/rate"
 )
 
 // scope says whether a route's action is about the {env} in its path.
@@ -64,8 +65,12 @@ func (s *Server) public(pattern string, h handlerFunc) *route {
 	return s.register(&route{pattern: pattern, bodyLimit: smallBody, h: h})
 }
 
+// quietLogRate bounds the info-level request lines of a quiet route.
+const quietLogRate = 10
+
 func (s *Server) register(rt *route) *route {
 	rt.s = s
+	rt.sampled = rate.NewLimiter(quietLogRate, quietLogRate)
 	rt.obs = s.metrics.route(rt.pattern)
 	s.patterns = append(s.patterns, rt.pattern)
 	s.mux.Handle(rt.pattern, rt)
