@@ -378,7 +378,7 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 	}
 	sort.Strings(names)
 	for _, n := range names {
-		fmt.Fprintf(&b, "%s=%s\n", n, quoteDotenv(values[n]))
+		fmt.Fprintf(&b, "%s=%s\n", n, dotenv.Quote(values[n]))
 	}
 	if err := os.WriteFile(path, b.Bytes(), 0o600); err != nil {
 		return err
@@ -417,18 +417,6 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 		}
 	}
 	return nil
-}
-
-// quoteDotenv writes a value so that dotenv.Parse gives it back.
-func quoteDotenv(v string) string {
-	if v != "" && !strings.ContainsAny(v, " \t\n\r\"'\\#$`=") {
-		return v
-	}
-	if !strings.ContainsAny(v, "'\n\r") {
-		return "'" + v + "'"
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`)
-	return `"` + r.Replace(v) + `"`
 }
 
 // unescapeDotenv undoes the "$${" escaping dotenv.Parse applies for

@@ -326,3 +326,17 @@ func validName(s string) bool {
 	}
 	return true
 }
+
+// Quote writes v as a dotenv value that Parse (and docker compose) read
+// back as the same text: bare when it needs no quoting, else double-quoted
+// with \ " newline, return and $ escaped. Parse escapes "${" for
+// interpolation (see above); a caller wanting v literally undoes that as it
+// does for any parsed value.
+func Quote(v string) string {
+	if v != "" && !strings.ContainsAny(v, " \t\n\r\"'\\#$`=<>|&;(){}*?~!") {
+		return v
+	}
+	return `"` + quoteEscapes.Replace(v) + `"`
+}
+
+var quoteEscapes = strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`)

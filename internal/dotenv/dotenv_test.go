@@ -1,6 +1,7 @@
 package dotenv
 
 import (
+	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
@@ -253,6 +254,20 @@ func BenchmarkParse(b *testing.B) {
 	for b.Loop() {
 		if _, errs := Parse("bench.env", data); errs != nil {
 			b.Fatal(errs)
+		}
+	}
+}
+
+// Quote's output parses back to the same value (with Parse's literal "${"
+// escaping undone), whatever the value holds.
+func TestQuoteRoundTrips(t *testing.T) {
+	for _, v := range []string{"", "plain", "two words", "it's", "a\nb", "x=y#z", `back\slash`, `"quoted"`, "dollar $HOME ${X} $${Y}", "tab\there", "`cmd`", "it's\nmulti ${X}", "\r\n", "ünïcode ✓"} {
+		entries, errs := Parse("t.env", []byte("K="+Quote(v)+"\n"))
+		if len(errs) > 0 || len(entries) != 1 {
+			t.Fatalf("%q → %q: %v", v, Quote(v), errs)
+		}
+		if got := strings.ReplaceAll(entries[0].Value, "$${", "${"); got != v {
+			t.Errorf("%q → %q → %q", v, Quote(v), got)
 		}
 	}
 }

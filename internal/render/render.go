@@ -17,6 +17,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/dotenv"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -66,7 +67,7 @@ func Write(w io.Writer, format string, root *tree.Value, o Options) error {
 			if format == "shell" {
 				b.WriteString("export " + kv.Name + "=" + shellQuote(kv.Value) + "\n")
 			} else {
-				b.WriteString(kv.Name + "=" + dotenvQuote(kv.Value) + "\n")
+				b.WriteString(kv.Name + "=" + dotenv.Quote(kv.Value) + "\n")
 			}
 		}
 	case "properties":
@@ -347,15 +348,6 @@ func flatKey(k string) string {
 		}
 	}
 	return b.String()
-}
-
-// dotenvQuote leaves simple values bare and double-quotes the rest.
-func dotenvQuote(s string) string {
-	if s != "" && !strings.ContainsAny(s, " \t\n\r\"'\\#$`=<>|&;(){}*?~!") {
-		return s
-	}
-	r := strings.NewReplacer(`\`, `\\`, `"`, `\"`, "\n", `\n`, "\r", `\r`, "$", `\$`, "`", "\\`")
-	return `"` + r.Replace(s) + `"`
 }
 
 func shellQuote(s string) string {
