@@ -15,6 +15,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 
 	"github.com/envplane/envplane/internal/store"
@@ -27,11 +28,20 @@ const KeySize = 32
 const KeyFileName = "master.key"
 
 // MasterKey wraps per-environment data keys. It prints, logs and formats as
-// its ID only, so it cannot leak through fmt or slog by accident.
+// its ID only, so it cannot leak through fmt or slog by accident: Format
+// answers every verb (Stringer alone is skipped for %d and the like), and
+// the key material sits two pointers deep, because fmt cannot call methods
+// on an unexported field and prints what one pointer there points to when a
+// verb does not fit it (%s of a pointer shows the pointee); past a second
+// pointer it prints an address only.
 type MasterKey struct {
-	raw  [KeySize]byte
+	m  *keyMaterial
+	id string
+}
+
+type keyMaterial struct {
+	raw  *[KeySize]byte
 	aead cipher.AEAD
-	id   string
 }
 
 // NewMasterKey makes a master key of exactly KeySize bytes.
@@ -39,18 +49,17 @@ func NewMasterKey(b []byte) (*MasterKey, error) {
 	if len(b) != KeySize {
 		return nil, fmt.Errorf("a master key is %d bytes, not %d", KeySize, len(b))
 	}
-	k := &MasterKey{}
-	copy(k.raw[:], b)
-	block, err := aes.NewCipher(k.raw[:])
+	m := &keyMaterial{raw: new([KeySize]byte)}
+	copy(m.raw[:], b)
+	block, err := aes.NewCipher(m.raw[:])
 	if err != nil {
 		return nil, err
 	}
-	if k.aead, err = cipher.NewGCM(block); err != nil {
+	if m.aead, err = cipher.NewGCM(block); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(k.raw[:])
-	k.id = hex.EncodeToString(sum[:4])
-	return k, nil
+	sum := sha256.Sum256(m.raw[:])
+	return &MasterKey{m: m, id: hex.EncodeToString(sum[:4])}, nil
 }
 
 // GenerateMasterKey makes a random master key from rnd (crypto/rand when nil).
@@ -85,12 +94,23 @@ func ParseMasterKey(text string) (*MasterKey, error) {
 func (k *MasterKey) ID() string { return k.id }
 
 // Encode is the key in base64, the form key files and ENVPLANE_MASTER_KEY hold.
-func (k *MasterKey) Encode() string { return base64.StdEncoding.EncodeToString(k.raw[:]) }
+func (k *MasterKey) Encode() string { return base64.StdEncoding.EncodeToString(k.m.raw[:]) }
 
-// String, GoString and LogValue have value receivers so that a key, or a
-// pointer to one, never formats as its bytes.
+func (k *MasterKey) aead() cipher.AEAD { return k.m.aead }
+
+// String, GoString, Format and LogValue have value receivers so that a key,
+// or a pointer to one, never formats as its bytes.
 func (k MasterKey) String() string   { return "master key " + k.id }
 func (k MasterKey) GoString() string { return k.String() }
+
+// Format prints the key as String does, whatever the verb and flags.
+func (k MasterKey) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		io.WriteString(f, strconv.Quote(k.String()))
+		return
+	}
+	io.WriteString(f, k.String())
+}
 
 // LogValue keeps slog from reflecting on the key's fields.
 func (k MasterKey) LogValue() slog.Value { return slog.StringValue(k.String()) }

@@ -383,7 +383,7 @@ func (v *Vault) dataKey(row store.EnvKey) (cipher.AEAD, error) {
 			"start it with the key the data was written with (during a rotation, pass the old one as --previous-master-key-file)",
 			row.Environment, row.MasterKeyID, v.keyIDs())
 	}
-	raw, err := open(mk.aead, row.Wrapped, wrapAD(row.Environment, mk.id))
+	raw, err := open(mk.aead(), row.Wrapped, wrapAD(row.Environment, mk.id))
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "the data key of environment %s does not open with master key %s: the row was altered or belongs elsewhere", row.Environment, mk.id)
 	}
@@ -414,7 +414,7 @@ func (v *Vault) dataKeyForWrite(ctx context.Context, tx store.Tx, env string, at
 	if _, err := io.ReadFull(v.rand, raw); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "generate a data key")
 	}
-	wrapped, err := v.seal(v.master.aead, raw, wrapAD(env, v.master.id))
+	wrapped, err := v.seal(v.master.aead(), raw, wrapAD(env, v.master.id))
 	if err != nil {
 		return nil, err
 	}
@@ -470,11 +470,11 @@ func RotateMaster(ctx context.Context, st store.Store, oldKey, newKey *MasterKey
 				return errs.E(errs.Conflict, "rotate: the data key of environment %s is wrapped by master key %s, neither the current key %s nor the new key %s",
 					row.Environment, row.MasterKeyID, oldKey.id, newKey.id)
 			}
-			raw, err := open(oldKey.aead, row.Wrapped, wrapAD(row.Environment, oldKey.id))
+			raw, err := open(oldKey.aead(), row.Wrapped, wrapAD(row.Environment, oldKey.id))
 			if err != nil {
 				return errs.Wrap(errs.Internal, err, "rotate: the data key of environment %s does not open with master key %s", row.Environment, oldKey.id)
 			}
-			row.Wrapped, err = v.seal(newKey.aead, raw, wrapAD(row.Environment, newKey.id))
+			row.Wrapped, err = v.seal(newKey.aead(), raw, wrapAD(row.Environment, newKey.id))
 			clear(raw)
 			if err != nil {
 				return err

@@ -3,12 +3,15 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -359,16 +362,88 @@ func TestRotateMaster(t *testing.T) {
 	})
 }
 
+// TestMasterKeyNeverPrints formats a key, a pointer to it and structs that
+// hold either (exported and unexported fields) with every fmt verb and both
+// slog handlers, and looks for the key's bytes in every encoding those could
+// print them in. Each output must show the ID instead.
 func TestMasterKeyNeverPrints(t *testing.T) {
-	k := key(t, 7)
-	var logs bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("key", "key", k, "value", *k)
-	out := fmt.Sprintf("%v %+v %#v %s %x %v", k, k, k, k, k, *k) + logs.String()
-	if strings.Contains(out, k.Encode()) || !strings.Contains(out, k.ID()) || strings.Contains(out, "7, 7") {
-		t.Errorf("formatting a key shows more than its ID: %s", out)
+	raw := make([]byte, vault.KeySize)
+	for i := range raw {
+		raw[i] = byte(0xa5 + 37*i) // distinct bytes, none printable alone
+	}
+	k, err := vault.NewMasterKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type exported struct {
+		Key  *vault.MasterKey
+		Copy vault.MasterKey
+	}
+	type unexported struct {
+		key  *vault.MasterKey
+		copy vault.MasterKey
+	}
+	values := map[string]any{
+		"pointer":    k,
+		"value":      *k,
+		"exported":   exported{k, *k},
+		"unexported": unexported{k, *k},
+		"slice":      []*vault.MasterKey{k},
+		"map":        map[string]vault.MasterKey{"k": *k},
+	}
+	needles := leakEncodings(raw[:6])
+	for name, v := range values {
+		outs := map[string]string{}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			outs[verb] = fmt.Sprintf(verb, v)
+		}
+		var text, js bytes.Buffer
+		slog.New(slog.NewTextHandler(&text, nil)).Info("m", "key", v)
+		slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "key", v, slog.Group("g", "key", v))
+		outs["slog text"], outs["slog JSON"] = text.String(), js.String()
+		for how, out := range outs {
+			for enc, needle := range needles {
+				if strings.Contains(out, needle) {
+					t.Errorf("%s formatted with %s shows the key bytes (%s %q): %s", name, how, enc, needle, out)
+				}
+			}
+		}
+		if name != "pointer" && name != "value" {
+			continue
+		}
+		for how, out := range outs {
+			if !strings.Contains(out, "master key "+k.ID()) {
+				t.Errorf("%s formatted with %s = %s; want it to read master key %s", name, how, out, k.ID())
+			}
+		}
 	}
 	if len(k.ID()) != 8 {
 		t.Errorf("ID %q: want 8 hex digits", k.ID())
+	}
+}
+
+// leakEncodings are the forms in which fmt, slog and encoding/json print
+// bytes: decimal lists (fmt, JSON arrays), Go syntax hex, plain hex in both
+// cases, base64 in both alphabets, and the raw bytes themselves. prefix is
+// 6 bytes, so its base64 is a prefix of the whole key's.
+func leakEncodings(prefix []byte) map[string]string {
+	dec := make([]string, len(prefix))
+	goHex := make([]string, len(prefix))
+	for i, b := range prefix {
+		dec[i] = strconv.Itoa(int(b))
+		goHex[i] = fmt.Sprintf("%#x", b)
+	}
+	return map[string]string{
+		"decimal (fmt)":  strings.Join(dec, " "),
+		"decimal (JSON)": strings.Join(dec, ","),
+		"decimal (Go)":   strings.Join(dec, ", "),
+		"Go hex":         strings.Join(goHex, ", "),
+		"hex":            hex.EncodeToString(prefix),
+		"HEX":            strings.ToUpper(hex.EncodeToString(prefix)),
+		"base64":         base64.StdEncoding.EncodeToString(prefix),
+		"base64url":      base64.URLEncoding.EncodeToString(prefix),
+		"raw":            string(prefix),
+		"quoted":         strconv.Quote(string(prefix))[1:10],
 	}
 }
 
