@@ -15,9 +15,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strconv"
 	"strings"
 
+	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
 )
 
@@ -115,17 +117,53 @@ func (k MasterKey) Format(f fmt.State, verb rune) {
 // LogValue keeps slog from reflecting on the key's fields.
 func (k MasterKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
-// ReadKeyFile reads a base64 master key file.
+// ReadKeyFile reads a base64 master key file. Like ssh with a private key,
+// it refuses a file that group or others may read or write, saying which
+// chmod to run.
 func ReadKeyFile(path string) (*MasterKey, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("master key file: %w", err)
 	}
+	defer f.Close()
+	if err := checkKeyFileMode(f, path); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return nil, fmt.Errorf("master key file: %w", err)
+	}
+	defer clear(b)
 	k, err := ParseMasterKey(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// checkKeyFileMode refuses a key file with any permission for group or
+// others. Windows has no such mode bits; there the check is skipped.
+func checkKeyFileMode(f *os.File, path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	st, err := f.Stat() // the file opened, not whatever path names by now
+	if err != nil {
+		return fmt.Errorf("master key file: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return errs.E(errs.Invalid, "master key file %s is accessible by group or others (mode %04o); a master key must be private to the server's user: run `chmod 600 %s`",
+			path, perm, shellQuote(path))
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+:@%,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // CreateKeyFile writes k to path (mode 0600), creating its directory
@@ -152,7 +190,10 @@ func writeKeyFile(path string, k *MasterKey, replace bool) (err error) {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(k.Encode() + "\n")
+	err = tmp.Chmod(0o600) // CreateTemp's mode already; said here, since ReadKeyFile insists
+	if err == nil {
+		_, err = tmp.WriteString(k.Encode() + "\n")
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}
