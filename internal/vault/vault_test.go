@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
@@ -557,3 +559,92 @@ func BenchmarkValues200(b *testing.B) {
 		}
 	}
 }
+
+// TestNeverAlterValue: a value that is not UTF-8 is refused, naming the
+// secret and never quoting the value; nothing is stored.
+func TestNeverAlterValue(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "envplane.db"))
+	v := newVault(t, key(t, 1))
+	tests := []struct {
+		name, value string
+		at          int // offset of the bad byte; -1: valid
+	}{
+		{"VALID", canary + " é ✓ \U0001F511 \ufffd", -1},
+		{"LATIN1", canary + "caf\xe9", len(canary) + 3},
+		{"LONE_CONT", "\x80" + canary, 0},
+		{"TRUNCATED", canary + "\xe2\x9c", len(canary)},
+		{"SURROGATE", canary + "\xed\xa0\x80", len(canary)}, // CESU-8 of U+D800
+		{"OVERLONG", "\xc0\xaf" + canary, 0},
+	}
+	for _, tt := range tests {
+		_, err := put(t, v, st, "staging", tt.name, tt.value, nil)
+		if tt.at < 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		var e *errs.Error
+		if !errors.As(err, &e) || e.Kind != errs.Invalid {
+			t.Errorf("%s: Put = %v, want an invalid error", tt.name, err)
+			continue
+		}
+		want := []errs.FieldError{{Field: "value", Message: fmt.Sprintf("the value of secret %s is not valid UTF-8 (byte %d); "+
+			"secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", tt.name, tt.at)}}
+		if diff := cmp.Diff(want, e.Fields); diff != "" {
+			t.Errorf("%s: field errors (-want +got):\n%s", tt.name, diff)
+		}
+		b, _ := json.Marshal(e)
+		noCanary(t, tt.name+" error", err.Error()+string(b))
+		if _, err := v.Get(t.Context(), st, "staging", tt.name); !errs.Is(err, errs.NotFound) {
+			t.Errorf("%s: stored anyway (Get = %v)", tt.name, err)
+		}
+	}
+}
+
+// TestJSONValue: JSON request bodies decode values exactly or not at all,
+// where encoding/json alone would put U+FFFD in place of what was sent.
+func TestJSONValue(t *testing.T) {
+	tests := []struct {
+		body string
+		want *string // nil: absent
+		err  string  // "" : no error
+	}{
+		{`{"value":"plain"}`, ptrS("plain"), ""},
+		{`{"value":"é ✓ \u00e9 \ud83d\udd11 \ufffd \\ud800 \"\\\ud83d\udd11"}`, ptrS("é ✓ é 🔑 \ufffd \\ud800 \"\\🔑"), ""},
+		{`{}`, nil, ""},
+		{`{"value":null}`, nil, ""},
+		{"{\"value\":\"" + canary + "\xff\"}", nil, "not valid UTF-8 (byte 26 of the string)"},
+		{"{\"value\":\"" + canary + "\xed\xa0\x80\"}", nil, "not valid UTF-8 (byte 26 of the string)"},
+		{`{"value":"` + canary + `\ud800"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"` + canary + `\udc00\ud800"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"` + canary + `\ud83dx"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"` + canary + `\uD83D\u0041"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"\\\\` + canary + `\ud83d"}`, nil, "an unpaired UTF-16 surrogate escape at byte 30 of the string"},
+		{`{"value":12}`, nil, "must be a string"},
+	}
+	for _, tt := range tests {
+		var req struct {
+			Value *vault.JSONValue `json:"value"`
+		}
+		err := json.Unmarshal([]byte(tt.body), &req)
+		var got *string
+		if req.Value != nil {
+			got = ptrS(string(*req.Value))
+		}
+		if diff := cmp.Diff(tt.want, got); tt.err == "" && diff != "" {
+			t.Errorf("%q: value (-want +got):\n%s", tt.body, diff)
+		}
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%q: %v", tt.body, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err) || !errs.Is(err, errs.Invalid)):
+			t.Errorf("%q: error %v, want an invalid error with %q", tt.body, err, tt.err)
+		}
+		if err != nil {
+			noCanary(t, "error", err.Error())
+		}
+	}
+}
+
+func ptrS(s string) *string { return &s }
