@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"sort"
 	"strings"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -265,7 +266,9 @@ have been read).`,
 }
 
 // secretValue takes the value from the arguments, a terminal prompt without
-// echo, or standard input (one trailing newline dropped).
+// echo, or standard input (one trailing newline, \n or \r\n, dropped). Bytes
+// are kept exactly: a value that is not UTF-8 is refused by Opened.Set and
+// the server, never repaired.
 func (a *app) secretValue(args []string, prompt string) (string, error) {
 	if len(args) == 2 {
 		return args[1], nil
@@ -279,12 +282,25 @@ func (a *app) secretValue(args []string, prompt string) (string, error) {
 	if a.stdin == nil {
 		return "", fmt.Errorf("no value: give VALUE or pipe it on stdin")
 	}
-	b, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(a.stdin, maxStdinValue+int64(len("\r\n"))+1))
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	// Drop exactly one line ending, as `echo` or a heredoc adds; a lone
+	// trailing \r is part of the value.
+	s := string(b)
+	if t, ok := strings.CutSuffix(s, "\n"); ok {
+		s = strings.TrimSuffix(t, "\r")
+	}
+	if int64(len(s)) > maxStdinValue {
+		// Cutting it short would store a different secret.
+		return "", fmt.Errorf("the value on stdin is over %d bytes (1 MiB); nothing changed", maxStdinValue)
+	}
+	return s, nil
 }
+
+// maxStdinValue bounds a value read from stdin.
+const maxStdinValue int64 = 1 << 20
 
 // openSecrets opens an environment's file; with create, a missing file is a
 // new one for the recipients envplane.yaml lists.
@@ -436,6 +452,10 @@ func quoteDotenv(v string) string {
 func unescapeDotenv(v string) string { return strings.ReplaceAll(v, "$${", "${") }
 
 func (a *app) remoteSecretSet(cmd *cobra.Command, r *remote, env, name, value string) error {
+	if !utf8.ValidString(value) {
+		// JSON encoding would send U+FFFD in place of the bad bytes.
+		return fmt.Errorf("secret %s: the value is not valid UTF-8; secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", name)
+	}
 	var out struct {
 		Version int `json:"version"`
 	}
