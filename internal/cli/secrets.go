@@ -8,9 +8,12 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
 	"unicode/utf8"
 
 	"github.com/spf13/cobra"
@@ -373,17 +376,33 @@ func (a *app) editLoadedSecrets(l *loaded, env string, change func(*secrets.Open
 }
 
 // editInEditor writes the values as a dotenv file into a private temporary
-// directory, runs $EDITOR on it and applies what the user saved. The
-// plaintext file is removed whatever happens.
+// directory, runs $EDITOR on it and applies what the user saved.
+//
+// The plaintext is removed on every exit that can be caught: the editor
+// failing, a bad edit, and SIGHUP or SIGTERM (a closed terminal or ssh
+// session, a shutdown), which are passed on to the editor and end the edit
+// with nothing changed. SIGINT is the editor's to handle. A SIGKILL cannot
+// be caught; the directory is named after this process, and the next
+// `secrets edit` removes the directories of processes that are gone.
 func (a *app) editInEditor(o *secrets.Opened) error {
-	dir, err := os.MkdirTemp("", "envplane-secrets-")
+	base := a.getenv("TMPDIR")
+	if base == "" {
+		base = os.TempDir()
+	}
+	if removed, err := secrets.RemoveStaleTempDirs(base, nil); len(removed) > 0 {
+		fmt.Fprintf(a.stderr, "envplane: removed decrypted secrets left by envplane processes that were killed: %s\n", strings.Join(removed, ", "))
+	} else if err != nil {
+		fmt.Fprintf(a.stderr, "envplane: warning: cleaning up old decrypted secrets directories: %v\n", err)
+	}
+	// Catch the signals before any plaintext exists.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	dir, err := secrets.MkdirPrivateTemp(base)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
-	}
 	path := filepath.Join(dir, o.Environment()+".env")
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Secrets of %s. Save and quit to apply; delete a line to remove a secret.\n", o.Environment())
@@ -409,8 +428,8 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 	fields := strings.Fields(editor)
 	c := exec.Command(fields[0], append(fields[1:], path)...)
 	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("editor %q failed (%v); nothing changed", editor, err)
+	if err := runEditor(c, sigs); err != nil {
+		return fmt.Errorf("editor %q: %w; nothing changed", editor, err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -433,6 +452,34 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 		}
 	}
 	return nil
+}
+
+// editorGrace is how long an editor has to exit after a signal passed on
+// to it, before it is killed.
+const editorGrace = 3 * time.Second
+
+// runEditor runs c to its end, or until a signal arrives on sigs: then it
+// passes the signal on, gives the editor editorGrace to exit, kills it if
+// need be, and reports the signal.
+func runEditor(c *exec.Cmd, sigs <-chan os.Signal) error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case sig := <-sigs:
+		c.Process.Signal(sig)
+		select {
+		case <-done:
+		case <-time.After(editorGrace):
+			c.Process.Kill()
+			<-done
+		}
+		return fmt.Errorf("interrupted by %v", sig)
+	}
 }
 
 // quoteDotenv writes a value so that dotenv.Parse gives it back.
