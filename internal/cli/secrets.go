@@ -8,9 +8,13 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/signal"
 	"path/filepath"
 	"sort"
 	"strings"
+	"syscall"
+	"time"
+	"unicode/utf8"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -265,7 +269,9 @@ have been read).`,
 }
 
 // secretValue takes the value from the arguments, a terminal prompt without
-// echo, or standard input (one trailing newline dropped).
+// echo, or standard input (one trailing newline, \n or \r\n, dropped). Bytes
+// are kept exactly: a value that is not UTF-8 is refused by Opened.Set and
+// the server, never repaired.
 func (a *app) secretValue(args []string, prompt string) (string, error) {
 	if len(args) == 2 {
 		return args[1], nil
@@ -279,12 +285,25 @@ func (a *app) secretValue(args []string, prompt string) (string, error) {
 	if a.stdin == nil {
 		return "", fmt.Errorf("no value: give VALUE or pipe it on stdin")
 	}
-	b, err := io.ReadAll(io.LimitReader(a.stdin, 1<<20))
+	b, err := io.ReadAll(io.LimitReader(a.stdin, maxStdinValue+int64(len("\r\n"))+1))
 	if err != nil {
 		return "", err
 	}
-	return strings.TrimSuffix(strings.TrimSuffix(string(b), "\n"), "\r"), nil
+	// Drop exactly one line ending, as `echo` or a heredoc adds; a lone
+	// trailing \r is part of the value.
+	s := string(b)
+	if t, ok := strings.CutSuffix(s, "\n"); ok {
+		s = strings.TrimSuffix(t, "\r")
+	}
+	if int64(len(s)) > maxStdinValue {
+		// Cutting it short would store a different secret.
+		return "", fmt.Errorf("the value on stdin is over %d bytes (1 MiB); nothing changed", maxStdinValue)
+	}
+	return s, nil
 }
+
+// maxStdinValue bounds a value read from stdin.
+const maxStdinValue int64 = 1 << 20
 
 // openSecrets opens an environment's file; with create, a missing file is a
 // new one for the recipients envplane.yaml lists.
@@ -357,17 +376,33 @@ func (a *app) editLoadedSecrets(l *loaded, env string, change func(*secrets.Open
 }
 
 // editInEditor writes the values as a dotenv file into a private temporary
-// directory, runs $EDITOR on it and applies what the user saved. The
-// plaintext file is removed whatever happens.
+// directory, runs $EDITOR on it and applies what the user saved.
+//
+// The plaintext is removed on every exit that can be caught: the editor
+// failing, a bad edit, and SIGHUP or SIGTERM (a closed terminal or ssh
+// session, a shutdown), which are passed on to the editor and end the edit
+// with nothing changed. SIGINT is the editor's to handle. A SIGKILL cannot
+// be caught; the directory is named after this process, and the next
+// `secrets edit` removes the directories of processes that are gone.
 func (a *app) editInEditor(o *secrets.Opened) error {
-	dir, err := os.MkdirTemp("", "envplane-secrets-")
+	base := a.getenv("TMPDIR")
+	if base == "" {
+		base = os.TempDir()
+	}
+	if removed, err := secrets.RemoveStaleTempDirs(base, nil); len(removed) > 0 {
+		fmt.Fprintf(a.stderr, "envplane: removed decrypted secrets left by envplane processes that were killed: %s\n", strings.Join(removed, ", "))
+	} else if err != nil {
+		fmt.Fprintf(a.stderr, "envplane: warning: cleaning up old decrypted secrets directories: %v\n", err)
+	}
+	// Catch the signals before any plaintext exists.
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
+	defer signal.Stop(sigs)
+	dir, err := secrets.MkdirPrivateTemp(base)
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(dir)
-	if err := os.Chmod(dir, 0o700); err != nil {
-		return err
-	}
 	path := filepath.Join(dir, o.Environment()+".env")
 	var b bytes.Buffer
 	fmt.Fprintf(&b, "# Secrets of %s. Save and quit to apply; delete a line to remove a secret.\n", o.Environment())
@@ -393,8 +428,8 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 	fields := strings.Fields(editor)
 	c := exec.Command(fields[0], append(fields[1:], path)...)
 	c.Stdin, c.Stdout, c.Stderr = a.stdin, a.stdout, a.stderr
-	if err := c.Run(); err != nil {
-		return fmt.Errorf("editor %q failed (%v); nothing changed", editor, err)
+	if err := runEditor(c, sigs); err != nil {
+		return fmt.Errorf("editor %q: %w; nothing changed", editor, err)
 	}
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -419,11 +454,43 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 	return nil
 }
 
+// editorGrace is how long an editor has to exit after a signal passed on
+// to it, before it is killed.
+const editorGrace = 3 * time.Second
+
+// runEditor runs c to its end, or until a signal arrives on sigs: then it
+// passes the signal on, gives the editor editorGrace to exit, kills it if
+// need be, and reports the signal.
+func runEditor(c *exec.Cmd, sigs <-chan os.Signal) error {
+	if err := c.Start(); err != nil {
+		return err
+	}
+	done := make(chan error, 1)
+	go func() { done <- c.Wait() }()
+	select {
+	case err := <-done:
+		return err
+	case sig := <-sigs:
+		c.Process.Signal(sig)
+		select {
+		case <-done:
+		case <-time.After(editorGrace):
+			c.Process.Kill()
+			<-done
+		}
+		return fmt.Errorf("interrupted by %v", sig)
+	}
+}
+
 // unescapeDotenv undoes the "$${" escaping dotenv.Parse applies for
 // interpolation: secrets are literal values.
 func unescapeDotenv(v string) string { return strings.ReplaceAll(v, "$${", "${") }
 
 func (a *app) remoteSecretSet(cmd *cobra.Command, r *remote, env, name, value string) error {
+	if !utf8.ValidString(value) {
+		// JSON encoding would send U+FFFD in place of the bad bytes.
+		return fmt.Errorf("secret %s: the value is not valid UTF-8; secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", name)
+	}
 	var out struct {
 		Version int `json:"version"`
 	}

@@ -29,29 +29,39 @@ type Schema struct {
 	defaults *tree.Value
 }
 
-// Load reads and compiles the schema at file in fsys.
+// Load reads and compiles the schema at file in fsys. References ($ref and
+// the like) may name other files of fsys, relative to the file that holds
+// them, and the JSON Schema metaschemas; any other reference is an error at
+// its place, and nothing outside fsys is opened: neither the disk nor the
+// network of the process that compiles it.
 func Load(fsys fs.FS, file string, at diag.Pos) (*Schema, error) {
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
 		return nil, diag.List{diag.Errorf(at, "config.schema: cannot read %s: %v", file, unwrapPathError(err))}
 	}
-	doc, errs := tree.ParseJSON(file, data)
-	if len(errs) > 0 {
-		return nil, errs
+	refs := map[string]diag.Pos{}
+	doc, problems := parseTree(file, data, refs)
+	if len(problems) > 0 {
+		return nil, problems
 	}
 	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(doc)))
 	if err != nil {
 		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
 	}
+	loader := &fsLoader{fsys: fsys, refs: refs}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
-	url := "envplane:///" + file
+	c.UseLoader(loader) // the only loader: no file:// or http(s):// ever
+	url := baseURL + file
 	if err := c.AddResource(url, raw); err != nil {
-		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid schema: %v", err)}
+		return nil, diag.List{compileError(file, err)}
 	}
 	compiled, err := c.Compile(url)
+	if len(loader.problems) > 0 {
+		return nil, loader.problems.Sort()
+	}
 	if err != nil {
-		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid schema: %s", strings.ReplaceAll(err.Error(), url, file))}
+		return nil, diag.List{compileError(file, err)}
 	}
 	s := &Schema{File: file, doc: doc, compiled: compiled}
 	s.defaults = defaultsOf(doc, 0)

@@ -18,6 +18,7 @@ import (
 	"filippo.io/age/armor"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/errs"
 )
 
 // ErrTampered is matched (errors.Is) by every error saying that a file's
@@ -247,10 +248,12 @@ func (o *Opened) Values() map[string]string { return maps.Clone(o.values) }
 // Set sets a value. The value is not part of any error.
 func (o *Opened) Set(name, value string) error {
 	if !validName(name) {
-		return fmt.Errorf("%q is not a valid secret name (letters, digits, _ . and -, not starting with a digit, . or -; not %q)", short(name), metaKey)
+		return errs.E(errs.Invalid, "%q is not a valid secret name (letters, digits, _ . and -, not starting with a digit, . or -; not %q)", short(name), metaKey)
 	}
 	if !utf8.ValidString(value) {
-		return fmt.Errorf("%s: the value is not valid UTF-8", name)
+		// Refused, never repaired: a secret is stored exactly or not at all.
+		return errs.E(errs.Invalid, "secret %s: the value is not valid UTF-8 (byte %d); secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first",
+			name, invalidAt(value))
 	}
 	o.values[name] = value
 	return nil
@@ -421,4 +424,16 @@ func ambiguousKey(s string) bool {
 		return true
 	}
 	return false
+}
+
+// invalidAt is the offset of the first byte of s that is not valid UTF-8.
+func invalidAt(s string) int {
+	for i, r := range s {
+		if r == utf8.RuneError {
+			if _, n := utf8.DecodeRuneInString(s[i:]); n <= 1 {
+				return i
+			}
+		}
+	}
+	return len(s)
 }

@@ -22,6 +22,8 @@ import (
 	"filippo.io/age/armor"
 	"github.com/google/go-cmp/cmp"
 	"gopkg.in/yaml.v3"
+
+	"github.com/envplane/envplane/internal/errs"
 )
 
 const testPath = "secrets/staging.enc.yaml"
@@ -487,8 +489,19 @@ func TestSetValidation(t *testing.T) {
 			t.Errorf("Set(%q) succeeded", name)
 		}
 	}
-	if err := o.Set("X", "\xff"+canary); err == nil || strings.Contains(err.Error(), canary) {
-		t.Errorf("invalid UTF-8: %v", err)
+	// Invalid UTF-8 is refused, never repaired, and the value never shows.
+	for _, tt := range []struct {
+		value string
+		at    int
+	}{{"\xff" + canary, 0}, {canary + "caf\xe9", len(canary) + 3}, {"é" + canary + "\xed\xa0\x80", 2 + len(canary)}} {
+		err := o.Set("X", tt.value)
+		want := fmt.Sprintf("secret X: the value is not valid UTF-8 (byte %d); secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", tt.at)
+		if err == nil || err.Error() != want || !errs.Is(err, errs.Invalid) {
+			t.Errorf("Set(invalid UTF-8) = %v, want %s", err, want)
+		}
+		if _, ok := o.Get("X"); ok {
+			t.Error("an invalid value was stored")
+		}
 	}
 	if o.Delete("X") {
 		t.Error("Delete of a missing name reported true")

@@ -14,11 +14,17 @@ import (
 // one. A new file gets mode perm (0600 for secrets and identities); an
 // existing one keeps its mode. When path already holds exactly data, the
 // file is left alone (its modification time too). A symbolic link at path
-// is followed: its target is replaced, the link stays.
+// is followed: its target is replaced, the link stays. Temporary files of
+// earlier writes whose process has died (killed between create and rename)
+// are removed.
 func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 	if target, err := filepath.EvalSymlinks(path); err == nil {
 		path = target
 	}
+	dir := filepath.Dir(path)
+	// A write killed before its rename (SIGKILL, power loss) leaves its
+	// temporary file behind; the next write removes it.
+	removeStaleTmp(dir, path, processAlive)
 	mode := perm.Perm()
 	if st, err := os.Stat(path); err == nil {
 		if !st.Mode().IsRegular() {
@@ -34,11 +40,7 @@ func WriteFile(path string, data []byte, perm fs.FileMode) (err error) {
 		return err
 	}
 
-	dir, base := filepath.Split(path)
-	if dir == "" {
-		dir = "."
-	}
-	tmp, err := os.CreateTemp(dir, "."+base+".tmp-*")
+	tmp, err := os.CreateTemp(dir, tmpPattern(path))
 	if err != nil {
 		return err
 	}

@@ -297,3 +297,13 @@ func TestEventStreamEndsWhenTokenRevoked(t *testing.T) {
 		t.Errorf("stream lines: %q", lines)
 	}
 }
+
+// TestSecretEscapesDecodeExactly: a lone surrogate escape would decode to
+// U+FFFD; the value is refused instead of altered.
+func TestSecretEscapesDecodeExactly(t *testing.T) {
+	h, _ := seeded(t)
+	runCases(t, h, []apiCase{
+		{name: "lone surrogate", method: "PUT", path: "/api/v1/environments/development/secrets/S", body: `{"value":"a\ud800b"}`, status: 400, fields: []string{"value"}},
+		{name: "valid pair", method: "PUT", path: "/api/v1/environments/development/secrets/S", body: `{"value":"a\ud83d\ude00b"}`, status: 200},
+	})
+}

@@ -363,7 +363,10 @@ func bodyError(err error) error {
 	var maxErr *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typ *json.UnmarshalTypeError
+	var kinded *errs.Error
 	switch {
+	case errors.As(err, &kinded): // a field's own decoder said what is wrong
+		return kinded
 	case errors.As(err, &maxErr):
 		return tooLarge(maxErr.Limit)
 	case errors.Is(err, io.EOF):

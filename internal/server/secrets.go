@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/vault"
 
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/errs"
@@ -29,7 +30,8 @@ func secretOf(m store.SecretMeta) secretJSON {
 }
 
 type putSecretRequest struct {
-	Value *string `json:"value"`
+	// Value decodes exactly or not at all: never a repaired copy.
+	Value *vault.JSONValue `json:"value"`
 	// Version is the version the client last saw (0: not set), making the
 	// write a check-and-set; absent: write unconditionally.
 	Version *int `json:"version"`
@@ -43,7 +45,7 @@ func (s *Server) putSecret(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if req.Value == nil {
 		return errs.Field("value", "required: the secret's value, a string")
 	}
-	m, err := s.app.PutSecret(r.Context(), p, r.PathValue("env"), r.PathValue("name"), *req.Value, req.Version)
+	m, err := s.app.PutSecret(r.Context(), p, r.PathValue("env"), r.PathValue("name"), string(*req.Value), req.Version)
 	if err != nil {
 		return err
 	}

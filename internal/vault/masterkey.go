@@ -16,8 +16,11 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"strconv"
 	"strings"
 
+	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
 )
 
@@ -28,11 +31,20 @@ const KeySize = 32
 const KeyFileName = "master.key"
 
 // MasterKey wraps per-environment data keys. It prints, logs and formats as
-// its ID only, so it cannot leak through fmt or slog by accident.
+// its ID only, so it cannot leak through fmt or slog by accident: Format
+// answers every verb (Stringer alone is skipped for %d and the like), and
+// the key material sits two pointers deep, because fmt cannot call methods
+// on an unexported field and prints what one pointer there points to when a
+// verb does not fit it (%s of a pointer shows the pointee); past a second
+// pointer it prints an address only.
 type MasterKey struct {
-	raw  [KeySize]byte
+	m  *keyMaterial
+	id string
+}
+
+type keyMaterial struct {
+	raw  *[KeySize]byte
 	aead cipher.AEAD
-	id   string
 }
 
 // NewMasterKey makes a master key of exactly KeySize bytes.
@@ -40,18 +52,17 @@ func NewMasterKey(b []byte) (*MasterKey, error) {
 	if len(b) != KeySize {
 		return nil, fmt.Errorf("a master key is %d bytes, not %d", KeySize, len(b))
 	}
-	k := &MasterKey{}
-	copy(k.raw[:], b)
-	block, err := aes.NewCipher(k.raw[:])
+	m := &keyMaterial{raw: new([KeySize]byte)}
+	copy(m.raw[:], b)
+	block, err := aes.NewCipher(m.raw[:])
 	if err != nil {
 		return nil, err
 	}
-	if k.aead, err = cipher.NewGCM(block); err != nil {
+	if m.aead, err = cipher.NewGCM(block); err != nil {
 		return nil, err
 	}
-	sum := sha256.Sum256(k.raw[:])
-	k.id = hex.EncodeToString(sum[:4])
-	return k, nil
+	sum := sha256.Sum256(m.raw[:])
+	return &MasterKey{m: m, id: hex.EncodeToString(sum[:4])}, nil
 }
 
 // GenerateMasterKey makes a random master key from rnd (crypto/rand when nil).
@@ -93,33 +104,80 @@ const auditChainLabel = "envplane audit chain v1"
 // label under the master key. It reveals nothing about the master key, and
 // only a holder of the master key can compute it (see audit.NewChain).
 func (k *MasterKey) AuditKey() []byte {
-	m := hmac.New(sha256.New, k.raw[:])
+	m := hmac.New(sha256.New, k.m.raw[:])
 	m.Write([]byte(auditChainLabel))
 	return m.Sum(nil)
 }
 
 // Encode is the key in base64, the form key files and ENVPLANE_MASTER_KEY hold.
-func (k *MasterKey) Encode() string { return base64.StdEncoding.EncodeToString(k.raw[:]) }
+func (k *MasterKey) Encode() string { return base64.StdEncoding.EncodeToString(k.m.raw[:]) }
 
-// String, GoString and LogValue have value receivers so that a key, or a
-// pointer to one, never formats as its bytes.
+func (k *MasterKey) aead() cipher.AEAD { return k.m.aead }
+
+// String, GoString, Format and LogValue have value receivers so that a key,
+// or a pointer to one, never formats as its bytes.
 func (k MasterKey) String() string   { return "master key " + k.id }
 func (k MasterKey) GoString() string { return k.String() }
+
+// Format prints the key as String does, whatever the verb and flags.
+func (k MasterKey) Format(f fmt.State, verb rune) {
+	if verb == 'q' {
+		io.WriteString(f, strconv.Quote(k.String()))
+		return
+	}
+	io.WriteString(f, k.String())
+}
 
 // LogValue keeps slog from reflecting on the key's fields.
 func (k MasterKey) LogValue() slog.Value { return slog.StringValue(k.String()) }
 
-// ReadKeyFile reads a base64 master key file.
+// ReadKeyFile reads a base64 master key file. Like ssh with a private key,
+// it refuses a file that group or others may read or write, saying which
+// chmod to run.
 func ReadKeyFile(path string) (*MasterKey, error) {
-	b, err := os.ReadFile(path)
+	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("master key file: %w", err)
 	}
+	defer f.Close()
+	if err := checkKeyFileMode(f, path); err != nil {
+		return nil, err
+	}
+	b, err := io.ReadAll(io.LimitReader(f, 4096))
+	if err != nil {
+		return nil, fmt.Errorf("master key file: %w", err)
+	}
+	defer clear(b)
 	k, err := ParseMasterKey(string(b))
 	if err != nil {
 		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}
 	return k, nil
+}
+
+// checkKeyFileMode refuses a key file with any permission for group or
+// others. Windows has no such mode bits; there the check is skipped.
+func checkKeyFileMode(f *os.File, path string) error {
+	if runtime.GOOS == "windows" {
+		return nil
+	}
+	st, err := f.Stat() // the file opened, not whatever path names by now
+	if err != nil {
+		return fmt.Errorf("master key file: %w", err)
+	}
+	if perm := st.Mode().Perm(); perm&0o077 != 0 {
+		return errs.E(errs.Invalid, "master key file %s is accessible by group or others (mode %04o); a master key must be private to the server's user: run `chmod 600 %s`",
+			path, perm, shellQuote(path))
+	}
+	return nil
+}
+
+// shellQuote quotes s for a POSIX shell when it needs it.
+func shellQuote(s string) string {
+	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+:@%,=") == "" {
+		return s
+	}
+	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // CreateKeyFile writes k to path (mode 0600), creating its directory
@@ -146,7 +204,10 @@ func writeKeyFile(path string, k *MasterKey, replace bool) (err error) {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	_, err = tmp.WriteString(k.Encode() + "\n")
+	err = tmp.Chmod(0o600) // CreateTemp's mode already; said here, since ReadKeyFile insists
+	if err == nil {
+		_, err = tmp.WriteString(k.Encode() + "\n")
+	}
 	if err == nil {
 		err = tmp.Sync()
 	}

@@ -28,15 +28,19 @@ import (
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/binary"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"github.com/envplane/envplane/internal/domain"
 	"io"
 	"log/slog"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf16"
+	"unicode/utf8"
 
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
@@ -166,13 +170,98 @@ func ValidateName(name string) error {
 	return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid", Fields: []errs.FieldError{{Field: "name", Message: msg}}}
 }
 
-// validateValue checks a value's size; the message gives sizes, never content.
-func validateValue(value string) error {
-	if len(value) <= MaxValueBytes {
+// validateValue checks a value's size and encoding; the message gives
+// sizes and offsets, never content. A value is UTF-8 text, kept exactly as
+// written: invalid UTF-8 is refused, never repaired into U+FFFD.
+func validateValue(name, value string) error {
+	msg := ""
+	switch {
+	case len(value) > MaxValueBytes:
+		msg = fmt.Sprintf("at most %d bytes (64 KiB); this one is %d bytes", MaxValueBytes, len(value))
+	case !utf8.ValidString(value):
+		msg = notUTF8(name, invalidUTF8At([]byte(value)))
+	default:
 		return nil
 	}
-	return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid", Fields: []errs.FieldError{{Field: "value",
-		Message: fmt.Sprintf("at most %d bytes (64 KiB); this one is %d bytes", MaxValueBytes, len(value))}}}
+	return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid", Fields: []errs.FieldError{{Field: "value", Message: msg}}}
+}
+
+func notUTF8(name string, at int) string {
+	return fmt.Sprintf("the value of secret %s is not valid UTF-8 (byte %d); secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", name, at)
+}
+
+// invalidUTF8At is the offset of the first byte of b that is not valid UTF-8, or -1.
+func invalidUTF8At(b []byte) int {
+	for i := 0; i < len(b); {
+		r, n := utf8.DecodeRune(b[i:])
+		if r == utf8.RuneError && n <= 1 {
+			return i
+		}
+		i += n
+	}
+	return -1
+}
+
+// JSONValue is a secret value in a JSON request body. encoding/json turns
+// invalid UTF-8 and unpaired surrogate escapes ("\ud800") in a string into
+// U+FFFD, silently changing the secret; JSONValue refuses them instead, as an
+// Invalid error that says where and never quotes the body. Decode request
+// bodies into a *JSONValue field (nil when absent or null).
+type JSONValue string
+
+// UnmarshalJSON decodes a JSON string exactly or refuses it.
+func (v *JSONValue) UnmarshalJSON(b []byte) error {
+	invalid := func(msg string) error {
+		return &errs.Error{Kind: errs.Invalid, Message: "the request is not valid: " + msg, Fields: []errs.FieldError{{Field: "value", Message: msg}}}
+	}
+	if len(b) == 0 || b[0] != '"' {
+		return invalid("must be a string")
+	}
+	if at := invalidUTF8At(b); at >= 0 {
+		return invalid(fmt.Sprintf("not valid UTF-8 (byte %d of the string); secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", at))
+	}
+	if at := loneSurrogateAt(b); at >= 0 {
+		return invalid(fmt.Sprintf("an unpaired UTF-16 surrogate escape at byte %d of the string is not a character; secret values are stored exactly, never repaired", at))
+	}
+	var s string
+	if err := json.Unmarshal(b, &s); err != nil {
+		return invalid("must be a string")
+	}
+	*v = JSONValue(s)
+	return nil
+}
+
+// loneSurrogateAt is the offset of the first \uXXXX escape in the JSON
+// string b that is a surrogate without its partner, or -1.
+func loneSurrogateAt(b []byte) int {
+	hex4 := func(i int) (rune, bool) {
+		if i+6 > len(b) || b[i] != '\\' || b[i+1] != 'u' {
+			return 0, false
+		}
+		n, err := strconv.ParseUint(string(b[i+2:i+6]), 16, 16)
+		return rune(n), err == nil
+	}
+	for i := 0; i < len(b); i++ {
+		if b[i] != '\\' {
+			continue
+		}
+		r, ok := hex4(i)
+		switch {
+		case !ok:
+			i++ // another escape: skip the escaped byte
+		case utf16.IsSurrogate(r) && r < 0xdc00:
+			if lo, ok := hex4(i + 6); ok && lo >= 0xdc00 && lo <= 0xdfff {
+				i += 11
+				continue
+			}
+			return i
+		case utf16.IsSurrogate(r):
+			return i
+		default:
+			i += 5
+		}
+	}
+	return -1
 }
 
 // knownEnvironment answers NotFound for an environment no release defined.
@@ -189,7 +278,7 @@ func knownEnvironment(ctx context.Context, r store.Reader, env string) error {
 // the secret must not be set), else Conflict naming the current version.
 // It creates the environment's data key on first use.
 func (v *Vault) Put(ctx context.Context, tx store.Tx, env, name, value string, expect *int, actor string, at time.Time) (store.SecretMeta, error) {
-	if err := errors.Join(ValidateName(name), validateValue(value)); err != nil {
+	if err := errors.Join(ValidateName(name), validateValue(name, value)); err != nil {
 		return store.SecretMeta{}, mergeFields(err)
 	}
 	if err := knownEnvironment(ctx, tx, env); err != nil {
@@ -395,7 +484,7 @@ func (v *Vault) dataKey(row store.EnvKey) (cipher.AEAD, error) {
 			"start it with the key the data was written with (during a rotation, pass the old one as --previous-master-key-file)",
 			row.Environment, row.MasterKeyID, v.keyIDs())
 	}
-	raw, err := open(mk.aead, row.Wrapped, wrapAD(row.Environment, mk.id))
+	raw, err := open(mk.aead(), row.Wrapped, wrapAD(row.Environment, mk.id))
 	if err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "the data key of environment %s does not open with master key %s: the row was altered or belongs elsewhere", row.Environment, mk.id)
 	}
@@ -426,7 +515,7 @@ func (v *Vault) dataKeyForWrite(ctx context.Context, tx store.Tx, env string, at
 	if _, err := io.ReadFull(v.rand, raw); err != nil {
 		return nil, errs.Wrap(errs.Internal, err, "generate a data key")
 	}
-	wrapped, err := v.seal(v.master.aead, raw, wrapAD(env, v.master.id))
+	wrapped, err := v.seal(v.master.aead(), raw, wrapAD(env, v.master.id))
 	if err != nil {
 		return nil, err
 	}
@@ -488,11 +577,11 @@ func RotateMaster(ctx context.Context, st store.Store, oldKey, newKey *MasterKey
 				return errs.E(errs.Conflict, "rotate: the data key of environment %s is wrapped by master key %s, neither the current key %s nor the new key %s",
 					row.Environment, row.MasterKeyID, oldKey.id, newKey.id)
 			}
-			raw, err := open(oldKey.aead, row.Wrapped, wrapAD(row.Environment, oldKey.id))
+			raw, err := open(oldKey.aead(), row.Wrapped, wrapAD(row.Environment, oldKey.id))
 			if err != nil {
 				return errs.Wrap(errs.Internal, err, "rotate: the data key of environment %s does not open with master key %s", row.Environment, oldKey.id)
 			}
-			row.Wrapped, err = v.seal(newKey.aead, raw, wrapAD(row.Environment, newKey.id))
+			row.Wrapped, err = v.seal(newKey.aead(), raw, wrapAD(row.Environment, newKey.id))
 			clear(raw)
 			if err != nil {
 				return err

@@ -3,15 +3,20 @@ package vault_test
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
@@ -364,16 +369,88 @@ func TestRotateMaster(t *testing.T) {
 	})
 }
 
+// TestMasterKeyNeverPrints formats a key, a pointer to it and structs that
+// hold either (exported and unexported fields) with every fmt verb and both
+// slog handlers, and looks for the key's bytes in every encoding those could
+// print them in. Each output must show the ID instead.
 func TestMasterKeyNeverPrints(t *testing.T) {
-	k := key(t, 7)
-	var logs bytes.Buffer
-	slog.New(slog.NewJSONHandler(&logs, nil)).Info("key", "key", k, "value", *k)
-	out := fmt.Sprintf("%v %+v %#v %s %x %v", k, k, k, k, k, *k) + logs.String()
-	if strings.Contains(out, k.Encode()) || !strings.Contains(out, k.ID()) || strings.Contains(out, "7, 7") {
-		t.Errorf("formatting a key shows more than its ID: %s", out)
+	raw := make([]byte, vault.KeySize)
+	for i := range raw {
+		raw[i] = byte(0xa5 + 37*i) // distinct bytes, none printable alone
+	}
+	k, err := vault.NewMasterKey(raw)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type exported struct {
+		Key  *vault.MasterKey
+		Copy vault.MasterKey
+	}
+	type unexported struct {
+		key  *vault.MasterKey
+		copy vault.MasterKey
+	}
+	values := map[string]any{
+		"pointer":    k,
+		"value":      *k,
+		"exported":   exported{k, *k},
+		"unexported": unexported{k, *k},
+		"slice":      []*vault.MasterKey{k},
+		"map":        map[string]vault.MasterKey{"k": *k},
+	}
+	needles := leakEncodings(raw[:6])
+	for name, v := range values {
+		outs := map[string]string{}
+		for _, verb := range []string{"%v", "%+v", "%#v", "%s", "%q", "%x", "%X", "%d"} {
+			outs[verb] = fmt.Sprintf(verb, v)
+		}
+		var text, js bytes.Buffer
+		slog.New(slog.NewTextHandler(&text, nil)).Info("m", "key", v)
+		slog.New(slog.NewJSONHandler(&js, nil)).Info("m", "key", v, slog.Group("g", "key", v))
+		outs["slog text"], outs["slog JSON"] = text.String(), js.String()
+		for how, out := range outs {
+			for enc, needle := range needles {
+				if strings.Contains(out, needle) {
+					t.Errorf("%s formatted with %s shows the key bytes (%s %q): %s", name, how, enc, needle, out)
+				}
+			}
+		}
+		if name != "pointer" && name != "value" {
+			continue
+		}
+		for how, out := range outs {
+			if !strings.Contains(out, "master key "+k.ID()) {
+				t.Errorf("%s formatted with %s = %s; want it to read master key %s", name, how, out, k.ID())
+			}
+		}
 	}
 	if len(k.ID()) != 8 {
 		t.Errorf("ID %q: want 8 hex digits", k.ID())
+	}
+}
+
+// leakEncodings are the forms in which fmt, slog and encoding/json print
+// bytes: decimal lists (fmt, JSON arrays), Go syntax hex, plain hex in both
+// cases, base64 in both alphabets, and the raw bytes themselves. prefix is
+// 6 bytes, so its base64 is a prefix of the whole key's.
+func leakEncodings(prefix []byte) map[string]string {
+	dec := make([]string, len(prefix))
+	goHex := make([]string, len(prefix))
+	for i, b := range prefix {
+		dec[i] = strconv.Itoa(int(b))
+		goHex[i] = fmt.Sprintf("%#x", b)
+	}
+	return map[string]string{
+		"decimal (fmt)":  strings.Join(dec, " "),
+		"decimal (JSON)": strings.Join(dec, ","),
+		"decimal (Go)":   strings.Join(dec, ", "),
+		"Go hex":         strings.Join(goHex, ", "),
+		"hex":            hex.EncodeToString(prefix),
+		"HEX":            strings.ToUpper(hex.EncodeToString(prefix)),
+		"base64":         base64.StdEncoding.EncodeToString(prefix),
+		"base64url":      base64.URLEncoding.EncodeToString(prefix),
+		"raw":            string(prefix),
+		"quoted":         strconv.Quote(string(prefix))[1:10],
 	}
 }
 
@@ -487,3 +564,92 @@ func BenchmarkValues200(b *testing.B) {
 		}
 	}
 }
+
+// TestNeverAlterValue: a value that is not UTF-8 is refused, naming the
+// secret and never quoting the value; nothing is stored.
+func TestNeverAlterValue(t *testing.T) {
+	st := openSQLite(t, filepath.Join(t.TempDir(), "envplane.db"))
+	v := newVault(t, key(t, 1))
+	tests := []struct {
+		name, value string
+		at          int // offset of the bad byte; -1: valid
+	}{
+		{"VALID", canary + " é ✓ \U0001F511 \ufffd", -1},
+		{"LATIN1", canary + "caf\xe9", len(canary) + 3},
+		{"LONE_CONT", "\x80" + canary, 0},
+		{"TRUNCATED", canary + "\xe2\x9c", len(canary)},
+		{"SURROGATE", canary + "\xed\xa0\x80", len(canary)}, // CESU-8 of U+D800
+		{"OVERLONG", "\xc0\xaf" + canary, 0},
+	}
+	for _, tt := range tests {
+		_, err := put(t, v, st, "staging", tt.name, tt.value, nil)
+		if tt.at < 0 {
+			if err != nil {
+				t.Errorf("%s: %v", tt.name, err)
+			}
+			continue
+		}
+		var e *errs.Error
+		if !errors.As(err, &e) || e.Kind != errs.Invalid {
+			t.Errorf("%s: Put = %v, want an invalid error", tt.name, err)
+			continue
+		}
+		want := []errs.FieldError{{Field: "value", Message: fmt.Sprintf("the value of secret %s is not valid UTF-8 (byte %d); "+
+			"secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", tt.name, tt.at)}}
+		if diff := cmp.Diff(want, e.Fields); diff != "" {
+			t.Errorf("%s: field errors (-want +got):\n%s", tt.name, diff)
+		}
+		b, _ := json.Marshal(e)
+		noCanary(t, tt.name+" error", err.Error()+string(b))
+		if _, err := v.Get(t.Context(), st, "staging", tt.name); !errs.Is(err, errs.NotFound) {
+			t.Errorf("%s: stored anyway (Get = %v)", tt.name, err)
+		}
+	}
+}
+
+// TestJSONValue: JSON request bodies decode values exactly or not at all,
+// where encoding/json alone would put U+FFFD in place of what was sent.
+func TestJSONValue(t *testing.T) {
+	tests := []struct {
+		body string
+		want *string // nil: absent
+		err  string  // "" : no error
+	}{
+		{`{"value":"plain"}`, ptrS("plain"), ""},
+		{`{"value":"é ✓ \u00e9 \ud83d\udd11 \ufffd \\ud800 \"\\\ud83d\udd11"}`, ptrS("é ✓ é 🔑 \ufffd \\ud800 \"\\🔑"), ""},
+		{`{}`, nil, ""},
+		{`{"value":null}`, nil, ""},
+		{"{\"value\":\"" + canary + "\xff\"}", nil, "not valid UTF-8 (byte 26 of the string)"},
+		{"{\"value\":\"" + canary + "\xed\xa0\x80\"}", nil, "not valid UTF-8 (byte 26 of the string)"},
+		{`{"value":"` + canary + `\ud800"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"` + canary + `\udc00\ud800"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"` + canary + `\ud83dx"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"` + canary + `\uD83D\u0041"}`, nil, "an unpaired UTF-16 surrogate escape at byte 26 of the string"},
+		{`{"value":"\\\\` + canary + `\ud83d"}`, nil, "an unpaired UTF-16 surrogate escape at byte 30 of the string"},
+		{`{"value":12}`, nil, "must be a string"},
+	}
+	for _, tt := range tests {
+		var req struct {
+			Value *vault.JSONValue `json:"value"`
+		}
+		err := json.Unmarshal([]byte(tt.body), &req)
+		var got *string
+		if req.Value != nil {
+			got = ptrS(string(*req.Value))
+		}
+		if diff := cmp.Diff(tt.want, got); tt.err == "" && diff != "" {
+			t.Errorf("%q: value (-want +got):\n%s", tt.body, diff)
+		}
+		switch {
+		case tt.err == "" && err != nil:
+			t.Errorf("%q: %v", tt.body, err)
+		case tt.err != "" && (err == nil || !strings.Contains(err.Error(), tt.err) || !errs.Is(err, errs.Invalid)):
+			t.Errorf("%q: error %v, want an invalid error with %q", tt.body, err, tt.err)
+		}
+		if err != nil {
+			noCanary(t, "error", err.Error())
+		}
+	}
+}
+
+func ptrS(s string) *string { return &s }
