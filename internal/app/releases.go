@@ -56,6 +56,18 @@ func (a *App) CreateRelease(ctx context.Context, p *auth.Principal, files map[st
 		fe.Add("files", "required: an object of path → file content, with envplane.yaml at least")
 	}
 	checkLabels(labels, &fe)
+	digest := release.Digest(files)
+	// The same content was valid when it was stored: answer it without
+	// validating again (CI re-uploads unchanged workspaces all the time).
+	if len(fe) == 0 {
+		existing, err := a.st.GetReleaseByDigest(ctx, digest)
+		if err == nil {
+			return existing, false, nil
+		}
+		if !errs.Is(err, errs.NotFound) {
+			return domain.Release{}, false, err
+		}
+	}
 	// Validation is CPU work: it happens before the write transaction.
 	var compiled *config.Compiled
 	if files != nil {
@@ -69,7 +81,6 @@ func (a *App) CreateRelease(ctx context.Context, p *auth.Principal, files map[st
 	if err := fe.Err(); err != nil {
 		return domain.Release{}, false, err
 	}
-	digest := release.Digest(files)
 	var size int64
 	for _, b := range files {
 		size += int64(len(b))
