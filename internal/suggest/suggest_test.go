@@ -38,7 +38,7 @@ func TestClosest(t *testing.T) {
 		{"pre", envs, "preproduction"},
 		{"p", envs, ""}, // too short to abbreviate
 		{"qa", envs, ""},
-		{"staging", envs, ""}, // itself: nothing to suggest
+		{"staging", envs, ""},                           // itself: nothing to suggest
 		{"prod", []string{"production", "prodigy"}, ""}, // ambiguous abbreviation
 		{"enviroments", []string{"config", "environments", "name"}, "environments"},
 		{"x", nil, ""},
