@@ -1,11 +1,15 @@
 // Package envplane is the Go client of an envplane server: it fetches the
 // resolved configuration of one environment (and service), keeps it fresh
 // through the server's event stream, and turns error bodies into typed
-// errors. It imports nothing of the server, so applications stay light.
+// errors. Do reaches any route of the HTTP API with the same authentication
+// and error model; the envplane command line uses it for every command that
+// talks to a server. It imports nothing of the server, so applications stay
+// light.
 package envplane
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -59,7 +63,8 @@ func (e *Error) Is(target error) bool {
 	return false
 }
 
-// Client talks to one envplane server for one environment.
+// Client talks to one envplane server: Config and Watch for one
+// environment, Do for any route of the API.
 type Client struct {
 	base  *url.URL
 	token string
@@ -86,11 +91,89 @@ func New(baseURL, token, env string, opts ...Option) (*Client, error) {
 	if env == "" {
 		return nil, errors.New("envplane: an environment is required")
 	}
+	return newClient(u, token, env, opts), nil
+}
+
+// NewAPI returns a client of the server at baseURL for Do alone, bound to
+// no environment: Config and Watch on it fail. The URL must be http(s)://host[:port].
+func NewAPI(baseURL, token string, opts ...Option) (*Client, error) {
+	u, err := url.Parse(strings.TrimRight(baseURL, "/"))
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("envplane: server URL %q: want http(s)://host[:port]", baseURL)
+	}
+	return newClient(u, token, "", opts), nil
+}
+
+func newClient(u *url.URL, token, env string, opts []Option) *Client {
 	c := &Client{base: u, token: token, env: env, http: &http.Client{Timeout: 30 * time.Second}, cache: map[string]*Config{}}
 	for _, o := range opts {
 		o(c)
 	}
-	return c, nil
+	return c
+}
+
+// errNoEnvironment is what Config and Watch answer on a client from NewAPI.
+var errNoEnvironment = errors.New("envplane: this client has no environment (made by NewAPI); use New")
+
+// maxBody bounds the answers the client reads.
+const maxBody = 64 << 20
+
+// Do sends one request to the API: method and path (with its /api/v1
+// prefix), query parameters, in encoded as the JSON body when non-nil. A
+// successful answer is decoded into out when non-nil; a *json.RawMessage
+// receives the body as it is. An error answer is an *Error carrying the
+// server's code, message and field errors; status is the HTTP status
+// whenever there was an answer (200 and 201 tell an existing release from a
+// new one).
+func (c *Client) Do(ctx context.Context, method, path string, query url.Values, in, out any) (status int, err error) {
+	var body io.Reader
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return 0, fmt.Errorf("envplane: encode the request body: %w", err)
+		}
+		body = bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, c.endpoint(path, query), body)
+	if err != nil {
+		return 0, err
+	}
+	if in != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	resp, err := c.do(req)
+	if err != nil {
+		return 0, fmt.Errorf("cannot reach %s: %w", c.base.Redacted(), unwrapURLError(err))
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode >= 300 {
+		return resp.StatusCode, readError(resp)
+	}
+	data, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return resp.StatusCode, fmt.Errorf("envplane: read the answer of %s %s: %w", method, path, err)
+	}
+	if out == nil {
+		return resp.StatusCode, nil
+	}
+	if raw, ok := out.(*json.RawMessage); ok {
+		*raw = append((*raw)[:0], data...)
+		return resp.StatusCode, nil
+	}
+	if err := json.Unmarshal(data, out); err != nil {
+		return resp.StatusCode, fmt.Errorf("envplane: unexpected answer to %s %s: %w", method, path, err)
+	}
+	return resp.StatusCode, nil
+}
+
+// unwrapURLError drops *url.Error's "Get \"URL\": " prefix, which repeats
+// what the caller already says.
+func unwrapURLError(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
 }
 
 // Config is one resolved configuration.
@@ -160,6 +243,9 @@ func (c *Client) endpoint(path string, q url.Values) string {
 // Config fetches the resolved configuration of service ("" for none). An
 // unchanged configuration is answered 304 from the client's copy.
 func (c *Client) Config(ctx context.Context, service string) (*Config, error) {
+	if c.env == "" {
+		return nil, errNoEnvironment
+	}
 	q := url.Values{}
 	if service != "" {
 		q.Set("service", service)
@@ -185,7 +271,7 @@ func (c *Client) Config(ctx context.Context, service string) (*Config, error) {
 	if resp.StatusCode != http.StatusOK {
 		return nil, readError(resp)
 	}
-	raw, err := io.ReadAll(io.LimitReader(resp.Body, 64<<20))
+	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
 		return nil, err
 	}
@@ -219,7 +305,11 @@ func readError(resp *http.Response) error {
 	}
 	b, _ := io.ReadAll(io.LimitReader(resp.Body, 1<<20))
 	if err := json.Unmarshal(b, &body); err != nil || body.Error.Code == "" {
-		return &Error{Status: resp.StatusCode, Code: statusCode(resp.StatusCode), Message: strings.TrimSpace(string(b))}
+		msg := strings.TrimSpace(string(b))
+		if msg == "" {
+			msg = http.StatusText(resp.StatusCode)
+		}
+		return &Error{Status: resp.StatusCode, Code: statusCode(resp.StatusCode), Message: msg}
 	}
 	return &Error{Status: resp.StatusCode, Code: body.Error.Code, Message: body.Error.Message, Fields: body.Error.Fields}
 }
@@ -247,6 +337,9 @@ func statusCode(status int) string {
 // dropped stream is reopened with backoff; a refused one (401, 403, 404) ends
 // Watch with that error.
 func (c *Client) Watch(ctx context.Context, service string, fn func(*Config)) error {
+	if c.env == "" {
+		return errNoEnvironment
+	}
 	backoff := 100 * time.Millisecond
 	var last string
 	deliver := func() error {

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net/url"
 	"strconv"
+	"strings"
 	"text/tabwriter"
 
 	"github.com/spf13/cobra"
@@ -145,18 +146,55 @@ func (a *app) tokenCommand() *cobra.Command {
 	create.Flags().StringArrayVar(&groups, "group", nil, "approval group (repeatable)")
 	_ = create.MarkFlagRequired("name")
 	_ = create.MarkFlagRequired("role")
+	var listFormat string
 	list := &cobra.Command{
-		Use:   "list",
+		Use:   "list [--format text|json]",
 		Short: "List tokens (never their secret text)",
 		Args:  cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			if err := checkFormat(listFormat, []string{"text", "json"}); err != nil {
+				return err
+			}
 			var raw json.RawMessage
 			if _, err := a.call(cmd.Context(), &r, "GET", "/api/v1/tokens", nil, nil, &raw); err != nil {
 				return err
 			}
-			return a.printJSON(raw)
+			if listFormat == "json" {
+				return a.printJSON(raw)
+			}
+			var out struct {
+				Tokens []struct {
+					ID           string   `json:"id"`
+					Name         string   `json:"name"`
+					Role         string   `json:"role"`
+					Environments []string `json:"environments"`
+					Groups       []string `json:"groups"`
+					CreatedAt    string   `json:"createdAt"`
+					CreatedBy    string   `json:"createdBy"`
+				} `json:"tokens"`
+			}
+			if err := json.Unmarshal(raw, &out); err != nil {
+				return fmt.Errorf("unexpected answer from the server: %v", err)
+			}
+			orDash := func(s []string, none string) string {
+				if len(s) == 0 {
+					return none
+				}
+				return strings.Join(s, ",")
+			}
+			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			fmt.Fprintln(tw, "ID\tNAME\tROLE\tENVIRONMENTS\tGROUPS\tCREATED\tBY")
+			for _, t := range out.Tokens {
+				by := t.CreatedBy
+				if by == "" {
+					by = "-"
+				}
+				fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", t.ID, t.Name, t.Role, orDash(t.Environments, "*"), orDash(t.Groups, "-"), t.CreatedAt, by)
+			}
+			return tw.Flush()
 		},
 	}
+	list.Flags().StringVar(&listFormat, "format", "text", "output format: text or json")
 	del := &cobra.Command{
 		Use:   "delete ID",
 		Short: "Revoke a token",

@@ -46,10 +46,12 @@ func TestScripts(t *testing.T) {
 		RequireExplicitExec: true,
 		RequireUniqueNames:  true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exits":      cmdExits,
-			"keygen":     cmdKeygen,
-			"subst":      cmdSubst,
-			"swapvalues": cmdSwapValues,
+			"exits":       cmdExits,
+			"keygen":      cmdKeygen,
+			"startserver": cmdStartServer,
+			"stopserver":  cmdStopServer,
+			"subst":       cmdSubst,
+			"swapvalues":  cmdSwapValues,
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)

@@ -31,6 +31,9 @@ changed is still reported. References nothing sets are compared as written.`,
 			if err != nil {
 				return err
 			}
+			if err := a.checkEnvironments(l, args[0], args[1]); err != nil {
+				return err
+			}
 			var errs diag.List
 			appendErr(&errs, l.Check(args[0], service).Err())
 			appendErr(&errs, l.Check(args[1], "").Err())

@@ -11,6 +11,7 @@ import (
 
 	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/report"
+	"github.com/envplane/envplane/internal/suggest"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -26,6 +27,10 @@ func (a *app) explainCommand() *cobra.Command {
 				return err
 			}
 			l, err := a.load()
+			if err != nil {
+				return err
+			}
+			env, err := a.environment(l, env, service)
 			if err != nil {
 				return err
 			}
@@ -64,11 +69,10 @@ func (a *app) explainCommand() *cobra.Command {
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "environment (required)")
+	cmd.Flags().StringVar(&env, "env", "", envFlagHelp)
 	cmd.Flags().StringVar(&service, "service", "", "service")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text or json")
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "print sensitive and secret values")
-	_ = cmd.MarkFlagRequired("env")
 	return cmd
 }
 
@@ -126,7 +130,7 @@ func suggestKey(root *tree.Value, key string) string {
 	var walk func(v *tree.Value, p string)
 	walk = func(v *tree.Value, p string) {
 		if p != "" {
-			if d := distance(strings.ToLower(p), strings.ToLower(key)); d <= 3 {
+			if d := suggest.Distance(strings.ToLower(p), strings.ToLower(key)); d <= 3 {
 				cands = append(cands, cand{p, d})
 			}
 		}
@@ -149,24 +153,4 @@ func joinKey(p, k string) string {
 		return k
 	}
 	return p + "." + k
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }

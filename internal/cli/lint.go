@@ -35,6 +35,9 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if err != nil {
 				return err
 			}
+			if err := a.checkEnvironments(l, envs...); err != nil {
+				return err
+			}
 			var errs diag.List
 			for _, e := range envs {
 				appendErr(&errs, l.Check(e, "").Err())

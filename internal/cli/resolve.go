@@ -29,6 +29,10 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 			if err != nil {
 				return err
 			}
+			env, err := a.environment(l, env, service)
+			if err != nil {
+				return err
+			}
 			res, err := a.resolveStrict(l, env, service)
 			if err != nil {
 				return err
@@ -41,11 +45,10 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "environment to resolve (required)")
+	cmd.Flags().StringVar(&env, "env", "", envFlagHelp)
 	cmd.Flags().StringVar(&service, "service", "", "service whose layers to add")
 	cmd.Flags().StringVar(&format, "format", "json", "output format: "+strings.Join(render.Formats, ", "))
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "print sensitive and secret values")
-	_ = cmd.MarkFlagRequired("env")
 	return cmd
 }
 

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -18,6 +19,7 @@ import (
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/workspace"
+	envplane "github.com/envplane/envplane/sdk"
 )
 
 // Exit codes of the command-line contract.
@@ -82,6 +84,13 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 
 // printError writes one "envplane: ..." line per problem.
 func (a *app) printError(err error) {
+	var se *envplane.Error
+	if errors.As(err, &se) {
+		for _, line := range serverErrorLines(se) {
+			fmt.Fprintf(a.stderr, "envplane: %s\n", line)
+		}
+		return
+	}
 	var l diag.List
 	if errors.As(err, &l) {
 		for _, d := range l {
@@ -140,17 +149,20 @@ func pluralS(n int) string {
 func (a *app) rootCommand() *cobra.Command {
 	root := &cobra.Command{
 		Use:   "envplane",
-		Short: "Layered per-environment configuration, secrets, flags and promotion in one tool",
+		Short: "Layered per-environment configuration, secrets and releases in one tool",
 		Long: `envplane owns a team's environments: the layered configuration each service gets
-in each environment (with provenance), encrypted secrets, feature flags, and gated
-promotion of releases. Offline commands (resolve, explain, diff, lint, run) work on
-the workspace: the nearest directory upwards with an envplane.yaml.`,
+in each environment (with provenance), encrypted secrets, and releases served to
+applications. Offline commands (resolve, explain, diff, lint, run) work on the
+workspace: the nearest directory upwards with an envplane.yaml. Feature flags and
+gated promotion (promote, approve, rollback) are not built yet.`,
+		Version:                    version(),
 		SilenceErrors:              true,
 		SilenceUsage:               true,
 		DisableSuggestions:         true, // unknownCommand adds them, on one line
 		SuggestionsMinimumDistance: 2,
 		CompletionOptions:          cobra.CompletionOptions{DisableDefaultCmd: true},
 	}
+	root.SetVersionTemplate("envplane {{.Version}}\n")
 	root.PersistentFlags().StringVarP(&a.dir, "dir", "C", "", "workspace directory (default: the nearest parent with envplane.yaml)")
 	root.SetFlagErrorFunc(func(_ *cobra.Command, err error) error {
 		return &exitError{code: ExitFailure, err: err}
@@ -179,6 +191,15 @@ the workspace: the nearest directory upwards with an envplane.yaml.`,
 // working directory holding envplane.yaml.
 func (a *app) workspaceDir() (string, error) {
 	if a.dir != "" {
+		st, err := os.Stat(a.dir)
+		switch {
+		case errors.Is(err, fs.ErrNotExist):
+			return "", fmt.Errorf("-C %s: no such directory", a.dir)
+		case err != nil:
+			return "", fmt.Errorf("-C %s: %v", a.dir, errors.Unwrap(err))
+		case !st.IsDir():
+			return "", fmt.Errorf("-C %s: not a directory", a.dir)
+		}
 		return a.dir, nil
 	}
 	wd, err := os.Getwd()
@@ -210,9 +231,6 @@ func (a *app) load(opts ...config.Option) (*loaded, error) {
 	dir, err := a.workspaceDir()
 	if err != nil {
 		return nil, err
-	}
-	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
-		return nil, fmt.Errorf("-C %s: not a directory", dir)
 	}
 	c, err := config.Compile(os.DirFS(dir), opts...)
 	if err != nil {

@@ -32,6 +32,10 @@ program and its exit code is returned. Nothing is written to disk.`,
 			if err != nil {
 				return err
 			}
+			env, err := a.environment(l, env, service)
+			if err != nil {
+				return err
+			}
 			res, req, err := a.resolveStrictWith(l, env, service)
 			if err != nil {
 				return err
@@ -58,9 +62,8 @@ program and its exit code is returned. Nothing is written to disk.`,
 			return a.exec(args, environ)
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "environment (required)")
+	cmd.Flags().StringVar(&env, "env", "", envFlagHelp)
 	cmd.Flags().StringVar(&service, "service", "", "service")
-	_ = cmd.MarkFlagRequired("env")
 	// Flags after COMMAND are its own: `envplane run --env dev ls -l` works
 	// without `--`.
 	cmd.Flags().SetInterspersed(false)

@@ -15,6 +15,7 @@ import (
 	"github.com/envplane/envplane/internal/auth"
 
 	"github.com/spf13/cobra"
+	"golang.org/x/term"
 
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
@@ -32,7 +33,7 @@ import (
 var defaultDatabase = filepath.Join(".envplane", "envplane.db")
 
 func (a *app) serveCommand() *cobra.Command {
-	var addr, database, wsDir, certFile, keyFile string
+	var addr, database, wsDir, certFile, keyFile, logFormat string
 	var masterKeyFile, previousKeyFile, checkpointFile string
 	var rateLimit float64
 	cmd := &cobra.Command{
@@ -64,9 +65,10 @@ A SQLite database serves one process: a second serve (or server command) on the
 same file is refused while the first runs.
 
 Flags default to ENVPLANE_ADDR, ENVPLANE_DATABASE, ENVPLANE_TLS_CERT, ENVPLANE_TLS_KEY,
-ENVPLANE_MASTER_KEY_FILE, ENVPLANE_PREVIOUS_MASTER_KEY_FILE, ENVPLANE_AUDIT_CHECKPOINT_FILE
-and ENVPLANE_RATE_LIMIT;
-ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
+ENVPLANE_MASTER_KEY_FILE, ENVPLANE_PREVIOUS_MASTER_KEY_FILE, ENVPLANE_AUDIT_CHECKPOINT_FILE,
+ENVPLANE_RATE_LIMIT and ENVPLANE_LOG_FORMAT; ENVPLANE_LOG_LEVEL (debug, info, warn, error)
+sets the log level. Logs go to stderr: readable text lines on a terminal, JSON lines
+otherwise (for log collectors), or as --log-format says.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			// A long-running server wants Go's default GC pacing back.
@@ -82,6 +84,10 @@ ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 			fromEnv("tls-key", "ENVPLANE_TLS_KEY", &keyFile)
 			fromEnv("previous-master-key-file", "ENVPLANE_PREVIOUS_MASTER_KEY_FILE", &previousKeyFile)
 			fromEnv("audit-checkpoint-file", "ENVPLANE_AUDIT_CHECKPOINT_FILE", &checkpointFile)
+			fromEnv("log-format", "ENVPLANE_LOG_FORMAT", &logFormat)
+			if logFormat != "" && logFormat != "text" && logFormat != "json" {
+				return fmt.Errorf("serve: --log-format %q (or ENVPLANE_LOG_FORMAT): use text or json", logFormat)
+			}
 			mk := a.masterKeySource(cmd, masterKeyFile)
 			if v := a.getenv("ENVPLANE_RATE_LIMIT"); v != "" && !cmd.Flags().Changed("rate-limit") {
 				n, err := strconv.ParseFloat(v, 64)
@@ -94,7 +100,7 @@ ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 				return errors.New("serve: --tls-cert and --tls-key go together")
 			}
 			return a.serve(serveConfig{addr: addr, database: database, workspace: wsDir, cert: certFile, key: keyFile, rateLimit: rateLimit,
-				masterKey: mk, previousKeyFile: previousKeyFile, checkpointFile: checkpointFile})
+				masterKey: mk, previousKeyFile: previousKeyFile, checkpointFile: checkpointFile, logFormat: logFormat})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", ":8080", "address to listen on")
@@ -106,6 +112,7 @@ ENVPLANE_LOG_LEVEL (debug, info, warn, error) sets the log level.`,
 	cmd.Flags().StringVar(&masterKeyFile, "master-key-file", "", "file holding the master key of server-side secrets, base64 (default $ENVPLANE_MASTER_KEY_FILE, or the key itself in $ENVPLANE_MASTER_KEY)")
 	cmd.Flags().StringVar(&previousKeyFile, "previous-master-key-file", "", "during a master key rotation: the old master key, still accepted")
 	cmd.Flags().StringVar(&checkpointFile, "audit-checkpoint-file", "", "file of signed audit checkpoints (default: "+auditCheckpointFileName+" beside the master key file or the SQLite database)")
+	cmd.Flags().StringVar(&logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	return cmd
 }
 
@@ -115,6 +122,44 @@ type serveConfig struct {
 	masterKey                            vault.Source // Value and File only
 	previousKeyFile                      string
 	checkpointFile                       string // "": beside the master key file
+	logFormat                            string // text, json, or "": by the terminal
+}
+
+// serveLogger logs to the command's stderr: text lines for a person at a
+// terminal, JSON lines for a collector; format "text" or "json" decides.
+func (a *app) serveLogger(format string, level slog.Level) *slog.Logger {
+	if format == "" {
+		format = "json"
+		if f, ok := a.stderr.(*os.File); ok && term.IsTerminal(int(f.Fd())) {
+			format = "text"
+		}
+	}
+	o := &slog.HandlerOptions{Level: level}
+	if format == "text" {
+		return slog.New(slog.NewTextHandler(a.stderr, o))
+	}
+	return slog.New(slog.NewJSONHandler(a.stderr, o))
+}
+
+// warnIgnoredBootstrap says why ENVPLANE_BOOTSTRAP_TOKEN does nothing when
+// the database already has tokens (unless it is one of them: a restart)
+// and how to get an admin token instead.
+func warnIgnoredBootstrap(ctx context.Context, uc *envapp.App, bootstrap string, log *slog.Logger) {
+	if bootstrap == "" {
+		return
+	}
+	ts, err := uc.ListTokens(ctx, auth.System("envplane serve"))
+	if err != nil || len(ts) == 0 {
+		return
+	}
+	hash := auth.HashToken(bootstrap)
+	for _, t := range ts {
+		if t.Hash == hash {
+			return
+		}
+	}
+	log.Warn("ENVPLANE_BOOTSTRAP_TOKEN is set but ignored: it only creates the first token of an empty database, and this one has tokens already. "+
+		"To get an admin token, run `envplane server create-token --role admin` with this server's --database", "tokens", len(ts))
 }
 
 // auditCheckpointFileName is the checkpoint file's name beside the master
@@ -182,7 +227,7 @@ func (a *app) serve(c serveConfig) error {
 			return fmt.Errorf("ENVPLANE_LOG_LEVEL=%q: use debug, info, warn or error", v)
 		}
 	}
-	logger := slog.New(slog.NewJSONHandler(a.stderr, &slog.HandlerOptions{Level: level}))
+	logger := a.serveLogger(c.logFormat, level)
 
 	// A workspace that does not load stops serve before anything is written.
 	var files map[string][]byte
@@ -232,6 +277,7 @@ func (a *app) serve(c serveConfig) error {
 	if err != nil {
 		return err
 	}
+	warnIgnoredBootstrap(ctx, uc, a.getenv("ENVPLANE_BOOTSTRAP_TOKEN"), logger)
 	srv, err := server.New(ctx, server.Options{
 		App:            uc,
 		Store:          st,

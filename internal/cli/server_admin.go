@@ -4,12 +4,16 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/spf13/cobra"
 
+	envapp "github.com/envplane/envplane/internal/app"
+	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/vault"
 )
 
@@ -18,10 +22,86 @@ import (
 func (a *app) serverCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Administer the server's database directly (master key rotation)",
+		Short: "Administer the server's database directly (admin recovery, master key rotation)",
 	}
-	cmd.AddCommand(a.rotateMasterKeyCommand())
+	cmd.AddCommand(a.createTokenCommand(), a.rotateMasterKeyCommand())
 	return cmd
+}
+
+// createTokenCommand makes a token straight in the database: how an
+// operator who lost every admin token gets one back.
+func (a *app) createTokenCommand() *cobra.Command {
+	var database, name, role, keyFile string
+	var envs, groups []string
+	cmd := &cobra.Command{
+		Use:   "create-token [--role admin] [--name N] [--env E]... [--group G]... [--database URL]",
+		Short: "Create a token directly in the database (admin recovery); it is shown once",
+		Long: `Create-token creates a token in the server's database without going through the API:
+the way back in when every admin token is lost (ENVPLANE_BOOTSTRAP_TOKEN only applies
+to a database without tokens). It needs no running server, only the database: the
+same one serve uses (--database, else ENVPLANE_DATABASE, else ./.envplane/envplane.db),
+and the master key that signs the audit log (as for serve: --master-key-file,
+ENVPLANE_MASTER_KEY, ENVPLANE_MASTER_KEY_FILE, or the generated key beside a SQLite
+database). On PostgreSQL a running server accepts the new token at once; a SQLite
+database serves one process, so stop its server first.
+
+The token is printed once on stdout; the audit log records its creation by
+"envplane server create-token". Revoke it with ` + "`envplane token delete ID`" + ` when done.`,
+		Args: argCount(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if v := a.getenv("ENVPLANE_DATABASE"); v != "" && !cmd.Flags().Changed("database") {
+				database = v
+			}
+			return a.createToken(database, a.masterKeySource(cmd, keyFile), envapp.TokenRequest{Name: name, Role: role, Environments: nonNil(envs), Groups: nonNil(groups)})
+		},
+	}
+	cmd.Flags().StringVar(&database, "database", "", "postgres://… URL or SQLite file path (default $ENVPLANE_DATABASE, else ./.envplane/envplane.db)")
+	cmd.Flags().StringVar(&name, "name", "recovery", "what the token is for")
+	cmd.Flags().StringVar(&role, "role", "admin", "viewer, editor, approver, admin or sdk")
+	cmd.Flags().StringArrayVar(&envs, "env", nil, "environment the token is scoped to (repeatable; none = all; sdk: exactly one)")
+	cmd.Flags().StringArrayVar(&groups, "group", nil, "approval group (repeatable)")
+	cmd.Flags().StringVar(&keyFile, "master-key-file", "", "file holding the master key (default $ENVPLANE_MASTER_KEY_FILE, or the key itself in $ENVPLANE_MASTER_KEY)")
+	return cmd
+}
+
+// createTokenActor is who the audit log says created a token offline.
+const createTokenActor = "envplane server create-token"
+
+func (a *app) createToken(database string, mk vault.Source, req envapp.TokenRequest) error {
+	ctx := a.ctx
+	if isSQLite(database) {
+		// Opening SQLite creates the file: a typo would make a fresh,
+		// empty database and a token nobody's server reads.
+		path := database
+		if path == "" {
+			path = defaultDatabase
+		}
+		path = strings.TrimPrefix(strings.TrimPrefix(path, "sqlite:"), "//")
+		if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+			return fmt.Errorf("create-token: no database at %s: pass the server's --database, or run this where `envplane serve` keeps its state (./.envplane)", path)
+		}
+	}
+	st, where, dataDir, err := openStore(ctx, "create-token", database)
+	if err != nil {
+		return err
+	}
+	defer st.Close()
+	// The audit entry is signed like the server's: with the master key.
+	v, _, err := a.openVault(ctx, st, dataDir, mk, "", slog.New(slog.DiscardHandler))
+	if err != nil {
+		return fmt.Errorf("create-token: %w", err)
+	}
+	uc, err := envapp.New(envapp.Options{Store: st, Vault: v})
+	if err != nil {
+		return err
+	}
+	t, text, err := uc.CreateToken(ctx, auth.System(createTokenActor), req)
+	if err != nil {
+		return fmt.Errorf("create-token: %w", describe(err))
+	}
+	fmt.Fprintf(a.stderr, "envplane: token %s (%s, %s) created in %s; it is shown once, store it now\n", t.ID, t.Name, t.Role, where)
+	_, err = fmt.Fprintln(a.stdout, text)
+	return err
 }
 
 func (a *app) rotateMasterKeyCommand() *cobra.Command {

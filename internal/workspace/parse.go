@@ -10,6 +10,7 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/suggest"
 )
 
 // parser walks the YAML node tree of envplane.yaml so that every problem can
@@ -51,7 +52,7 @@ func (p *parser) mapping(n *yaml.Node, what string, fields map[string]fieldFunc)
 			}
 			sort.Strings(known)
 			msg := "unknown field %q in %s"
-			if s := closest(k.Value, known); s != "" {
+			if s := suggest.Closest(k.Value, known); s != "" {
 				p.errorf(pos(k), msg+" (did you mean %q?)", k.Value, what, s)
 			} else {
 				p.errorf(pos(k), msg+" (known: %s)", k.Value, what, strings.Join(known, ", "))
@@ -291,6 +292,7 @@ func (p *parser) config(n *yaml.Node, c *Config) {
 					c.Env.Prefix = p.str(v, "config.env.prefix")
 					c.Env.PrefixPos = pos(v)
 				},
+				"select": func(v *yaml.Node) { c.Env.Select = p.envSelect(v) },
 				"bind": func(v *yaml.Node) {
 					if v.Kind != yaml.MappingNode {
 						p.errorf(pos(v), "config.env.bind: expected a mapping of VARIABLE: key.path")
@@ -357,33 +359,31 @@ func (p *parser) policy(n *yaml.Node) Policy {
 	return pol
 }
 
-// closest returns the candidate within edit distance 2 of s, if any.
-func closest(s string, candidates []string) string {
-	best, bestD := "", 3
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), strings.ToLower(c)); d < bestD {
-			best, bestD = c, d
+// envSelect reads config.env.select: the variables that may name the
+// environment, each a valid variable name, listed once.
+func (p *parser) envSelect(n *yaml.Node) []string {
+	const what = "config.env.select"
+	if n.Kind != yaml.SequenceNode {
+		p.errorf(pos(n), "%s: expected a list of environment variable names (like [APP_ENV, NODE_ENV]), found %s", what, describe(n))
+		return nil
+	}
+	var out []string
+	seen := map[string]bool{}
+	for _, it := range n.Content {
+		if it.Kind != yaml.ScalarNode || it.ShortTag() == "!!null" {
+			p.str(it, what) // reports it
+			continue
+		}
+		name := it.Value
+		switch {
+		case !varNameRE.MatchString(name):
+			p.errorf(pos(it), "%s: %q is not a valid environment variable name", what, name)
+		case seen[name]:
+			p.errorf(pos(it), "%s: %s is listed twice", what, name)
+		default:
+			seen[name] = true
+			out = append(out, name)
 		}
 	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return out
 }

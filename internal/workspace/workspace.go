@@ -118,6 +118,9 @@ type EnvBinding struct {
 	Prefix    string
 	PrefixPos diag.Pos
 	Bind      []Bind
+	// Select names variables, in order, whose value names the environment
+	// when a command is given none (after ENVPLANE_ENV).
+	Select []string
 }
 
 // Bind maps one variable name to one key path.

@@ -26,6 +26,7 @@ func BaseURL(t testing.TB) string {
 	t.Helper()
 	u := os.Getenv(EnvURL)
 	if u == "" {
+		noteSkipped(t.Name())
 		t.Skip(EnvURL + " is not set; skipping the PostgreSQL tests")
 	}
 	return u
