@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -287,7 +288,9 @@ func (p *parser) validate(w *Workspace) {
 	for _, s := range w.Services {
 		svc[s] = true
 	}
-	for _, l := range w.Config.Layers {
+	for i := range w.Config.Layers {
+		w.Config.Layers[i].Path = cleanPath(w.Config.Layers[i].Path)
+		l := w.Config.Layers[i]
 		p.checkPath(l.Pos, l.Path, "layer")
 		for _, m := range placeRE.FindAllString(l.Path, -1) {
 			if m != "{env}" && m != "{service}" {
@@ -313,6 +316,7 @@ func (p *parser) validate(w *Workspace) {
 		p.errorf(w.Config.Env.PrefixPos, "env.prefix %q is not a valid environment variable prefix", w.Config.Env.Prefix)
 	}
 	if w.Config.Schema != "" {
+		w.Config.Schema = cleanPath(w.Config.Schema)
 		p.checkPath(w.Config.SchemaPos, w.Config.Schema, "schema")
 	}
 	for env := range w.Secrets.Recipients {
@@ -344,6 +348,25 @@ func (p *parser) validate(w *Workspace) {
 	}
 }
 
+// cleanPath tidies a relative path written ./config/x.yaml or config//x.yaml
+// into config/x.yaml. Paths that leave the workspace (..) or are absolute
+// are left as written, for checkPath to refuse.
+func cleanPath(p string) string {
+	if p == "" || path.IsAbs(p) || strings.HasPrefix(p, "\\") {
+		return p
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return p
+		}
+	}
+	c := path.Clean(p)
+	if c == "." {
+		return p
+	}
+	return c
+}
+
 func (p *parser) checkPath(pos diag.Pos, pth, what string) {
 	switch {
 	case pth == "":
@@ -351,7 +374,7 @@ func (p *parser) checkPath(pos diag.Pos, pth, what string) {
 	case path.IsAbs(pth) || strings.HasPrefix(pth, "\\"):
 		p.errorf(pos, "%s %q: paths are relative to the workspace root", what, pth)
 	case pth != path.Clean(pth) || pth == ".." || strings.HasPrefix(pth, "../"):
-		p.errorf(pos, "%s %q: use a clean path inside the workspace (no .., no ./, no //)", what, pth)
+		p.errorf(pos, "%s %q: use a path to a file inside the workspace (no ..)", what, pth)
 	}
 }
 
@@ -365,13 +388,23 @@ func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
 	pattern := strings.ReplaceAll(strings.ReplaceAll(l.Path, "{env}", env), "{service}", service)
 	var matches []string
 	if strings.ContainsAny(pattern, "*?[") {
-		var err error
-		matches, err = fs.Glob(w.FS, pattern)
+		found, err := fs.Glob(w.FS, pattern)
 		if err != nil {
 			return "", diag.Errorf(l.Pos, "layer %q: bad glob pattern: %v", l.Path, err)
 		}
+		for _, m := range found {
+			st, err := fs.Stat(w.FS, m)
+			if isLoop(err) {
+				return "", loopError(l, m)
+			}
+			if err == nil && !st.IsDir() {
+				matches = append(matches, m)
+			}
+		}
 	} else if st, err := fs.Stat(w.FS, pattern); err == nil && !st.IsDir() {
 		matches = []string{pattern}
+	} else if isLoop(err) {
+		return "", loopError(l, pattern)
 	}
 	switch len(matches) {
 	case 0:
@@ -383,6 +416,13 @@ func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
 		return matches[0], nil
 	}
 	return "", diag.Errorf(l.Pos, "layer %q is ambiguous in %s: it matches %s; rename or remove all but one", l.Path, env, strings.Join(matches, ", "))
+}
+
+// isLoop reports whether err is a symbolic link that leads back to itself.
+func isLoop(err error) bool { return err != nil && errors.Is(err, syscall.ELOOP) }
+
+func loopError(l Layer, file string) error {
+	return diag.Errorf(l.Pos, "layer %q: %s is a symbolic link loop (it leads back to itself); point it at a file or remove it", l.Path, file)
 }
 
 // ReferencedFiles lists the files a release of this workspace needs, sorted:
