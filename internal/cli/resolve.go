@@ -8,6 +8,7 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 func (a *app) resolveCommand() *cobra.Command {
@@ -34,11 +35,17 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 				return err
 			}
 			var out bytes.Buffer
-			if err := render.Write(&out, format, res.Tree, l.RenderOptions(env, service, reveal)); err != nil {
+			opts := l.RenderOptions(env, service, reveal)
+			if err := render.Write(&out, format, res.Tree, opts); err != nil {
 				return err
 			}
-			_, err = a.stdout.Write(out.Bytes())
-			return err
+			if _, err := a.stdout.Write(out.Bytes()); err != nil {
+				return err
+			}
+			if format == "k8s" {
+				a.noteK8sWithheld(res.Tree, opts)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", "environment to resolve (required)")
@@ -47,6 +54,24 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "print sensitive and secret values")
 	_ = cmd.MarkFlagRequired("env")
 	return cmd
+}
+
+// noteK8sWithheld says on stderr which values the k8s output left out.
+//
+// Without --reveal, `--format k8s` prints the ConfigMap alone (exit 0)
+// rather than refusing: the ConfigMap is right and complete, and it is what
+// a pipeline that keeps its Secret elsewhere (External Secrets, Sealed
+// Secrets, a vault operator) applies. Refusing would push users to --reveal
+// just to get the ConfigMap, printing credentials into CI logs; a Secret of
+// "<redacted>" placeholders would overwrite the real one on `kubectl apply`.
+func (a *app) noteK8sWithheld(root *tree.Value, o render.Options) {
+	names, secret := render.K8sWithheld(root, o)
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintf(a.stderr, "envplane: note: Secret %s left out (%d sensitive %s: %s): without --reveal it would hold "+
+		"%q placeholders that overwrite the real values on apply; add --reveal to print it\n",
+		secret, len(names), plural(len(names), "value"), strings.Join(names, ", "), render.Redacted)
 }
 
 func checkFormat(format string, allowed []string) error {
