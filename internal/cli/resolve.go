@@ -7,6 +7,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/lint"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/tree"
 )
@@ -29,6 +30,11 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 			l, err := a.load()
 			if err != nil {
 				return err
+			}
+			if len(l.Check(env, service)) == 0 {
+				if note := lint.MissingFileNote(l.Workspace, env); note != "" {
+					fmt.Fprintf(a.stderr, "envplane: note: %s\n", note)
+				}
 			}
 			res, err := a.resolveStrict(l, env, service)
 			if err != nil {

@@ -418,6 +418,30 @@ func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
 	return "", diag.Errorf(l.Pos, "layer %q is ambiguous in %s: it matches %s; rename or remove all but one", l.Path, env, strings.Join(matches, ", "))
 }
 
+// MissingOwnFile reports whether env gets no file of its own: the
+// workspace has layers naming {env}, and none of them stands for a file in
+// env, alone or for any service. expected lists the paths those layers
+// would read ({service} left as written). A layer that is broken in env
+// (ambiguous, a loop) is reported as such and counts as present here.
+func (w *Workspace) MissingOwnFile(env string) (expected []string, missing bool) {
+	services := append([]string{""}, w.Services...)
+	for _, l := range w.Config.Layers {
+		if !strings.Contains(l.Path, "{env}") {
+			continue
+		}
+		expected = append(expected, strings.ReplaceAll(l.Path, "{env}", env))
+		for _, s := range services {
+			if s == "" && l.UsesService() {
+				continue
+			}
+			if f, err := w.LayerFiles(l, env, s); err != nil || f != "" {
+				return expected, false
+			}
+		}
+	}
+	return expected, len(expected) > 0
+}
+
 // isLoop reports whether err is a symbolic link that leads back to itself.
 func isLoop(err error) bool { return err != nil && errors.Is(err, syscall.ELOOP) }
 
