@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/lint"
 
@@ -31,7 +30,7 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if err := checkFormat(format, []string{"text", "json", "sarif"}); err != nil {
 				return err
 			}
-			l, err := a.load(config.WithPolicies())
+			l, err := a.load()
 			if err != nil {
 				return err
 			}

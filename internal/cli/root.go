@@ -203,10 +203,9 @@ type loaded struct {
 	*config.Compiled
 }
 
-// load reads the workspace and compiles what the command needs, reporting
-// every problem in envplane.yaml, the schema and (config.WithPolicies) the
-// policies at once.
-func (a *app) load(opts ...config.Option) (*loaded, error) {
+// load reads the workspace and compiles it, reporting every problem in
+// envplane.yaml, the schema and the policies at once (compileWorkspace).
+func (a *app) load() (*loaded, error) {
 	dir, err := a.workspaceDir()
 	if err != nil {
 		return nil, err
@@ -214,7 +213,7 @@ func (a *app) load(opts ...config.Option) (*loaded, error) {
 	if st, err := os.Stat(dir); err != nil || !st.IsDir() {
 		return nil, fmt.Errorf("-C %s: not a directory", dir)
 	}
-	c, err := config.Compile(os.DirFS(dir), opts...)
+	c, err := compileWorkspace(os.DirFS(dir))
 	if err != nil {
 		return nil, err
 	}

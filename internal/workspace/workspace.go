@@ -193,6 +193,31 @@ func Load(fsys fs.FS) (*Workspace, error) {
 
 // Parse validates the bytes of an envplane.yaml whose other files live in fsys.
 func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
+	w, errs := parse(fsys, data)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return w, nil
+}
+
+// LoadPartial is Load that also returns what could be read of a workspace
+// with errors (nil when the file is not YAML at all), so that callers can
+// check its other parts — its policies — and report every problem at once.
+// Only the error says whether the workspace is valid.
+func LoadPartial(fsys fs.FS) (*Workspace, error) {
+	data, err := fs.ReadFile(fsys, FileName)
+	if err != nil {
+		_, err := Load(fsys)
+		return nil, err
+	}
+	w, errs := parse(fsys, data)
+	if len(errs) > 0 {
+		return w, errs
+	}
+	return w, nil
+}
+
+func parse(fsys fs.FS, data []byte) (*Workspace, diag.List) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
@@ -217,7 +242,7 @@ func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
 	p.workspace(doc.Content[0], w)
 	p.validate(w)
 	if len(p.errs) > 0 {
-		return nil, p.errs.Sort()
+		return w, p.errs.Sort()
 	}
 	return w, nil
 }
