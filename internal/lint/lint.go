@@ -21,6 +21,7 @@ import (
 
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
+	"github.com/envplane/envplane/internal/vars"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -34,6 +35,7 @@ const (
 	RuleCopiedSecret = "copied-secret"
 	RuleUnusedLayer  = "unused-layer"
 	RuleMissingFile  = "missing-environment-file"
+	RuleUnusedVar    = "unused-variable"
 	RulePolicy       = "policy"
 	SeverityError    = "error"
 	SeverityWarning  = "warning"
@@ -56,6 +58,9 @@ type Options struct {
 	Environments []string
 	Getenv       resolve.Lookup
 	Secrets      func(env string) map[string]domain.Secret
+	// Environ names the process environment's variables, for the
+	// unused-variable rule.
+	Environ []string
 }
 
 // Run resolves every environment (alone and for every service) and runs
@@ -88,6 +93,13 @@ func Run(r *resolve.Resolver, pol *policy.Compiled, o Options) []Finding {
 	}
 	l.unusedLayers()
 	l.missingEnvironmentFiles()
+	for _, u := range vars.UnusedVariables(r, o.Environ) {
+		msg := fmt.Sprintf("%s carries the prefix %s_ but sets no key in any environment", u.Name, ws.Config.Env.Prefix)
+		if u.Suggest != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", u.Suggest)
+		}
+		l.add(Finding{Rule: RuleUnusedVar, Severity: SeverityWarning, Message: msg, Source: "env:" + u.Name})
+	}
 	return filter(l.out, o.Environments)
 }
 
