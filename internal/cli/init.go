@@ -170,6 +170,9 @@ func cdHint(dir string) string {
 	if filepath.Clean(dir) == "." {
 		return ""
 	}
+	if strings.ContainsAny(dir, " \t\n'\"\\$`!*?[]{}()<>|&;#~") {
+		dir = "'" + strings.ReplaceAll(dir, "'", `'\''`) + "'"
+	}
 	return "-C " + dir + " "
 }
 
@@ -282,7 +285,11 @@ func (a *app) adopt(dir, name string, ad workspace.Adoption) error {
 	}
 	w := a.stdout
 	fmt.Fprintf(w, "found config files; adopting them as they are:\n")
-	fmt.Fprintf(w, "  environments: %s\n", strings.Join(envs, ", "))
+	if len(ad.Environments) == 0 {
+		fmt.Fprintf(w, "  environments: none in the file names; starting with %s\n", strings.Join(envs, ", "))
+	} else {
+		fmt.Fprintf(w, "  environments: %s\n", strings.Join(envs, ", "))
+	}
 	fmt.Fprintf(w, "  layers, lowest precedence first:\n")
 	width := 0
 	for _, l := range ad.Layers {
