@@ -82,3 +82,40 @@ func TestEnvPrefix(t *testing.T) {
 		}
 	}
 }
+
+func TestMissingOwnFile(t *testing.T) {
+	tests := []struct {
+		name, layers string
+		files        []string
+		wantExpected []string
+		wantMissing  bool
+	}{
+		{"has its file", "['config/{env}.yaml']", []string{"config/production.yaml"}, []string{"config/production.yaml"}, false},
+		{"file missing", "[config/default.yaml, 'config/{env}.yaml', 'config/agents/{env}.json']", []string{"config/default.yaml"},
+			[]string{"config/production.yaml", "config/agents/production.json"}, true},
+		{"a service file counts", "['config/{env}.yaml', 'config/{service}/{env}.yaml']", []string{"config/api/production.yaml"},
+			[]string{"config/production.yaml"}, false},
+		{"no {env} layer: nothing to miss", "[config/default.yaml]", nil, nil, false},
+		{"a broken layer is reported as such", "['config/{env}.*']", []string{"config/production.yaml", "config/production.json"},
+			[]string{"config/production.*"}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			fsys := fstest.MapFS{}
+			for _, f := range tt.files {
+				fsys[f] = &fstest.MapFile{Data: []byte("a: 1\n")}
+			}
+			ws, err := workspace.Parse(fsys, []byte("environments: [development, production]\nservices: [api]\nconfig:\n  layers: "+tt.layers+"\n"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			expected, missing := ws.MissingOwnFile("production")
+			if missing != tt.wantMissing {
+				t.Errorf("missing = %v, want %v", missing, tt.wantMissing)
+			}
+			if diff := cmp.Diff(tt.wantExpected, expected); diff != "" && tt.wantMissing {
+				t.Errorf("expected (-want +got):\n%s", diff)
+			}
+		})
+	}
+}
