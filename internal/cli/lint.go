@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 
-	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/lint"
 
@@ -25,13 +24,15 @@ parse errors, unresolved references, coercion failures, schema violations, type
 drift of a key across environments, keys missing from some environments (warning),
 sensitive keys holding literals in committed files outside synthetic-data
 environments, credentials copied from a synthetic-data environment into a higher
-one, layers that match no file (warning), and the workspace's CEL policies.`,
+one, layers that match no file (warning), environments no {env} layer gives a file
+(warning), process variables carrying the prefix that set no key (warning), and the
+workspace's CEL policies.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if err := checkFormat(format, []string{"text", "json", "sarif"}); err != nil {
 				return err
 			}
-			l, err := a.load(config.WithPolicies())
+			l, err := a.load()
 			if err != nil {
 				return err
 			}
@@ -59,7 +60,7 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			if len(errs) > 0 {
 				return errs
 			}
-			fs := lint.Run(l.Resolver, l.Policies, lint.Options{Environments: envs, Getenv: a.lookup(),
+			fs := lint.Run(l.Resolver, l.Policies, lint.Options{Environments: envs, Getenv: a.lookup(), Environ: a.environNames(),
 				Secrets: func(env string) map[string]domain.Secret { return envSecrets[env] }})
 			var b bytes.Buffer
 			switch format {

@@ -42,7 +42,7 @@ func TestReadmeTour(t *testing.T) {
 			fmt.Fprintf(&script, "%s\n", s.cmd)
 		case offlineCommand.MatchString(s.cmd):
 			ran++
-			fmt.Fprintf(&script, "# README line %d\nexec sh -c '%s 2>&1; exit 0'\nmatchout %d %d\n",
+			fmt.Fprintf(&script, "# README line %d\nexec sh -c '{ %s; } 2>&1; exit 0'\nmatchout %d %d\n",
 				s.line, strings.ReplaceAll(s.cmd, "'", "''"), len(want), s.line)
 			want = append(want, s.out)
 		}

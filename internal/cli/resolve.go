@@ -7,7 +7,9 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/lint"
 	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 func (a *app) resolveCommand() *cobra.Command {
@@ -33,16 +35,27 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 			if err != nil {
 				return err
 			}
+			if len(l.Check(env, service)) == 0 {
+				if note := lint.MissingFileNote(l.Workspace, env); note != "" {
+					fmt.Fprintf(a.stderr, "envplane: note: %s\n", note)
+				}
+			}
 			res, err := a.resolveStrict(l, env, service)
 			if err != nil {
 				return err
 			}
 			var out bytes.Buffer
-			if err := render.Write(&out, format, res.Tree, l.RenderOptions(env, service, reveal)); err != nil {
+			opts := l.RenderOptions(env, service, reveal)
+			if err := render.Write(&out, format, res.Tree, opts); err != nil {
 				return err
 			}
-			_, err = a.stdout.Write(out.Bytes())
-			return err
+			if _, err := a.stdout.Write(out.Bytes()); err != nil {
+				return err
+			}
+			if format == "k8s" {
+				a.noteK8sWithheld(res.Tree, opts)
+			}
+			return nil
 		},
 	}
 	cmd.Flags().StringVar(&env, "env", "", envFlagHelp)
@@ -50,6 +63,24 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 	cmd.Flags().StringVar(&format, "format", "json", "output format: "+strings.Join(render.Formats, ", "))
 	cmd.Flags().BoolVar(&reveal, "reveal", false, "print sensitive and secret values")
 	return cmd
+}
+
+// noteK8sWithheld says on stderr which values the k8s output left out.
+//
+// Without --reveal, `--format k8s` prints the ConfigMap alone (exit 0)
+// rather than refusing: the ConfigMap is right and complete, and it is what
+// a pipeline that keeps its Secret elsewhere (External Secrets, Sealed
+// Secrets, a vault operator) applies. Refusing would push users to --reveal
+// just to get the ConfigMap, printing credentials into CI logs; a Secret of
+// "<redacted>" placeholders would overwrite the real one on `kubectl apply`.
+func (a *app) noteK8sWithheld(root *tree.Value, o render.Options) {
+	names, secret := render.K8sWithheld(root, o)
+	if len(names) == 0 {
+		return
+	}
+	fmt.Fprintf(a.stderr, "envplane: note: Secret %s left out (%d sensitive %s: %s): without --reveal it would hold "+
+		"%q placeholders that overwrite the real values on apply; add --reveal to print it\n",
+		secret, len(names), plural(len(names), "value"), strings.Join(names, ", "), render.Redacted)
 }
 
 func checkFormat(format string, allowed []string) error {

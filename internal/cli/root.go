@@ -173,6 +173,7 @@ gated promotion (promote, approve, rollback) are not built yet.`,
 		a.explainCommand(),
 		a.diffCommand(),
 		a.lintCommand(),
+		a.varsCommand(),
 		a.runCommand(),
 		a.serveCommand(),
 		a.serverCommand(),
@@ -224,15 +225,14 @@ type loaded struct {
 	*config.Compiled
 }
 
-// load reads the workspace and compiles what the command needs, reporting
-// every problem in envplane.yaml, the schema and (config.WithPolicies) the
-// policies at once.
-func (a *app) load(opts ...config.Option) (*loaded, error) {
+// load reads the workspace and compiles it, reporting every problem in
+// envplane.yaml, the schema and the policies at once (config.Compile).
+func (a *app) load() (*loaded, error) {
 	dir, err := a.workspaceDir()
 	if err != nil {
 		return nil, err
 	}
-	c, err := config.Compile(os.DirFS(dir), opts...)
+	c, err := config.Compile(os.DirFS(dir))
 	if err != nil {
 		return nil, err
 	}

@@ -29,47 +29,83 @@ const RuleSchema = "schema"
 type Compiled struct {
 	Workspace *workspace.Workspace
 	Resolver  *resolve.Resolver
-	// Policies is nil unless compiled WithPolicies.
-	Policies *policy.Compiled
+	Policies  *policy.Compiled
 }
 
-// Option tunes Compile.
-type Option func(*compileOptions)
-
-type compileOptions struct{ policies bool }
-
-// WithPolicies compiles the workspace's CEL policies too. Building a CEL
-// environment costs milliseconds that `resolve` and `run` need not pay.
-func WithPolicies() Option { return func(o *compileOptions) { o.policies = true } }
-
-// Compile loads the workspace at the root of fsys and prepares it,
-// reporting every problem of envplane.yaml, the schema and (WithPolicies)
-// the policies at once as a diag.List.
-func Compile(fsys fs.FS, opts ...Option) (*Compiled, error) {
-	var o compileOptions
-	for _, opt := range opts {
-		opt(&o)
+// Compile loads the workspace at the root of fsys and prepares it for any
+// command, reporting every problem of it at once as a diag.List:
+// envplane.yaml, the schema and the CEL policies.
+//
+// The policies are always compiled, so a policy that does not compile is
+// an error for resolve, explain, diff, run and the server too, not only for
+// lint. CEL's first compile in a process costs about 3 ms of CPU (its
+// parser's tables are built on first use), so it runs on its own goroutine
+// while the rest is read; see docs/PERFORMANCE.md §3.
+//
+// When envplane.yaml itself has errors, the parts that could be read — the
+// schema and the policies — are checked too, so fixing one problem does not
+// reveal the next.
+func Compile(fsys fs.FS) (*Compiled, error) {
+	type policies struct {
+		ws       *workspace.Workspace
+		wsErr    error
+		compiled *policy.Compiled
+		err      error
 	}
+	done := make(chan policies, 1)
+	go func() {
+		var p policies
+		p.ws, p.wsErr = workspace.LoadPartial(fsys)
+		if p.ws != nil {
+			var rules []workspace.Policy
+			for _, pol := range p.ws.Policies {
+				if strings.TrimSpace(pol.Rule) != "" {
+					rules = append(rules, pol)
+				}
+			}
+			p.compiled, p.err = policy.Compile(rules)
+		}
+		done <- p
+	}()
+	c, err := compileResolver(fsys)
+	p := <-done
+	if err == nil && p.err == nil {
+		c.Policies = p.compiled
+		return c, nil
+	}
+	all := diag.Of(err)
+	if p.wsErr != nil && p.ws != nil && p.ws.Config.Schema != "" && !mentions(all, p.ws.Config.SchemaPos) {
+		// envplane.yaml has errors, so the schema was not loaded above.
+		_, serr := resolve.New(p.ws)
+		all = append(all, diag.Of(serr)...)
+	}
+	all = append(all, diag.Of(p.err)...)
+	all = all.Sort()
+	return nil, slices.CompactFunc(all, func(a, b diag.Diagnostic) bool { return a == b })
+}
+
+// compileResolver loads envplane.yaml and prepares its resolver (and schema).
+func compileResolver(fsys fs.FS) (*Compiled, error) {
 	ws, err := workspace.Load(fsys)
 	if err != nil {
 		return nil, err
 	}
-	var problems diag.List
 	r, err := resolve.New(ws)
-	problems = appendDiags(problems, err)
-	var pol *policy.Compiled
-	if o.policies {
-		pol, err = policy.Compile(ws.Policies)
-		problems = appendDiags(problems, err)
+	if err != nil {
+		return nil, err
 	}
-	if len(problems) > 0 {
-		return nil, problems
-	}
-	return &Compiled{Workspace: ws, Resolver: r, Policies: pol}, nil
+	return &Compiled{Workspace: ws, Resolver: r}, nil
 }
 
-// appendDiags adds err's diagnostics (or err as one) to l.
-func appendDiags(l diag.List, err error) diag.List { return append(l, diag.Of(err)...) }
+// mentions reports whether a problem is already placed on pos's line.
+func mentions(l diag.List, pos diag.Pos) bool {
+	for _, d := range l {
+		if pos.Line > 0 && d.Pos.File == pos.File && d.Pos.Line == pos.Line {
+			return true
+		}
+	}
+	return false
+}
 
 // Check rejects unknown environment and service names up front.
 func (c *Compiled) Check(env, service string) Problems {

@@ -1,7 +1,8 @@
 // Package lint runs envplane's checks over a whole workspace: every
 // environment (alone and for every service) is resolved, and the built-in
 // rules (resolution problems, schema, type drift, missing keys, sensitive
-// literals, copied secrets, unused layers) and the workspace's CEL policies
+// literals, copied secrets, unused layers, environments without a file of
+// their own) and the workspace's CEL policies
 // report findings, sorted by place, in text, JSON or SARIF.
 package lint
 
@@ -14,11 +15,13 @@ import (
 	"strings"
 
 	"github.com/envplane/envplane/internal/config"
+	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/policy"
 
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
+	"github.com/envplane/envplane/internal/vars"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -31,6 +34,8 @@ const (
 	RuleSensitive    = "sensitive-literal"
 	RuleCopiedSecret = "copied-secret"
 	RuleUnusedLayer  = "unused-layer"
+	RuleMissingFile  = "missing-environment-file"
+	RuleUnusedVar    = "unused-variable"
 	RulePolicy       = "policy"
 	SeverityError    = "error"
 	SeverityWarning  = "warning"
@@ -53,6 +58,9 @@ type Options struct {
 	Environments []string
 	Getenv       resolve.Lookup
 	Secrets      func(env string) map[string]domain.Secret
+	// Environ names the process environment's variables, for the
+	// unused-variable rule.
+	Environ []string
 }
 
 // Run resolves every environment (alone and for every service) and runs
@@ -84,6 +92,14 @@ func Run(r *resolve.Resolver, pol *policy.Compiled, o Options) []Finding {
 		l.copiedSecrets(svc, results)
 	}
 	l.unusedLayers()
+	l.missingEnvironmentFiles()
+	for _, u := range vars.UnusedVariables(r, o.Environ) {
+		msg := fmt.Sprintf("%s carries the prefix %s_ but sets no key in any environment", u.Name, ws.Config.Env.Prefix)
+		if u.Suggest != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", u.Suggest)
+		}
+		l.add(Finding{Rule: RuleUnusedVar, Severity: SeverityWarning, Message: msg, Source: "env:" + u.Name})
+	}
 	return filter(l.out, o.Environments)
 }
 
@@ -356,6 +372,42 @@ func (l *linter) unusedLayers() {
 				Source:  layer.Pos.String()})
 		}
 	}
+}
+
+// missingEnvironmentFiles warns about an environment that no {env} layer
+// gives a file: it silently resolves from the shared layers alone (a
+// production.yaml forgotten or misnamed gives `{}` and exit 0).
+func (l *linter) missingEnvironmentFiles() {
+	for _, e := range l.ws.Environments {
+		if msg := MissingFileNote(l.ws, e.Name); msg != "" {
+			l.add(Finding{Rule: RuleMissingFile, Severity: SeverityWarning, Environment: e.Name,
+				Message: msg, Source: firstEnvLayer(l.ws).String()})
+		}
+	}
+}
+
+// MissingFileNote is the message for an environment that gets no file of
+// its own, or "" when it has one (resolve prints it as a note).
+func MissingFileNote(ws *workspace.Workspace, env string) string {
+	expected, missing := ws.MissingOwnFile(env)
+	if !missing {
+		return ""
+	}
+	verb := "does"
+	if len(expected) > 1 {
+		verb = "do"
+	}
+	return fmt.Sprintf("%s gets no file of its own: %s %s not exist, so it resolves from the shared layers alone; create one, or check the environment name",
+		env, strings.Join(expected, ", "), verb)
+}
+
+func firstEnvLayer(ws *workspace.Workspace) diag.Pos {
+	for _, layer := range ws.Config.Layers {
+		if strings.Contains(layer.Path, "{env}") {
+			return layer.Pos
+		}
+	}
+	return diag.Pos{File: workspace.FileName}
 }
 
 func filter(fs []Finding, envs []string) []Finding {

@@ -133,7 +133,7 @@ func dedupe(l diag.List) diag.List {
 // Load builds the workspace of a stored (already validated) release, its
 // policies included.
 func Load(files map[string][]byte) (*config.Compiled, error) {
-	c, err := config.Compile(FS(files), config.WithPolicies())
+	c, err := config.Compile(FS(files))
 	if err != nil {
 		return nil, loaderError(err)
 	}

@@ -1,5 +1,6 @@
 // Package render writes resolved configs in the formats deploys consume:
-// JSON, YAML, dotenv, shell, Java properties and Kubernetes ConfigMap+Secret,
+// JSON, YAML, dotenv, shell, Java properties and Kubernetes ConfigMap (plus a
+// Secret when revealing),
 // redacting sensitive and secret values unless told to reveal them.
 package render
 
@@ -416,8 +417,12 @@ func utf16Pair(r rune) [2]rune {
 	return [2]rune{0xd800 + (r>>10)&0x3ff, 0xdc00 + r&0x3ff}
 }
 
-// writeK8s prints a ConfigMap with the plain values and a Secret with the
-// sensitive and secret ones, both keyed by flattened names for envFrom.
+// writeK8s prints a ConfigMap with the plain values and, with Reveal, a
+// Secret with the sensitive and secret ones, both keyed by flattened names
+// for envFrom. Without Reveal the Secret is left out rather than filled
+// with "<redacted>": `kubectl apply` of a placeholder Secret would
+// overwrite the real one and start pods with the text "<redacted>" as
+// their password. WithheldK8s names what was left out.
 func writeK8s(b *bytes.Buffer, root *tree.Value, o Options) error {
 	vars, err := Flatten(root, o)
 	if err != nil {
@@ -455,6 +460,9 @@ func writeK8s(b *bytes.Buffer, root *tree.Value, o Options) error {
 		return err
 	}
 	b.Write(out)
+	if !o.Reveal {
+		return nil
+	}
 	b.WriteString("---\n")
 	out, err = marshalYAML(doc("Secret", "stringData", sec))
 	if err != nil {
@@ -462,6 +470,24 @@ func writeK8s(b *bytes.Buffer, root *tree.Value, o Options) error {
 	}
 	b.Write(out)
 	return nil
+}
+
+// K8sWithheld lists the variables a k8s rendering without Reveal leaves
+// out with its Secret, and the Secret's name: the note the CLI prints.
+func K8sWithheld(root *tree.Value, o Options) (names []string, secret string) {
+	if o.Reveal {
+		return nil, ""
+	}
+	vars, err := Flatten(root, o)
+	if err != nil {
+		return nil, ""
+	}
+	for _, kv := range vars {
+		if kv.Hidden {
+			names = append(names, kv.Name)
+		}
+	}
+	return names, k8sName(o.Name)
 }
 
 // k8sName makes a DNS-1123 name out of free text ("My App!" and

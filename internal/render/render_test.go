@@ -65,6 +65,18 @@ data:
   RATIO: "1"
   SERVER_GRPCPORT: "9090"
   SERVER_PORT: "8080"
+`},
+		{"k8s", true, `apiVersion: v1
+kind: ConfigMap
+metadata:
+  name: app-dev
+data:
+  HOSTS: "a,b"
+  NODES_0_HOST: "n1"
+  NOTE: "a b#c"
+  RATIO: "1"
+  SERVER_GRPCPORT: "9090"
+  SERVER_PORT: "8080"
 ---
 apiVersion: v1
 kind: Secret
@@ -72,7 +84,7 @@ metadata:
   name: app-dev
 type: Opaque
 stringData:
-  SECURITY_JWTSECRET: "<redacted>"
+  SECURITY_JWTSECRET: "it's"
 `},
 	}
 	for _, tt := range tests {

@@ -338,3 +338,49 @@ func matchPath(root *tree.Value, segs []string) []string {
 	}
 	return out
 }
+
+// PrefixNames calls fn for every variable the prefix rule would look up in
+// root — PREFIX_SERVER__PORT for server.port, PREFIX_HOSTS and
+// PREFIX_HOSTS__0 for a list and its items — with the dotted key it sets
+// and the value there now. Maps are not bound whole, so they get no name;
+// keys with characters a variable name cannot hold are skipped.
+func PrefixNames(prefix string, root *tree.Value, fn func(name, path string, v *tree.Value)) {
+	if prefix == "" || root == nil {
+		return
+	}
+	var walk func(v *tree.Value, name []byte, path []string)
+	walk = func(v *tree.Value, name []byte, path []string) {
+		switch v.Kind {
+		case tree.Map:
+			for _, f := range v.Fields {
+				n := name
+				if len(path) > 0 {
+					n = append(n, '_', '_')
+				}
+				n, ok := appendEnvSegment(n, f.Key)
+				if !ok {
+					continue
+				}
+				p := append(path[:len(path):len(path)], f.Key)
+				if f.Value.Kind != tree.Map {
+					fn(string(n), joinPath(p), f.Value)
+				}
+				if f.Value.Kind == tree.Map || f.Value.Kind == tree.Array {
+					walk(f.Value, n, p)
+				}
+			}
+		case tree.Array:
+			for i, it := range v.Items {
+				n := strconv.AppendInt(append(name[:len(name):len(name)], '_', '_'), int64(i), 10)
+				p := append(path[:len(path):len(path)], strconv.Itoa(i))
+				if it.Kind != tree.Map {
+					fn(string(n), joinPath(p), it)
+				}
+				if it.Kind == tree.Map || it.Kind == tree.Array {
+					walk(it, n, p)
+				}
+			}
+		}
+	}
+	walk(root, append([]byte(prefix), '_'), nil)
+}

@@ -190,3 +190,24 @@ func FuzzEnvBinding(f *testing.F) {
 		}
 	})
 }
+
+// FuzzSensitivityKey splits arbitrary key names into words: it never
+// panics, and a sensitive word added as the last snake_case, kebab-case or
+// upper-case word always makes a key sensitive.
+func FuzzSensitivityKey(f *testing.F) {
+	for _, k := range []string{"tokensPerMinute", "JWT_SECRET", "apiKey", "AWS_SECRET_ACCESS_KEY", "password2", "", "__", "x-y-z", "ÄpiKey", strings.Repeat("aB", 100)} {
+		f.Add(k)
+	}
+	s := resolve.NewSensitivity([]string{"web-hook"})
+	f.Fuzz(func(t *testing.T, key string) {
+		_ = s.Key(key)
+		_ = s.Path(key)
+		for _, w := range resolve.DefaultSensitive {
+			for _, k := range []string{key + "_" + w, key + "-" + w, key + "_" + strings.ToUpper(w)} {
+				if !s.Key(k) {
+					t.Errorf("Key(%q) = false: it ends in the word %q", k, w)
+				}
+			}
+		}
+	})
+}

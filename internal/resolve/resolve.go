@@ -9,6 +9,7 @@ import (
 	"errors"
 	"github.com/envplane/envplane/internal/domain"
 	"io/fs"
+	"path"
 	"strings"
 
 	"github.com/envplane/envplane/internal/diag"
@@ -199,7 +200,7 @@ func (s *session) layers(env, service string, record bool) *tree.Value {
 		}
 		var layer *tree.Value
 		var errs diag.List
-		switch tree.FormatOf(file) {
+		switch formatOf(file) {
 		case tree.FormatYAML:
 			layer, errs = tree.ParseYAML(file, data)
 		case tree.FormatJSON:
@@ -238,6 +239,18 @@ func (s *session) layers(env, service string, record bool) *tree.Value {
 		mergeUnder(root, s.r.schema.Defaults())
 	}
 	return root
+}
+
+// formatOf is the format of a layer file: by extension, and .env.{name}
+// (.env.staging, the usual name of an environment's dotenv file) is dotenv.
+func formatOf(file string) tree.Format {
+	if f := tree.FormatOf(file); f != tree.FormatUnknown {
+		return f
+	}
+	if strings.HasPrefix(path.Base(file), ".env.") {
+		return tree.FormatDotenv
+	}
+	return tree.FormatUnknown
 }
 
 // mergeUnder adds src beneath dst: keys dst lacks are added, and values dst

@@ -258,13 +258,13 @@ func TestResolveProblems(t *testing.T) {
 		{
 			name: "coercion failures name variable, key and type and never echo sensitive values",
 			fx: fixture{
-				files: map[string]string{"config/default.yaml": "server: {port: 1}\nflag: true\ndb: {passwordLength: 12}\n"},
-				vars:  map[string]string{"APP_SERVER__PORT": "abc", "APP_FLAG": "maybe", "APP_DB__PASSWORDLENGTH": "hunter2"},
+				files: map[string]string{"config/default.yaml": "server: {port: 1}\nflag: true\ndb: {accountNumber: 12}\n"},
+				vars:  map[string]string{"APP_SERVER__PORT": "abc", "APP_FLAG": "maybe", "APP_DB__ACCOUNTNUMBER": "hunter2"},
 			},
 			want: []string{
 				"coercion: environment variable APP_SERVER__PORT: server.port expects an integer (got \"abc\")",
 				"coercion: environment variable APP_FLAG: flag expects a boolean (true/false, yes/no, on/off, 1/0) (got \"maybe\")",
-				"coercion: environment variable APP_DB__PASSWORDLENGTH: db.passwordLength expects an integer",
+				"coercion: environment variable APP_DB__ACCOUNTNUMBER: db.accountNumber expects an integer",
 			},
 		},
 		{
@@ -383,23 +383,97 @@ func TestSchemaDefaultsAndHints(t *testing.T) {
 }
 
 func TestSensitivity(t *testing.T) {
-	s := resolve.NewSensitivity([]string{"web-hook"})
-	tests := map[string]bool{
-		"database.password":         true,
-		"security.jwtSecret":        true,
-		"ai.apiKey":                 true,
-		"ai.API_KEY":                true,
-		"blockchain.privateKey":     true,
-		"alerts.channels.0.webhook": true,
-		"credentials.user":          true,
-		"server.port":               false,
-		"logging.sensitiveFields":   false,
-		"customer.accountNumber":    true,
+	s := resolve.NewSensitivity([]string{"web-hook", "serviceKey"})
+	tests := []struct {
+		path string
+		want bool
+	}{
+		// Sensitive words as whole segments at the end of a key name.
+		{"database.password", true},
+		{"db_password", true},
+		{"DB-PASSWORD", true},
+		{"passwd", true},
+		{"security.jwtSecret", true},
+		{"JWT_SECRET", true},
+		{"client-secret", true},
+		{"clientSecret", true},
+		{"token", true},
+		{"apiToken", true},
+		{"GITHUB_TOKEN", true},
+		{"ai.apiKey", true},
+		{"ai.API_KEY", true},
+		{"OPENAI_API_KEY", true},
+		{"blockchain.privateKey", true},
+		{"PRIVATE_KEY", true},
+		{"encryptionKey", true},
+		{"supabase.serviceKey", true},
+		{"customer.accountNumber", true},
+		{"customerSSN", true},
+		{"alerts.channels.0.webhook", true},
+		{"slackWebhook", true},
+		{"credentials.user", true}, // a whole key that is a plural word
+		{"secrets.anything", true},
+		{"tokens", true},
+		{"credential", true},
+		{"awsSecretKey", true}, // the word, then "key" or "value"
+		{"AWS_SECRET_ACCESS_KEY", true},
+		{"AWS_ACCESS_KEY_ID", false},
+		{"secretName", false},
+		{"tokenValue", true},
+		{"password2", true}, // trailing numbers do not count
+		{"TOKEN_1", true},
+		{"JWTSecret", true},
+		// Words inside other words or not at the end.
+		{"ai.rateLimit.tokensPerMinute", false},
+		{"maxTokens", false},
+		{"secretaryName", false},
+		{"passwordMinLength", false},
+		{"tokenExpiry", false},
+		{"webhookTimeout", false},
+		{"server.port", false},
+		{"logging.sensitiveFields", false},
+		{"security.helmet.hsts.maxAge", false},
+		{"keyGenerator", false},
+		{"passport", false},
+		{"tokenizer", false},
+		{"", false},
+		{"___", false},
 	}
-	for path, want := range tests {
-		if got := s.Path(path); got != want {
-			t.Errorf("Path(%q) = %v, want %v", path, got, want)
+	for _, tt := range tests {
+		if got := s.Path(tt.path); got != tt.want {
+			t.Errorf("Path(%q) = %v, want %v", tt.path, got, tt.want)
 		}
+	}
+}
+
+// The keys of the seeds and examples that hold credentials stay redacted,
+// and their counts and limits do not.
+func TestSensitivityExamples(t *testing.T) {
+	s := resolve.NewSensitivity([]string{"webhook", "serviceKey"})
+	for _, p := range []string{
+		"database.password", "redis.password", "kafka.sasl.password", "security.jwtSecret",
+		"security.encryptionKey", "ai.apiKey", "blockchain.privateKey", "alerts.channels.0.webhook",
+	} {
+		if !s.Path(p) {
+			t.Errorf("%s must be sensitive", p)
+		}
+	}
+	for _, p := range []string{
+		"ai.rateLimit.tokensPerMinute", "security.rateLimit.requestsPerMinute", "logging.sensitiveFields.0",
+		"security.jwtExpiresIn", "database.user", "observability.tracing.sampleRate",
+	} {
+		if s.Path(p) {
+			t.Errorf("%s must not be sensitive", p)
+		}
+	}
+}
+
+func BenchmarkSensitivityKey(b *testing.B) {
+	s := resolve.NewSensitivity([]string{"webhook"})
+	b.ReportAllocs()
+	for b.Loop() {
+		s.Key("tokensPerMinute")
+		s.Key("JWT_SECRET")
 	}
 }
 

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"syscall"
 	"time"
 
 	"gopkg.in/yaml.v3"
@@ -195,6 +196,31 @@ func Load(fsys fs.FS) (*Workspace, error) {
 
 // Parse validates the bytes of an envplane.yaml whose other files live in fsys.
 func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
+	w, errs := parse(fsys, data)
+	if len(errs) > 0 {
+		return nil, errs
+	}
+	return w, nil
+}
+
+// LoadPartial is Load that also returns what could be read of a workspace
+// with errors (nil when the file is not YAML at all), so that callers can
+// check its other parts — its policies — and report every problem at once.
+// Only the error says whether the workspace is valid.
+func LoadPartial(fsys fs.FS) (*Workspace, error) {
+	data, err := fs.ReadFile(fsys, FileName)
+	if err != nil {
+		_, err := Load(fsys)
+		return nil, err
+	}
+	w, errs := parse(fsys, data)
+	if len(errs) > 0 {
+		return w, errs
+	}
+	return w, nil
+}
+
+func parse(fsys fs.FS, data []byte) (*Workspace, diag.List) {
 	dec := yaml.NewDecoder(bytes.NewReader(data))
 	var doc yaml.Node
 	if err := dec.Decode(&doc); err != nil && err != io.EOF {
@@ -219,7 +245,7 @@ func Parse(fsys fs.FS, data []byte) (*Workspace, error) {
 	p.workspace(doc.Content[0], w)
 	p.validate(w)
 	if len(p.errs) > 0 {
-		return nil, p.errs.Sort()
+		return w, p.errs.Sort()
 	}
 	return w, nil
 }
@@ -290,7 +316,9 @@ func (p *parser) validate(w *Workspace) {
 	for _, s := range w.Services {
 		svc[s] = true
 	}
-	for _, l := range w.Config.Layers {
+	for i := range w.Config.Layers {
+		w.Config.Layers[i].Path = cleanPath(w.Config.Layers[i].Path)
+		l := w.Config.Layers[i]
 		p.checkPath(l.Pos, l.Path, "layer")
 		for _, m := range placeRE.FindAllString(l.Path, -1) {
 			if m != "{env}" && m != "{service}" {
@@ -316,6 +344,7 @@ func (p *parser) validate(w *Workspace) {
 		p.errorf(w.Config.Env.PrefixPos, "env.prefix %q is not a valid environment variable prefix", w.Config.Env.Prefix)
 	}
 	if w.Config.Schema != "" {
+		w.Config.Schema = cleanPath(w.Config.Schema)
 		p.checkPath(w.Config.SchemaPos, w.Config.Schema, "schema")
 	}
 	for env := range w.Secrets.Recipients {
@@ -347,6 +376,25 @@ func (p *parser) validate(w *Workspace) {
 	}
 }
 
+// cleanPath tidies a relative path written ./config/x.yaml or config//x.yaml
+// into config/x.yaml. Paths that leave the workspace (..) or are absolute
+// are left as written, for checkPath to refuse.
+func cleanPath(p string) string {
+	if p == "" || path.IsAbs(p) || strings.HasPrefix(p, "\\") {
+		return p
+	}
+	for _, seg := range strings.Split(p, "/") {
+		if seg == ".." {
+			return p
+		}
+	}
+	c := path.Clean(p)
+	if c == "." {
+		return p
+	}
+	return c
+}
+
 func (p *parser) checkPath(pos diag.Pos, pth, what string) {
 	switch {
 	case pth == "":
@@ -354,7 +402,7 @@ func (p *parser) checkPath(pos diag.Pos, pth, what string) {
 	case path.IsAbs(pth) || strings.HasPrefix(pth, "\\"):
 		p.errorf(pos, "%s %q: paths are relative to the workspace root", what, pth)
 	case pth != path.Clean(pth) || pth == ".." || strings.HasPrefix(pth, "../"):
-		p.errorf(pos, "%s %q: use a clean path inside the workspace (no .., no ./, no //)", what, pth)
+		p.errorf(pos, "%s %q: use a path to a file inside the workspace (no ..)", what, pth)
 	}
 }
 
@@ -368,13 +416,23 @@ func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
 	pattern := strings.ReplaceAll(strings.ReplaceAll(l.Path, "{env}", env), "{service}", service)
 	var matches []string
 	if strings.ContainsAny(pattern, "*?[") {
-		var err error
-		matches, err = fs.Glob(w.FS, pattern)
+		found, err := fs.Glob(w.FS, pattern)
 		if err != nil {
 			return "", diag.Errorf(l.Pos, "layer %q: bad glob pattern: %v", l.Path, err)
 		}
+		for _, m := range found {
+			st, err := fs.Stat(w.FS, m)
+			if isLoop(err) {
+				return "", loopError(l, m)
+			}
+			if err == nil && !st.IsDir() {
+				matches = append(matches, m)
+			}
+		}
 	} else if st, err := fs.Stat(w.FS, pattern); err == nil && !st.IsDir() {
 		matches = []string{pattern}
+	} else if isLoop(err) {
+		return "", loopError(l, pattern)
 	}
 	switch len(matches) {
 	case 0:
@@ -386,6 +444,37 @@ func (w *Workspace) LayerFiles(l Layer, env, service string) (string, error) {
 		return matches[0], nil
 	}
 	return "", diag.Errorf(l.Pos, "layer %q is ambiguous in %s: it matches %s; rename or remove all but one", l.Path, env, strings.Join(matches, ", "))
+}
+
+// MissingOwnFile reports whether env gets no file of its own: the
+// workspace has layers naming {env}, and none of them stands for a file in
+// env, alone or for any service. expected lists the paths those layers
+// would read ({service} left as written). A layer that is broken in env
+// (ambiguous, a loop) is reported as such and counts as present here.
+func (w *Workspace) MissingOwnFile(env string) (expected []string, missing bool) {
+	services := append([]string{""}, w.Services...)
+	for _, l := range w.Config.Layers {
+		if !strings.Contains(l.Path, "{env}") {
+			continue
+		}
+		expected = append(expected, strings.ReplaceAll(l.Path, "{env}", env))
+		for _, s := range services {
+			if s == "" && l.UsesService() {
+				continue
+			}
+			if f, err := w.LayerFiles(l, env, s); err != nil || f != "" {
+				return expected, false
+			}
+		}
+	}
+	return expected, len(expected) > 0
+}
+
+// isLoop reports whether err is a symbolic link that leads back to itself.
+func isLoop(err error) bool { return err != nil && errors.Is(err, syscall.ELOOP) }
+
+func loopError(l Layer, file string) error {
+	return diag.Errorf(l.Pos, "layer %q: %s is a symbolic link loop (it leads back to itself); point it at a file or remove it", l.Path, file)
 }
 
 // ReferencedFiles lists the files a release of this workspace needs, sorted:

@@ -2,6 +2,8 @@ package workspace_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
 	"testing"
 	"testing/fstest"
 
@@ -125,6 +127,84 @@ func TestReferencedFiles(t *testing.T) {
 		"envplane.yaml",
 	}
 	if diff := cmp.Diff(want, ws.ReferencedFiles()); diff != "" {
+		t.Errorf("(-want +got):\n%s", diff)
+	}
+}
+
+// Layer and schema paths written ./config/… or config//… are tidied, not
+// refused; paths leaving the workspace still are.
+func TestPathsAreCleaned(t *testing.T) {
+	tests := []struct {
+		path, want, err string
+	}{
+		{path: "./config/{env}.yaml", want: "config/{env}.yaml"},
+		{path: "config//default.*", want: "config/default.*"},
+		{path: "./config/./a/b.json", want: "config/a/b.json"},
+		{path: "config/{env}.yaml", want: "config/{env}.yaml"},
+		{path: "./../x.yaml", err: `envplane.yaml:4:7: layer "./../x.yaml": use a path to a file inside the workspace (no ..)`},
+		{path: "config/../../x.yaml", err: `envplane.yaml:4:7: layer "config/../../x.yaml": use a path to a file inside the workspace (no ..)`},
+		{path: "./", err: `envplane.yaml:4:7: layer "./": use a path to a file inside the workspace (no ..)`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.path, func(t *testing.T) {
+			src := "environments: [development]\nconfig:\n  layers:\n    - \"" + tt.path + "\"\n  schema: ./config/schema.json\n"
+			ws, err := workspace.Parse(fstest.MapFS{}, []byte(src))
+			if tt.err != "" {
+				if err == nil || err.Error() != tt.err {
+					t.Fatalf("err = %v, want %s", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := ws.Config.Layers[0].Path; got != tt.want {
+				t.Errorf("layer path = %q, want %q", got, tt.want)
+			}
+			if ws.Config.Schema != "config/schema.json" {
+				t.Errorf("schema = %q", ws.Config.Schema)
+			}
+		})
+	}
+}
+
+// A symbolic link that leads back to itself is named as a loop, whether a
+// glob or a plain path meets it; directories never match a layer.
+func TestLayerSymlinkLoop(t *testing.T) {
+	dir := t.TempDir()
+	mustSymlink := func(old, name string) {
+		t.Helper()
+		if err := os.Symlink(old, filepath.Join(dir, name)); err != nil {
+			t.Skipf("symlinks unavailable: %v", err)
+		}
+	}
+	if err := os.MkdirAll(filepath.Join(dir, "config", "default.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(dir, "config", "default.yaml"), []byte("a: 1\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mustSymlink("a.yaml", "config/b.yaml")
+	mustSymlink("b.yaml", "config/a.yaml")
+	ws, err := workspace.Parse(os.DirFS(dir), []byte("environments: [development]\nconfig:\n  layers: [config/default.*, config/a.*, config/b.yaml]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, l := range ws.Config.Layers {
+		f, err := ws.LayerFiles(l, "development", "")
+		if err != nil {
+			got = append(got, err.Error())
+		} else {
+			got = append(got, f)
+		}
+	}
+	want := []string{
+		"config/default.yaml",
+		`envplane.yaml:3:30: layer "config/a.*": config/a.yaml is a symbolic link loop (it leads back to itself); point it at a file or remove it`,
+		`envplane.yaml:3:42: layer "config/b.yaml": config/b.yaml is a symbolic link loop (it leads back to itself); point it at a file or remove it`,
+	}
+	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("(-want +got):\n%s", diff)
 	}
 }
