@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"runtime"
 	"sync/atomic"
 	"time"
 
@@ -67,6 +68,9 @@ type App struct {
 	uploaded atomic.Pointer[compiledRelease]
 
 	reveals revealTally
+	// validating bounds the uploads validated at once (CPU work of up to
+	// release.ValidationBudget each) to the cores there are.
+	validating chan struct{}
 }
 
 type compiledRelease struct {
@@ -109,7 +113,7 @@ func New(o Options) (*App, error) {
 		return nil, err
 	}
 	a := &App{st: o.Store, vault: o.Vault, log: o.Logger, now: o.Clock, rand: o.Rand, window: o.RevealWindow,
-		chain: chain, checkpoints: checkpoints}
+		chain: chain, checkpoints: checkpoints, validating: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	a.reveals.init()
 	return a, nil
 }

@@ -73,7 +73,7 @@ func TestSDKRevealsAreSummedPerWindow(t *testing.T) {
 		t.Fatal(err)
 	}
 	entries := func() []string {
-		es, err := a.ListAudit(ctx, admin, 0, 100)
+		es, _, err := a.ListAudit(ctx, admin, 0, 100)
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,41 +13,53 @@ import (
 	"github.com/envplane/envplane/internal/errs"
 )
 
+// scopedScan bounds the entries one scoped listing reads: a scoped admin's
+// request costs the same whatever the log holds about other environments.
+const scopedScan = 5000
+
 // ListAudit returns entries after seq after, oldest first: every entry for
 // an unscoped token, for a scoped one only entries about its environments.
-func (a *App) ListAudit(ctx context.Context, p *auth.Principal, after int64, limit int) ([]domain.AuditEntry, error) {
+// next is the seq to continue after: a scoped listing reads at most
+// scopedScan entries, so it may return fewer than limit before the log ends.
+func (a *App) ListAudit(ctx context.Context, p *auth.Principal, after int64, limit int) (entries []domain.AuditEntry, next int64, err error) {
 	if err := p.Can(auth.ReadAudit, ""); err != nil {
-		return nil, err
+		return nil, after, err
 	}
 	if len(p.Environments) == 0 {
-		return a.st.ListAudit(ctx, after, limit)
-	}
-	// Filtering may skip entries: keep reading pages until limit are found
-	// or the log ends, each page bounded.
-	var out []domain.AuditEntry
-	for len(out) < limit {
-		page, err := a.st.ListAudit(ctx, after, 1000)
+		entries, err := a.st.ListAudit(ctx, after, limit)
 		if err != nil {
-			return nil, err
+			return nil, after, err
+		}
+		if len(entries) > 0 {
+			after = entries[len(entries)-1].Seq
+		}
+		return entries, after, nil
+	}
+	next = after
+	for scanned := 0; len(entries) < limit && scanned < scopedScan; {
+		page, err := a.st.ListAudit(ctx, next, min(1000, scopedScan-scanned))
+		if err != nil {
+			return nil, after, err
 		}
 		for _, e := range page {
+			next = e.Seq
 			if envs := environmentsOf(e); len(envs) > 0 && coversAll(p, envs) {
-				out = append(out, e)
-				if len(out) == limit {
+				entries = append(entries, e)
+				if len(entries) == limit {
 					break
 				}
 			}
 		}
-		if len(page) < 1000 {
+		scanned += len(page)
+		if len(page) == 0 || len(entries) == limit {
 			break
 		}
-		after = page[len(page)-1].Seq
 	}
-	return out, nil
+	return entries, next, nil
 }
 
-// environmentsOf names the environments an entry is about, from its
-// details' "environment" and "environments".
+// environmentsOf names the environments an entry is about: its details'
+// "environment" and "environments", or the target of a set-release.
 func environmentsOf(e domain.AuditEntry) []string {
 	var d struct {
 		Environment  string   `json:"environment"`
@@ -56,10 +68,14 @@ func environmentsOf(e domain.AuditEntry) []string {
 	if json.Unmarshal(e.Details, &d) != nil {
 		return nil
 	}
+	envs := d.Environments
 	if d.Environment != "" {
-		return append(d.Environments, d.Environment)
+		envs = append(envs, d.Environment)
 	}
-	return d.Environments
+	if len(envs) == 0 && e.Action == string(domain.ActionSetRelease) {
+		envs = append(envs, e.Target)
+	}
+	return envs
 }
 
 // VerifyAudit checks the chain's links and MACs, and the log against the

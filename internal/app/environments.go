@@ -58,7 +58,7 @@ func (a *App) SetRelease(ctx context.Context, p *auth.Principal, env, id string)
 		if previous, err = t.SetRelease(ctx, env, id, p.Actor(), t.at); err != nil {
 			return err
 		}
-		details := map[string]any{"release": id, "previous": previous}
+		details := map[string]any{"environment": env, "release": id, "previous": previous}
 		if !def.SameDefinition(e) {
 			details["definition"] = map[string]any{"protection": def.Protection, "data": def.Data, "promoted": def.Promoted, "position": def.Position}
 		}
@@ -85,22 +85,4 @@ func definitionIn(rel domain.Release, env string) (domain.Environment, error) {
 	}
 	return domain.Environment{}, &errs.Error{Kind: errs.Invalid, Message: "the release does not define this environment",
 		Fields: []errs.FieldError{{Field: "release", Message: "release " + rel.ID + " has no environment " + env + " in its envplane.yaml"}}}
-}
-
-// Environments lists the environments p may see, in promotion order.
-func (a *App) Environments(ctx context.Context, p *auth.Principal) ([]domain.Environment, error) {
-	if err := p.Can(auth.ReadEnvironments, ""); err != nil {
-		return nil, err
-	}
-	all, err := a.st.ListEnvironments(ctx)
-	if err != nil {
-		return nil, err
-	}
-	out := all[:0]
-	for _, e := range all {
-		if p.InScope(e.Name) {
-			out = append(out, e)
-		}
-	}
-	return out, nil
 }

@@ -68,10 +68,17 @@ func (a *App) CreateRelease(ctx context.Context, p *auth.Principal, files map[st
 			return domain.Release{}, false, err
 		}
 	}
-	// Validation is CPU work: it happens before the write transaction.
+	// Validation is CPU work: it happens before the write transaction, and
+	// no more uploads are validated at once than there are cores.
 	var compiled *config.Compiled
 	if files != nil {
+		select {
+		case a.validating <- struct{}{}:
+		case <-ctx.Done():
+			return domain.Release{}, false, errs.Wrap(errs.Unavailable, ctx.Err(), "the upload ended while waiting for other uploads' validation")
+		}
 		compiled, err = release.Validate(ctx, files)
+		<-a.validating
 		if fields := errs.FieldsOf(err); fields != nil {
 			fe = append(fe, fields...)
 		} else if err != nil {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"sort"
+	"strings"
 	"unicode/utf8"
 
 	"github.com/envplane/envplane/internal/auth"
@@ -149,8 +150,8 @@ func (a *App) insertToken(ctx context.Context, actor, name string, role auth.Rol
 // when given, else a generated one. created says whether it did; the text
 // is returned only then.
 func (a *App) Bootstrap(ctx context.Context, token string) (text string, created bool, err error) {
-	if token != "" && len(token) < len(auth.TokenPrefix)+16 {
-		return "", false, errs.E(errs.Invalid, "the bootstrap token is too short to be a secret (want ep_ and at least 16 more characters)")
+	if token != "" && (!strings.HasPrefix(token, auth.TokenPrefix) || len(token) < len(auth.TokenPrefix)+16) {
+		return "", false, errs.E(errs.Invalid, "the bootstrap token must be ep_ and at least 16 more characters (every token starts with ep_, and a shorter one is no secret)")
 	}
 	// Checked in the write transaction: writers are serialized, so two
 	// replicas starting together create one token.
@@ -221,7 +222,7 @@ func (a *App) DeleteToken(ctx context.Context, p *auth.Principal, id string) err
 		if err := tx.DeleteToken(ctx, id); err != nil {
 			return err
 		}
-		if err := tx.record(p.Actor(), domain.ActionTokenDelete, id, map[string]string{"name": target.Name, "role": target.Role}); err != nil {
+		if err := tx.record(p.Actor(), domain.ActionTokenDelete, id, map[string]any{"name": target.Name, "role": target.Role, "environments": target.Environments}); err != nil {
 			return err
 		}
 		tx.notify(domain.Event{Kind: domain.EventToken, ID: id})

@@ -164,16 +164,15 @@ type Event struct {
 type AuditAction string
 
 const (
-	ActionReleaseCreate     AuditAction = "release.create"
-	ActionEnvironmentCreate AuditAction = "environment.create"
-	ActionSetRelease        AuditAction = "environment.set-release"
-	ActionTokenCreate       AuditAction = "token.create"
-	ActionTokenDelete       AuditAction = "token.delete"
-	ActionSecretSet         AuditAction = "secret.set"
-	ActionSecretDelete      AuditAction = "secret.delete"
-	ActionSecretReveal      AuditAction = "secret.reveal"
-	ActionConfigReveal      AuditAction = "config.reveal"
-	ActionMasterKeyRotate   AuditAction = "secrets.rotate-master-key"
+	ActionReleaseCreate   AuditAction = "release.create"
+	ActionSetRelease      AuditAction = "environment.set-release"
+	ActionTokenCreate     AuditAction = "token.create"
+	ActionTokenDelete     AuditAction = "token.delete"
+	ActionSecretSet       AuditAction = "secret.set"
+	ActionSecretDelete    AuditAction = "secret.delete"
+	ActionSecretReveal    AuditAction = "secret.reveal"
+	ActionConfigReveal    AuditAction = "config.reveal"
+	ActionMasterKeyRotate AuditAction = "secrets.rotate-master-key"
 )
 
 // MarshalJSON writes the API's shape: release is null while none.

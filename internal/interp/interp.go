@@ -432,3 +432,25 @@ func appendRef(b []byte, r *Ref) []byte {
 	b = r.Arg.appendSource(b)
 	return append(b, '}')
 }
+
+// Masked is the template's source with every literal piece — fallbacks
+// and messages included — replaced by mask, references and operators
+// kept: what a template of a secret may show ("${DB_PASSWORD:-…}").
+func (t Template) Masked(mask string) string { return string(t.appendMasked(nil, mask)) }
+
+func (t Template) appendMasked(b []byte, mask string) []byte {
+	for _, p := range t.Parts {
+		if p.Ref == nil {
+			if p.Literal != "" {
+				b = append(b, mask...)
+			}
+			continue
+		}
+		b = append(b, "${"...)
+		b = append(b, p.Ref.Name...)
+		b = append(b, p.Ref.Op.String()...)
+		b = p.Ref.Arg.appendMasked(b, mask)
+		b = append(b, '}')
+	}
+	return b
+}

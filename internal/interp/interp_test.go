@@ -356,3 +356,22 @@ func BenchmarkExpand(b *testing.B) {
 		tm.Expand(lookup)
 	}
 }
+
+func TestMasked(t *testing.T) {
+	for in, want := range map[string]string{
+		"${DB_PASSWORD}":          "${DB_PASSWORD}",
+		"hunter2-${DB_HOST}":      "…${DB_HOST}",
+		"${DB_PASSWORD:-hunter2}": "${DB_PASSWORD:-…}",
+		"${A:-x${B:?no b here}y}": "${A:-…${B:?…}…}",
+		"plain secret":            "…",
+		"$${literal} and ${X}":    "…${X}",
+	} {
+		tpl, err := Parse(in)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := tpl.Masked("…"); got != want {
+			t.Errorf("Masked(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

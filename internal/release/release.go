@@ -8,6 +8,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"errors"
 	"fmt"
 	"io/fs"
 	"path"
@@ -84,12 +85,12 @@ func Validate(ctx context.Context, files map[string][]byte) (*config.Compiled, e
 		sortFields(fields)
 		return nil, &errs.Error{Kind: errs.Invalid, Message: "the release files are not valid", Fields: fields}
 	}
+	ctx, cancel := context.WithTimeout(ctx, ValidationBudget)
+	defer cancel()
 	c, err := Load(files)
 	if err != nil {
 		return nil, err
 	}
-	ctx, cancel := context.WithTimeout(ctx, ValidationBudget)
-	defer cancel()
 	// Files that do not parse make a release that cannot be resolved.
 	ws := c.Workspace
 	services := []string{""}
@@ -99,8 +100,10 @@ func Validate(ctx context.Context, files map[string][]byte) (*config.Compiled, e
 	var problems diag.List
 	for _, e := range ws.Environments {
 		for _, svc := range services {
-			if ctx.Err() != nil {
-				return nil, errs.Wrap(errs.Unprocessable, ctx.Err(), "validating the release took longer than %s (%d environments × %d services); make it smaller", ValidationBudget, len(ws.Environments), len(services))
+			if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
+				return nil, errs.Wrap(errs.Unprocessable, err, "validating the release took longer than %s (%d environments × %d services); make it smaller", ValidationBudget, len(ws.Environments), len(services))
+			} else if err != nil {
+				return nil, errs.Wrap(errs.Unavailable, err, "the upload ended before its validation did")
 			}
 			res := c.Resolver.Resolve(resolve.Request{Env: e.Name, Service: svc})
 			for _, p := range res.Problems {

@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -100,5 +101,24 @@ func TestSizeLimits(t *testing.T) {
 	}
 	if _, err := release.Validate(context.Background(), big); !errs.Is(err, errs.TooLarge) {
 		t.Errorf("oversized release: err = %v, want too large", err)
+	}
+}
+
+// TestValidationBudget: an upload whose validation outlives its budget is
+// 422 (Unprocessable); one whose client went away is not blamed on size.
+func TestValidationBudget(t *testing.T) {
+	files := map[string][]byte{"envplane.yaml": []byte("environments: [{name: dev}]\n")}
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	if _, err := release.Validate(expired, files); !errs.Is(err, errs.Unprocessable) {
+		t.Errorf("past the budget: %v", err)
+	}
+	gone, cancel2 := context.WithCancel(context.Background())
+	cancel2()
+	if _, err := release.Validate(gone, files); !errs.Is(err, errs.Unavailable) {
+		t.Errorf("client gone: %v", err)
+	}
+	if _, err := release.Validate(context.Background(), files); err != nil {
+		t.Errorf("in time: %v", err)
 	}
 }

@@ -7,6 +7,7 @@ package report
 import (
 	"encoding/json"
 
+	"github.com/envplane/envplane/internal/interp"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/tree"
 )
@@ -52,6 +53,14 @@ func Explain(v *tree.Value, key string, o render.Options) Explanation {
 		Template:   v.Template,
 		Overridden: make([]Source, 0, len(v.Overridden)),
 	}
+	if v.Template != "" && o.Hidden(key, v) {
+		// A template's literal text is the secret's own text
+		// ("hunter2-${HOST}", "${PASSWORD:-hunter2}"): only its references show.
+		out.Template = render.Redacted
+		if t, err := interp.Parse(v.Template); err == nil {
+			out.Template = t.Masked(render.Redacted)
+		}
+	}
 	for _, lower := range v.Overridden {
 		out.Overridden = append(out.Overridden, sourceOf(lower, json.RawMessage(render.JSON(lower, key, o))))
 	}
@@ -89,6 +98,8 @@ func leaves(root *tree.Value) []leaf {
 // Diff lists changes from ta to tb in A's key order, then keys only B has.
 // Hidden values (o) show as "<redacted>" on both sides, and whether they
 // changed is still reported; values are compared, never their redaction.
+// A change is Secret when its redacted form differs from its revealed one,
+// hidden values inside lists included.
 func Diff(ta, tb *tree.Value, o render.Options) []Change {
 	la, lb := leaves(ta), leaves(tb)
 	inB := make(map[string]*tree.Value, len(lb))
@@ -97,9 +108,8 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 	}
 	inA := make(map[string]bool, len(la))
 	out := []Change{}
-	null := json.RawMessage("null")
-	concealed := o
-	concealed.Reveal = false
+	concealed, revealed := o, o
+	concealed.Reveal, revealed.Reveal = false, true
 	hidden := func(p string, vs ...*tree.Value) bool {
 		for _, v := range vs {
 			if v != nil && concealed.Hidden(p, v) {
@@ -108,31 +118,44 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 		}
 		return false
 	}
-	show := func(p string, v *tree.Value, hide bool) json.RawMessage {
-		if v == nil {
-			return null
+	// show renders both sides, redacted or as o says, and whether any
+	// hidden value is in them.
+	show := func(p string, a, b *tree.Value) (ja, jb json.RawMessage, secret bool) {
+		hide := hidden(p, a, b)
+		one := func(v *tree.Value) json.RawMessage {
+			if v == nil {
+				return json.RawMessage("null")
+			}
+			// Redaction still applies inside lists of maps (alerts.channels.0.serviceKey).
+			plain := render.JSON(v, p, concealed)
+			if hide {
+				plain = `"` + render.Redacted + `"`
+			}
+			full := render.JSON(v, p, revealed)
+			secret = secret || plain != full
+			if o.Reveal {
+				return json.RawMessage(full)
+			}
+			return json.RawMessage(plain)
 		}
-		if hide && !o.Reveal {
-			return json.RawMessage(`"` + render.Redacted + `"`)
-		}
-		// Redaction still applies inside lists of maps (alerts.channels.0.serviceKey).
-		return json.RawMessage(render.JSON(v, p, o))
+		return one(a), one(b), secret
 	}
 	for _, l := range la {
 		inA[l.path] = true
 		bv, ok := inB[l.path]
-		hide := hidden(l.path, l.v, bv)
 		switch {
 		case !ok:
-			out = append(out, Change{Path: l.path, Kind: "removed", A: show(l.path, l.v, hide), B: null, Secret: hide})
+			a, b, secret := show(l.path, l.v, nil)
+			out = append(out, Change{Path: l.path, Kind: "removed", A: a, B: b, Secret: secret})
 		case !tree.Equal(l.v, bv):
-			out = append(out, Change{Path: l.path, Kind: "changed", A: show(l.path, l.v, hide), B: show(l.path, bv, hide), Secret: hide})
+			a, b, secret := show(l.path, l.v, bv)
+			out = append(out, Change{Path: l.path, Kind: "changed", A: a, B: b, Secret: secret})
 		}
 	}
 	for _, l := range lb {
 		if !inA[l.path] {
-			hide := hidden(l.path, l.v)
-			out = append(out, Change{Path: l.path, Kind: "added", A: null, B: show(l.path, l.v, hide), Secret: hide})
+			a, b, secret := show(l.path, nil, l.v)
+			out = append(out, Change{Path: l.path, Kind: "added", A: a, B: b, Secret: secret})
 		}
 	}
 	return out

@@ -387,10 +387,14 @@ func (s *Server) apply(ev domain.Event) {
 // reloads at once, so that its own reads see the write; other replicas
 // learn of it through store events.
 func (s *Server) committed(ctx context.Context, events []domain.Event) {
+	reload := false
 	for _, ev := range events {
 		s.apply(ev)
+		reload = reload || (ev.Kind != domain.EventToken && ev.Kind != domain.EventAudit)
 	}
-	if s.dirty.Swap(false) {
+	// Always a reload that starts after the commit: the follow loop may
+	// have taken the dirty flag and be reloading from before it.
+	if reload {
 		s.refresh(ctx)
 	}
 }

@@ -1,6 +1,8 @@
 package server
 
 import (
+	"bytes"
+	"encoding/json"
 	"net/http"
 	"strings"
 
@@ -67,8 +69,9 @@ func (s *Server) getConfig(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		w.WriteHeader(http.StatusNotModified)
 		return nil
 	}
-	// Audited before the values go out: no audit entry, no values.
-	if revealing {
+	// Audited before the values go out: no audit entry, no values. A
+	// config whose revealed form is its redacted one shows nothing hidden.
+	if revealing && !bytes.Equal(res.plain.data, res.revealed.data) {
 		if err := s.app.RecordReveal(r.Context(), p, app.Reveal{Environment: env, Via: "config", Service: service, Keys: res.revealable}); err != nil {
 			return err
 		}
@@ -138,31 +141,28 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	if v == nil {
 		return errs.E(errs.NotFound, "key %q is not set in %s", key, env)
 	}
-	o := res.opts
-	o.Reveal = reveal && p.Can(auth.RevealConfig, env) == nil
-	if o.Reveal {
-		if len(hiddenKeys(v, key, o.Sensitive)) > 0 || hiddenChain(v, key, o.Sensitive) {
+	out := report.Explain(v, key, res.opts)
+	if reveal && p.Can(auth.RevealConfig, env) == nil {
+		o := res.opts
+		o.Reveal = true
+		shown := report.Explain(v, key, o)
+		// Audited when revealing changes the answer: a hidden value, a
+		// hidden value it overrode, or one inside a list.
+		if !sameJSON(out, shown) {
 			if err := s.app.RecordReveal(r.Context(), p, app.Reveal{Environment: env, Via: "explain", Service: service, Keys: []string{key}}); err != nil {
 				return err
 			}
 		}
+		out = shown
 	}
-	out := report.Explain(v, key, o)
 	return writeJSON(w, http.StatusOK, out)
 }
 
-// hiddenChain reports whether explaining key shows a hidden value: the key
-// is sensitive, or a value it holds or overrode came from a secret.
-func hiddenChain(v *tree.Value, key string, sensitive func(string) bool) bool {
-	if sensitive(key) || v.Secret {
-		return true
-	}
-	for _, o := range v.Overridden {
-		if o.Secret {
-			return true
-		}
-	}
-	return false
+// sameJSON reports whether two answers encode alike.
+func sameJSON(a, b any) bool {
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && bytes.Equal(ja, jb)
 }
 
 func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal) error {

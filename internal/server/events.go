@@ -99,6 +99,12 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	beat := time.NewTicker(s.opts.Heartbeat)
 	defer beat.Stop()
 	tokensChanged := s.tokens.changed()
+	// The token may have been revoked between authentication and taking
+	// the channel above: check once now, then on every token change.
+	if s.revoked(r, p) {
+		_ = send([]byte("event: revoked\ndata: {}\n\n"))
+		return nil
+	}
 	for {
 		select {
 		case <-tokensChanged:

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/envplane/envplane/internal/app"
+	"github.com/envplane/envplane/internal/server"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -207,12 +209,27 @@ func TestScopedAdminSeesItsOwn(t *testing.T) {
 		t.Errorf("tokens a development admin sees (-want +got):\n%s", diff)
 	}
 	for _, e := range auditOf(t, h, devAdmin, "") {
-		if envs := environmentsIn(e); len(envs) == 0 || strings.Join(envs, ",") != strings.Repeat("development,", len(envs))[:len("development,")*len(envs)-1] {
-			t.Errorf("a development admin sees %v", e)
+		envs := environmentsIn(e)
+		if len(envs) == 0 {
+			t.Errorf("a development admin sees an entry about no environment: %v", e)
+		}
+		for _, env := range envs {
+			if env != "development" {
+				t.Errorf("a development admin sees an entry about %s: %v", env, e)
+			}
 		}
 	}
 	if n := len(auditOf(t, h, devAdmin, "secret.set")); n != 1 {
 		t.Errorf("%d secret.set entries, want development's one", n)
+	}
+	// Entries about development by any action: its set-release, a token of
+	// its own deleted.
+	_, devTok := h.token("dev-temp", "viewer", "development")
+	h.must(204, "DELETE", "/api/v1/tokens/"+devTok, adminToken, nil)
+	for _, action := range []string{"environment.set-release", "token.delete"} {
+		if n := len(auditOf(t, h, devAdmin, action)); n != 1 {
+			t.Errorf("%d %s entries for a development admin, want 1", n, action)
+		}
 	}
 }
 
@@ -220,6 +237,9 @@ func environmentsIn(details map[string]any) []string {
 	var out []string
 	if e, ok := details["environment"].(string); ok {
 		out = append(out, e)
+	}
+	if details["target"] == "development" && len(out) == 0 {
+		out = append(out, "development") // a set-release written before details named it
 	}
 	if l, ok := details["environments"].([]any); ok {
 		for _, e := range l {
@@ -281,9 +301,19 @@ func TestEventStreamEndsWhenTokenRevoked(t *testing.T) {
 	if !sc.Scan() {
 		t.Fatal("no first line")
 	}
-	// Another token's change does not end it.
+	// Another token's change does not end it: the next change still
+	// arrives on it.
 	_, other := h.token("other", "viewer")
 	h.must(204, "DELETE", "/api/v1/tokens/"+other, adminToken, nil)
+	h.setRelease("development", h.upload(shop(8181)))
+	for sc.Scan() {
+		if line := sc.Text(); strings.HasPrefix(line, "event: ") {
+			if line != "event: release" {
+				t.Fatalf("stream said %q after another token's revocation", line)
+			}
+			break
+		}
+	}
 	began := time.Now()
 	h.must(204, "DELETE", "/api/v1/tokens/"+id, adminToken, nil)
 	var lines []string
@@ -306,4 +336,49 @@ func TestSecretEscapesDecodeExactly(t *testing.T) {
 		{name: "lone surrogate", method: "PUT", path: "/api/v1/environments/development/secrets/S", body: `{"value":"a\ud800b"}`, status: 400, fields: []string{"value"}},
 		{name: "valid pair", method: "PUT", path: "/api/v1/environments/development/secrets/S", body: `{"value":"a\ud83d\ude00b"}`, status: 200},
 	})
+}
+
+// TestRevealsInsideListsAreAudited: hidden values inside a list, or among
+// the values a key overrode, count as revealed; a sensitive key's template
+// shows its references only.
+func TestRevealsInsideListsAreAudited(t *testing.T) {
+	h := start(t)
+	files := shop(8080)
+	files["config/default.yaml"] += "alerts:\n  channels:\n    - name: ops\n      apikey: DEFAULTKEY789\n"
+	files["config/development.yaml"] += "alerts:\n  channels: []\ntoken: hunter2-${HOME_HOST:-localhost}\n"
+	files["config/staging.yaml"] = "logging:\n  level: warn\nalerts:\n  channels:\n    - name: ops\n      apikey: STAGINGKEY456\n"
+	id := h.upload(files)
+	h.setRelease("development", id)
+	h.setRelease("staging", id)
+	count := func() int { return len(auditOf(t, h, adminToken, "config.reveal")) }
+
+	// Without reveal, neither the value nor the template's text shows.
+	r := h.must(200, "GET", "/api/v1/environments/development/explain?key=token", adminToken, nil)
+	if strings.Contains(string(r.body), "hunter2") || !strings.Contains(string(r.body), "${HOME_HOST:-<redacted>}") {
+		t.Errorf("explain of a sensitive key without reveal: %s", r.body)
+	}
+	r = h.must(200, "GET", "/api/v1/environments/development/explain?key=alerts.channels&reveal=true", adminToken, nil)
+	if !strings.Contains(string(r.body), "DEFAULTKEY789") {
+		t.Fatalf("the overridden list was not revealed: %s", r.body)
+	}
+	if n := count(); n != 1 {
+		t.Errorf("%d entries after revealing an overridden list with a hidden value, want 1", n)
+	}
+	r = h.must(200, "GET", "/api/v1/environments/development/diff/staging?reveal=true", adminToken, nil)
+	if !strings.Contains(string(r.body), "STAGINGKEY456") {
+		t.Fatalf("the diff did not reveal: %s", r.body)
+	}
+	if n := count(); n != 3 {
+		t.Errorf("%d entries after a diff revealing a list, want 3", n)
+	}
+}
+
+// TestBootstrapTokenMustLookLikeAToken: a bootstrap token that could never
+// authenticate is refused at start.
+func TestBootstrapTokenMustLookLikeAToken(t *testing.T) {
+	h := start(t)
+	_, err := server.New(context.Background(), server.Options{Store: h.st, BootstrapToken: "xx_abcdefghijklmnopqrstuvwxyz", Audit: app.AuditOptions{Chain: testChain(t)}})
+	if err == nil || !strings.Contains(err.Error(), "ep_") {
+		t.Errorf("err = %v", err)
+	}
 }

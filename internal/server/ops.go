@@ -46,7 +46,7 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err := fe.Err(); err != nil {
 		return err
 	}
-	entries, err := s.app.ListAudit(r.Context(), p, after, limit)
+	entries, next, err := s.app.ListAudit(r.Context(), p, after, limit)
 	if err != nil {
 		return err
 	}
@@ -55,7 +55,9 @@ func (s *Server) listAudit(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		out = append(out, auditJSON{Seq: e.Seq, At: e.At.UTC(), Actor: e.Actor, Action: e.Action, Target: e.Target,
 			Details: jsonOrEmpty(e.Details), PrevHash: e.PrevHash, Hash: e.Hash})
 	}
-	return writeJSON(w, http.StatusOK, map[string]any{"entries": out})
+	// next: where to continue (?after=next); a scoped token's listing may
+	// stop before the log ends with fewer than limit entries.
+	return writeJSON(w, http.StatusOK, map[string]any{"entries": out, "next": next})
 }
 
 // verifyAudit checks the chain's links and MACs, and the log against the

@@ -191,11 +191,15 @@ func New(ctx context.Context, o Options) (*Server, error) {
 	return s, nil
 }
 
-// Close ends SSE streams and stops following store events. It does not
-// close the store.
+// Close ends SSE streams, stops following store events and records the
+// SDK reveals summed so far. It does not close the store. Serve calls it
+// once in-flight requests have drained, so their reveals are counted.
 func (s *Server) Close() error {
 	s.stopStreams()
 	s.bg.Wait()
+	if err := s.app.FlushReveals(context.Background(), true); err != nil {
+		s.log.Error("audit: SDK reveals could not be recorded at shutdown", "err", err)
+	}
 	return nil
 }
 
@@ -290,16 +294,13 @@ func (s *Server) bootstrap(ctx context.Context) error {
 }
 
 // flushReveals writes SDK keys' summed config reveals to the audit log once
-// a minute, and what is left when the server stops.
+// a minute; Close records what is left.
 func (s *Server) flushReveals(ctx context.Context) {
 	tick := time.NewTicker(10 * time.Second)
 	defer tick.Stop()
 	for {
 		select {
 		case <-ctx.Done():
-			if err := s.app.FlushReveals(context.WithoutCancel(ctx), true); err != nil {
-				s.log.Error("audit: SDK reveals could not be recorded at shutdown", "err", err)
-			}
 			return
 		case <-tick.C:
 			if err := s.app.FlushReveals(ctx, false); err != nil {
