@@ -58,6 +58,7 @@ one, layers that match no file (warning), and the workspace's CEL policies.`,
 			}
 			fs := lint.Run(l.Resolver, l.Policies, lint.Options{Environments: envs, Getenv: a.lookup(),
 				Secrets: func(env string) map[string]domain.Secret { return envSecrets[env] }})
+			fs = append(fs, a.secretsFormatFindings(l, envs)...)
 			var b bytes.Buffer
 			switch format {
 			case "json":

@@ -206,7 +206,6 @@ func (f *File) openLegacy(key []byte) (*Opened, error) {
 		return nil, &TamperError{Pos: f.macPos,
 			Reason: "the MAC does not match: a secret was added or removed, or a value or the environment was changed"}
 	}
-	o.bound = true // the legacy MAC covers the environment
 	o.index()
 	return o, nil
 }

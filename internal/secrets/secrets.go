@@ -114,6 +114,17 @@ func (f *File) Names() []string {
 	return names
 }
 
+// Bound reports whether a SOPS file has an envplane_environment entry (Open
+// checks that it is genuine and names the file's environment).
+func (f *File) Bound() bool {
+	for _, n := range f.doc {
+		if n.key == bindingKey {
+			return true
+		}
+	}
+	return false
+}
+
 // Parse parses a secrets file. path names the file in messages; when its
 // base name is {env}.enc.yaml, env must be the environment the file holds.
 // Problems come back as a diag.List positioned at file:line:col.
