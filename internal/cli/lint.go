@@ -62,6 +62,7 @@ workspace's CEL policies.`,
 			}
 			fs := lint.Run(l.Resolver, l.Policies, lint.Options{Environments: envs, Getenv: a.lookup(), Environ: a.environNames(),
 				Secrets: func(env string) map[string]domain.Secret { return envSecrets[env] }})
+			fs = append(fs, a.secretsFormatFindings(l, envs)...)
 			var b bytes.Buffer
 			switch format {
 			case "json":

@@ -83,16 +83,24 @@ func (a *app) secretsCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "secrets",
 		Short: "Manage an environment's encrypted secrets",
-		Long: `Secrets live in secrets/ENV.enc.yaml: names in clear, each value sealed with
-AES-256-GCM under a data key that is wrapped for each age recipient listed for ENV in
-envplane.yaml. With --server the commands act on the server's secrets instead.`,
+		Long: `Secrets live in secrets/ENV.enc.yaml, SOPS files that sops opens too: names in
+clear, each value sealed with AES-256-GCM under a data key that is wrapped for each
+age recipient listed for ENV in envplane.yaml, and an envplane_environment entry that
+binds the file to ENV. With --server the commands act on the server's secrets instead.`,
 	}
 	cmd.PersistentFlags().StringVar(&env, "env", "", "environment (required)")
 	// --server alone acts on $ENVPLANE_SERVER's secrets; --server=URL names one.
 	cmd.PersistentFlags().StringVar(&r.server, "server", "", "act on the server's secrets (URL, default $ENVPLANE_SERVER)")
 	cmd.PersistentFlags().Lookup("server").NoOptDefVal = serverFromEnv
 	cmd.PersistentFlags().StringVar(&r.token, "token", "", "API token (default $ENVPLANE_TOKEN)")
-	_ = cmd.MarkPersistentFlagRequired("env")
+	// --env is required but by migrate (all environments without it) and
+	// sops-config (every environment).
+	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
+		if env == "" && c.Name() != "migrate" && c.Name() != "sops-config" {
+			return fmt.Errorf(`required flag(s) "env" not set`)
+		}
+		return nil
+	}
 	remoteMode := func() bool { return r.server != "" }
 
 	set := &cobra.Command{
@@ -264,7 +272,7 @@ have been read).`,
 			return a.editSecrets(env, a.editInEditor)
 		},
 	}
-	cmd.AddCommand(set, get, list, rm, imp, rotate, edit)
+	cmd.AddCommand(set, get, list, rm, imp, rotate, edit, a.secretsMigrateCommand(&env), a.sopsConfigCommand())
 	return cmd
 }
 

@@ -80,7 +80,7 @@ func bigValues(n int) map[string]string {
 // yaml.v3 builds.
 func checkCanonical(t testing.TB, path string, data []byte) {
 	t.Helper()
-	fast, ok := parseCanonical(path, data)
+	fast, ok := parseCanonicalSOPS(path, data)
 	if !ok {
 		t.Fatalf("the canonical parser declined Marshal's output:\n%s", data)
 	}
@@ -139,20 +139,17 @@ func lineNo(data []byte, prefix string) int {
 }
 
 // recipientBlock returns the lines of one recipient's entry, from its
-// "- recipient:" line to the end of its enc block.
+// "- enc: |" line to its recipient line.
 func recipientBlock(data []byte, recipient string) string {
 	var b strings.Builder
-	in := false
 	for l := range strings.SplitAfterSeq(string(data), "\n") {
-		if l == "    - recipient: "+recipient+"\n" {
-			in = true
+		if l == "        - enc: |\n" {
+			b.Reset()
 		}
-		if in {
-			b.WriteString(l)
-			if strings.HasPrefix(l, "        -----END") {
-				break
-			}
+		b.WriteString(l)
+		if l == "          recipient: "+recipient+"\n" {
+			return b.String()
 		}
 	}
-	return b.String()
+	return ""
 }

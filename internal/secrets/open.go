@@ -2,7 +2,6 @@ package secrets
 
 import (
 	"bytes"
-	"crypto/cipher"
 	"crypto/rand"
 	"crypto/subtle"
 	"errors"
@@ -10,6 +9,7 @@ import (
 	"io"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -19,6 +19,7 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // ErrTampered is matched (errors.Is) by every error saying that a file's
@@ -68,46 +69,119 @@ func (e *NoIdentityError) Error() string {
 }
 
 // Opened is a secrets file with its data key: values readable and
-// changeable, and marshalled back with stable output. It is not safe for
-// concurrent use.
+// changeable, and marshalled back in SOPS format with stable output. It is
+// not safe for concurrent use.
 type Opened struct {
 	env          string
-	version      int
 	key          []byte
-	aead         cipher.AEAD
-	values       map[string]string
-	sealed       map[string]sealedValue // as last read or written, under key
-	mac          sealedValue
+	aead         *aeads
+	doc          []*node
+	byName       map[string]*leaf // every value but the binding
+	rules        rules
 	recipients   []string          // sorted
 	wrapped      map[string]string // recipient → armored age file holding key
 	lastModified time.Time
-	metaChanged  bool // recipients or key changed since last read or written
+	mac          sealedValue // under lastModified
+	bound        bool        // the file carries an authenticated binding
+	metaChanged  bool        // recipients, key, format or shape changed since last read or written
+	keyChanged   bool        // a new data key: every value is sealed again
 }
 
-// sealedValue is sealed text and the plaintext it seals, so that Marshal
-// reuses the text while the plaintext stays the same.
+// sealedValue is sealed text and the plaintext it seals.
 type sealedValue struct {
 	text, plain string
 }
 
 // Open unwraps the data key with the first identity that matches a
-// recipient, decrypts every value and verifies the MAC.
+// recipient, decrypts every value and verifies the MAC and the binding to
+// the environment.
 func (f *File) Open(ids []age.Identity) (*Opened, error) {
 	key, err := f.unwrap(ids)
 	if err != nil {
 		return nil, err
 	}
+	if !f.SOPS {
+		return f.openLegacy(key)
+	}
 	o := &Opened{
 		env:          f.Environment,
-		version:      f.Version,
 		key:          key,
 		aead:         newAEAD(key),
-		values:       make(map[string]string, len(f.entries)),
-		sealed:       make(map[string]sealedValue, len(f.entries)),
+		rules:        f.sops.rules,
 		recipients:   slices.Clone(f.Recipients),
 		wrapped:      maps.Clone(f.wrapped),
 		lastModified: f.LastModified,
 	}
+	// Fresh copies of the document: an Opened changes its own.
+	o.doc = cloneDoc(f.doc)
+	leaves := o.leaves()
+	var binding *leaf
+	for _, l := range leaves {
+		if l.name == bindingKey && len(l.path) == 1 {
+			binding = l
+		}
+		switch {
+		case l.clear:
+			l.value, l.typ, l.plain = l.text, "", l.macBytes()
+		case l.text == "":
+			l.typ = "str"
+		default:
+			plain, err := l.box.open(o.aead, additionalData(l.path))
+			if err != nil {
+				return nil, &TamperError{Pos: l.pos, Name: l.name,
+					Reason: "the value was changed, or moved here from another name"}
+			}
+			l.typ = l.box.typ
+			if l.value, l.plain, err = decode(l.box.typ, plain); err != nil {
+				return nil, &TamperError{Pos: l.pos, Name: l.name, Reason: err.Error()}
+			}
+		}
+		l.orig = l.value
+	}
+	mac, err := f.sops.mac.open(o.aead, f.sops.lastModified)
+	if err != nil {
+		return nil, &TamperError{Pos: f.sops.macPos, Reason: "the MAC or lastmodified was changed"}
+	}
+	if subtle.ConstantTimeCompare([]byte(mac), []byte(sopsMAC(&o.rules, leaves))) != 1 {
+		return nil, &TamperError{Pos: f.sops.macPos,
+			Reason: "the MAC does not match: a secret was added or removed, or a value or the environment was changed"}
+	}
+	o.mac = sealedValue{text: f.sops.macText, plain: mac}
+	// The binding counts when SOPS authenticates it: sealed, or in clear
+	// and covered by the MAC.
+	if binding != nil && (!binding.clear || !o.rules.macOnlyEncrypted) {
+		switch {
+		case o.env == "" && validEnv(binding.value):
+			o.env = binding.value
+		case binding.value != o.env:
+			return nil, &TamperError{Pos: binding.pos, Name: bindingKey,
+				Reason: fmt.Sprintf("this file holds the secrets of environment %q, not %q: it was copied or renamed from another environment's file", short(binding.value), o.env)}
+		}
+		o.bound = true
+	}
+	if o.env == "" {
+		return nil, errs.E(errs.Invalid, "%s: the file name is not ENV.enc.yaml and the file has no %s entry: cannot tell which environment it is for", f.Path, bindingKey)
+	}
+	o.index()
+	return o, nil
+}
+
+// openLegacy opens a file in envplane's format before SOPS (version 1):
+// every value sealed with the additional data "NAME:", which is SOPS's for a
+// top-level name, and an HMAC-SHA256 over the environment, the version and
+// every name and value. Marshal writes it in SOPS format.
+func (f *File) openLegacy(key []byte) (*Opened, error) {
+	o := &Opened{
+		env:          f.Environment,
+		key:          key,
+		aead:         newAEAD(key),
+		rules:        rules{unencryptedSuffix: defaultUnencryptedSuffix},
+		recipients:   slices.Clone(f.Recipients),
+		wrapped:      maps.Clone(f.wrapped),
+		lastModified: f.LastModified,
+		metaChanged:  true,
+	}
+	values := make(map[string]string, len(f.entries))
 	names := make([]string, len(f.entries))
 	for i, e := range f.entries {
 		v, err := e.box.open(o.aead, valueAD(e.name))
@@ -116,20 +190,80 @@ func (f *File) Open(ids []age.Identity) (*Opened, error) {
 				Reason: "the value was changed, or moved here from another name"}
 		}
 		names[i] = e.name
-		o.values[e.name] = v
-		o.sealed[e.name] = sealedValue{text: e.text, plain: v}
+		values[e.name] = v
+		l := &leaf{name: e.name, path: []string{e.name}, pos: e.pos, value: v, orig: v, typ: "str", plain: v}
+		if v != "" {
+			l.text, l.box = e.text, e.box // SOPS opens these as they are
+		}
+		o.doc = append(o.doc, &node{key: e.name, leaf: l, pos: e.pos})
 	}
 	mac, err := f.mac.open(o.aead, macAD)
 	if err != nil {
 		return nil, &TamperError{Pos: f.macPos, Reason: "the MAC was changed"}
 	}
-	want := computeMAC(key, o.env, o.version, names, func(n string) string { return o.values[n] })
+	want := computeMAC(key, f.Environment, f.Version, names, func(n string) string { return values[n] })
 	if subtle.ConstantTimeCompare([]byte(mac), []byte(want)) != 1 {
 		return nil, &TamperError{Pos: f.macPos,
 			Reason: "the MAC does not match: a secret was added or removed, or a value or the environment was changed"}
 	}
-	o.mac = sealedValue{text: f.macText, plain: mac}
+	o.index()
 	return o, nil
+}
+
+// cloneDoc deep-copies a document.
+func cloneDoc(doc []*node) []*node {
+	out := make([]*node, len(doc))
+	for i, n := range doc {
+		c := *n
+		if n.leaf != nil {
+			l := *n.leaf
+			c.leaf = &l
+		}
+		c.kids = cloneDoc(n.kids)
+		out[i] = &c
+	}
+	return out
+}
+
+// leaves returns every value in document order, the MAC's order.
+func (o *Opened) leaves() []*leaf {
+	var out []*leaf
+	var walk func([]*node)
+	walk = func(ns []*node) {
+		for _, n := range ns {
+			if n.leaf != nil {
+				out = append(out, n.leaf)
+			}
+			walk(n.kids)
+		}
+	}
+	walk(o.doc)
+	return out
+}
+
+// index names every value after a change of shape: list items are named by
+// their index.
+func (o *Opened) index() {
+	o.byName = map[string]*leaf{}
+	var walk func(ns []*node, name string, path []string, list bool)
+	walk = func(ns []*node, name string, path []string, list bool) {
+		for i, n := range ns {
+			nm, p := joinName(name, n.key), path
+			if list {
+				nm = joinName(name, strconv.Itoa(i))
+			} else {
+				p = append(slices.Clip(path), n.key)
+			}
+			if n.leaf != nil {
+				n.leaf.name, n.leaf.path = nm, p
+				if !(len(p) == 1 && n.key == bindingKey) {
+					o.byName[nm] = n.leaf
+				}
+			}
+			walk(n.kids, nm, p, n.kind == listNode)
+		}
+	}
+	walk(o.doc, "", nil, false)
 }
 
 // unwrap finds the data key. Recipients whose public key belongs to one of
@@ -190,7 +324,8 @@ func unwrapKey(armored string, ids []age.Identity) ([]byte, error) {
 	return key, nil
 }
 
-// wrapKey seals key for one recipient as an armored age file.
+// wrapKey seals key for one recipient as an armored age file, as SOPS's age
+// key source does.
 func wrapKey(key []byte, r age.Recipient) (string, error) {
 	var buf bytes.Buffer
 	aw := armor.NewWriter(&buf)
@@ -216,7 +351,7 @@ func New(env string, recipients []string) (*Opened, error) {
 	if !validEnv(env) {
 		return nil, fmt.Errorf("%q is not an environment name (lower-case letters, digits and -)", env)
 	}
-	o := &Opened{env: env, version: Version, values: map[string]string{}, sealed: map[string]sealedValue{}}
+	o := &Opened{env: env, byName: map[string]*leaf{}, rules: rules{unencryptedSuffix: defaultUnencryptedSuffix}}
 	if err := o.Rotate(recipients); err != nil {
 		return nil, err
 	}
@@ -229,8 +364,13 @@ func (o *Opened) Environment() string { return o.env }
 // Recipients returns the recipients the data key is wrapped for, sorted.
 func (o *Opened) Recipients() []string { return slices.Clone(o.recipients) }
 
-// Names returns the secret names, sorted.
-func (o *Opened) Names() []string { return slices.Sorted(maps.Keys(o.values)) }
+// Names returns the secret names, sorted. A nested value of a file written
+// by sops is named by its keys joined with "." (list items by index).
+func (o *Opened) Names() []string { return slices.Sorted(maps.Keys(o.byName)) }
+
+// Bound reports whether the file carries an authenticated binding to its
+// environment. A file made by plain sops has none until envplane writes it.
+func (o *Opened) Bound() bool { return o.bound }
 
 // LastModified is when the contents last changed, as the file says (or as
 // the last Marshal set it); zero for a new file not yet marshalled.
@@ -238,32 +378,89 @@ func (o *Opened) LastModified() time.Time { return o.lastModified }
 
 // Get returns one value.
 func (o *Opened) Get(name string) (string, bool) {
-	v, ok := o.values[name]
-	return v, ok
+	l, ok := o.byName[name]
+	if !ok {
+		return "", false
+	}
+	return l.value, true
 }
 
 // Values returns a copy of all values by name.
-func (o *Opened) Values() map[string]string { return maps.Clone(o.values) }
-
-// Set sets a value. The value is not part of any error.
-func (o *Opened) Set(name, value string) error {
-	if !validName(name) {
-		return errs.E(errs.Invalid, "%q is not a valid secret name (letters, digits, _ . and -, not starting with a digit, . or -; not %q)", short(name), metaKey)
+func (o *Opened) Values() map[string]string {
+	m := make(map[string]string, len(o.byName))
+	for n, l := range o.byName {
+		m[n] = l.value
 	}
+	return m
+}
+
+// Set sets a value. The value is not part of any error. A new name is a new
+// top-level entry; an existing nested one is changed in place.
+func (o *Opened) Set(name, value string) error {
 	if !utf8.ValidString(value) {
 		// Refused, never repaired: a secret is stored exactly or not at all.
 		return errs.E(errs.Invalid, "secret %s: the value is not valid UTF-8 (byte %d); secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first",
-			name, invalidAt(value))
+			short(name), invalidAt(value))
 	}
-	o.values[name] = value
+	if l, ok := o.byName[name]; ok {
+		l.value = value
+		return nil
+	}
+	if !validName(name) {
+		return errs.E(errs.Invalid, "%q is not a valid secret name (letters, digits, _ . and -, not starting with a digit, . or -; not %s, %s or %s)", short(name), sopsKey, metaKey, bindingKey)
+	}
+	if !o.rules.encrypted([]string{name}) {
+		return errs.E(errs.Invalid, "secret %s would be stored in clear: the file's SOPS rules (%s) leave it unencrypted; choose another name", name, o.rules.describe())
+	}
+	l := &leaf{name: name, path: []string{name}, value: value, typ: "str", fresh: true}
+	n := &node{key: name, leaf: l}
+	o.insert(n)
+	o.byName[name] = l
+	o.metaChanged = true
 	return nil
 }
 
-// Delete removes a value and reports whether it was there.
+// insert adds a top-level entry: in name order when the names are in order
+// (as envplane writes them), else at the end.
+func (o *Opened) insert(n *node) {
+	start := 0
+	if len(o.doc) > 0 && o.doc[0].key == bindingKey {
+		start = 1
+	}
+	rest := o.doc[start:]
+	sorted := slices.IsSortedFunc(rest, func(a, b *node) int { return strings.Compare(a.key, b.key) })
+	i := len(o.doc)
+	if sorted {
+		j, _ := slices.BinarySearchFunc(rest, n.key, func(a *node, k string) int { return strings.Compare(a.key, k) })
+		i = start + j
+	}
+	o.doc = slices.Insert(o.doc, i, n)
+}
+
+// Delete removes a value and reports whether it was there. A nested value
+// is removed from its map or list.
 func (o *Opened) Delete(name string) bool {
-	_, ok := o.values[name]
-	delete(o.values, name)
-	return ok
+	if _, ok := o.byName[name]; !ok {
+		return false
+	}
+	var drop func([]*node) ([]*node, bool)
+	drop = func(ns []*node) ([]*node, bool) {
+		for i, n := range ns {
+			if n.leaf != nil && n.leaf.name == name {
+				return slices.Delete(ns, i, i+1), true
+			}
+			if kids, ok := drop(n.kids); ok {
+				n.kids = kids
+				n.empty = len(kids) == 0
+				return ns, true
+			}
+		}
+		return ns, false
+	}
+	o.doc, _ = drop(o.doc)
+	o.metaChanged = true
+	o.index()
+	return true
 }
 
 // SetRecipients makes recipients the file's recipients, keeping the data
@@ -311,8 +508,8 @@ func (o *Opened) Rotate(recipients []string) error {
 	}
 	o.key, o.aead = key, newAEAD(key)
 	o.recipients, o.wrapped = rs, wrapped
-	o.sealed, o.mac = map[string]sealedValue{}, sealedValue{}
-	o.metaChanged = true
+	o.mac = sealedValue{}
+	o.metaChanged, o.keyChanged = true, true
 	return nil
 }
 
@@ -334,86 +531,69 @@ func parseRecipients(recipients []string) ([]string, []age.Recipient, error) {
 }
 
 // Changed reports whether Marshal would write anything different from the
-// file as read (or last marshalled): a value, a name, the recipients or the
-// data key.
+// file as read (or last marshalled): a value, a name, the recipients, the
+// data key, the binding, or the format of an old file.
 func (o *Opened) Changed() bool {
-	if o.metaChanged || len(o.values) != len(o.sealed) {
+	if o.metaChanged || !o.bound {
 		return true
 	}
-	for n, v := range o.values {
-		if s, ok := o.sealed[n]; !ok || s.plain != v {
+	for _, l := range o.byName {
+		if l.dirty() {
 			return true
 		}
 	}
 	return false
 }
 
-// Marshal writes the file. Values that did not change keep their sealed
-// text, recipients that stayed keep their wrapped key, and when nothing
-// changed at all the output is the file as read (if it was written by
-// Marshal) and lastmodified stays. The output becomes the new baseline for
-// Changed.
+// Marshal writes the file in SOPS format. Values that did not change keep
+// their sealed text, recipients that stayed keep their wrapped key, and
+// when nothing changed at all the output is the file as read (if it was
+// written by Marshal) and lastmodified stays. The output becomes the new
+// baseline for Changed.
 func (o *Opened) Marshal() ([]byte, error) {
 	if len(o.recipients) == 0 {
 		return nil, errors.New("no recipients: list at least one age1… recipient for the environment")
 	}
-	if o.Changed() || o.lastModified.IsZero() {
+	changed := o.Changed()
+	if !o.bound {
+		// Bind the file to its environment, first in the file.
+		l := &leaf{name: bindingKey, path: []string{bindingKey}, value: o.env, typ: "str", fresh: true}
+		o.doc = slices.Insert(o.doc, 0, &node{key: bindingKey, leaf: l})
+		o.bound = true
+		o.index()
+	}
+	for _, l := range o.leaves() {
+		dirty := l.dirty()
+		l.orig, l.fresh = l.value, false
+		if l.clear {
+			if dirty {
+				l.text, l.kind = l.value, tree.String
+			}
+			continue
+		}
+		if dirty || l.typ == "" {
+			l.typ, l.plain = "str", l.value
+		}
+		if l.plain == "" {
+			l.text = "" // SOPS leaves an empty value as it is
+		} else if l.text == "" || dirty || o.keyChanged {
+			l.box = seal(o.aead, l.plain, additionalData(l.path), l.typ)
+			l.text = l.box.String()
+		}
+	}
+	if changed || o.lastModified.IsZero() {
 		o.lastModified = time.Now().UTC().Truncate(time.Second)
 	}
-	names := o.Names()
-	sealed := make(map[string]sealedValue, len(names))
-	size := 256
-	for _, n := range names {
-		v := o.values[n]
-		s, ok := o.sealed[n]
-		if !ok || s.plain != v {
-			s = sealedValue{text: seal(o.aead, v, valueAD(n)).String(), plain: v}
-		}
-		sealed[n] = s
-		size += len(n) + len(s.text) + 4
+	mac := sopsMAC(&o.rules, o.leaves())
+	if changed || o.mac.plain != mac || o.mac.text == "" {
+		o.mac = sealedValue{text: seal(o.aead, mac, o.lastModified.UTC().Format(time.RFC3339), "str").String(), plain: mac}
 	}
-	mac := computeMAC(o.key, o.env, o.version, names, func(n string) string { return o.values[n] })
-	if o.mac.plain != mac || o.mac.text == "" {
-		o.mac = sealedValue{text: seal(o.aead, mac, macAD).String(), plain: mac}
+	out, err := o.emit()
+	if err != nil {
+		return nil, err
 	}
-	for _, r := range o.recipients {
-		size += len(r) + len(o.wrapped[r]) + 64
-	}
-
-	var b bytes.Buffer
-	b.Grow(size)
-	fmt.Fprintf(&b, "# envplane secrets for environment %s. Names are in clear; values are sealed.\n", o.env)
-	fmt.Fprintf(&b, "# Edit with: envplane secrets edit --env %s\n", o.env)
-	for _, n := range names {
-		if ambiguousKey(n) {
-			b.WriteString(`"` + n + `"`)
-		} else {
-			b.WriteString(n)
-		}
-		b.WriteString(": ")
-		b.WriteString(sealed[n].text)
-		b.WriteByte('\n')
-	}
-	b.WriteString(metaKey + ":\n")
-	fmt.Fprintf(&b, "  version: %d\n", o.version)
-	if ambiguousKey(o.env) {
-		fmt.Fprintf(&b, "  environment: %q\n", o.env)
-	} else {
-		fmt.Fprintf(&b, "  environment: %s\n", o.env)
-	}
-	b.WriteString("  recipients:\n")
-	for _, r := range o.recipients {
-		fmt.Fprintf(&b, "    - recipient: %s\n      enc: |\n", r)
-		for line := range strings.SplitSeq(strings.TrimSuffix(o.wrapped[r], "\n"), "\n") {
-			b.WriteString("        ")
-			b.WriteString(line)
-			b.WriteByte('\n')
-		}
-	}
-	fmt.Fprintf(&b, "  mac: %s\n", o.mac.text)
-	fmt.Fprintf(&b, "  lastmodified: %q\n", o.lastModified.UTC().Format(time.RFC3339))
-	o.sealed, o.metaChanged = sealed, false
-	return b.Bytes(), nil
+	o.metaChanged, o.keyChanged = false, false
+	return out, nil
 }
 
 // ambiguousKey reports whether a plain scalar s would read as something

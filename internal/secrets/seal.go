@@ -23,10 +23,16 @@ const (
 	macAD     = "envplane.mac"
 )
 
-// box is one sealed string: ENC[AES256_GCM,data:…,iv:…,tag:…,type:str].
+// box is one sealed value: ENC[AES256_GCM,data:…,iv:…,tag:…,type:T], T one
+// of SOPS's types (str, int, float, bool, bytes, time).
 type box struct {
 	data, iv, tag []byte
+	typ           string
 }
+
+// sopsNonceSize is the nonce SOPS writes; the old envplane format wrote
+// nonceSize. Both open.
+const sopsNonceSize = 32
 
 var b64 = base64.StdEncoding.Strict()
 
@@ -37,17 +43,28 @@ func parseBox(s string) (box, error) {
 		return box{}, errors.New("malformed ENC[AES256_GCM,data:…,iv:…,tag:…,type:str] value: " + what)
 	}
 	rest, ok1 := strings.CutPrefix(s, "ENC[AES256_GCM,")
-	rest, ok2 := strings.CutSuffix(rest, ",type:str]")
+	rest, ok2 := strings.CutSuffix(rest, "]")
+	var typ string
+	if ok1 && ok2 {
+		i := strings.LastIndex(rest, ",type:")
+		if i < 0 {
+			return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
+		}
+		rest, typ = rest[:i], rest[i+len(",type:"):]
+		switch typ {
+		case "str", "int", "float", "bool", "bytes", "time":
+		default:
+			return bad("type is not one of str, int, float, bool, bytes, time")
+		}
+	}
 	if !ok1 || !ok2 {
 		switch {
 		case !strings.HasPrefix(s, "ENC["):
 			return bad("it does not start with ENC[")
 		case !strings.HasSuffix(s, "]"):
 			return bad("it does not end with ]")
-		case !ok1:
-			return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 		}
-		return bad("type is not str")
+		return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 	}
 	// base64 decoding skips line breaks; the text must be one plain token.
 	if !allIn(rest, &encChars) {
@@ -78,12 +95,12 @@ func parseBox(s string) (box, error) {
 		raw[i], buf = buf[:n:n], buf[n:]
 	}
 	switch {
-	case len(raw[1]) != nonceSize:
-		return bad("iv is not 12 bytes")
+	case len(raw[1]) != nonceSize && len(raw[1]) != sopsNonceSize:
+		return bad("iv is not 12 or 32 bytes")
 	case len(raw[2]) != tagSize:
 		return bad("tag is not 16 bytes")
 	}
-	return box{data: raw[0], iv: raw[1], tag: raw[2]}, nil
+	return box{data: raw[0], iv: raw[1], tag: raw[2], typ: typ}, nil
 }
 
 func (b box) String() string {
@@ -95,36 +112,58 @@ func (b box) String() string {
 	sb.WriteString(b64.EncodeToString(b.iv))
 	sb.WriteString(",tag:")
 	sb.WriteString(b64.EncodeToString(b.tag))
-	sb.WriteString(",type:str]")
+	sb.WriteString(",type:")
+	if b.typ == "" {
+		sb.WriteString("str")
+	} else {
+		sb.WriteString(b.typ)
+	}
+	sb.WriteString("]")
 	return sb.String()
 }
 
-func newAEAD(key []byte) cipher.AEAD {
+// aeads is AES-256-GCM under one data key, for the two nonce sizes.
+type aeads struct {
+	legacy, sops cipher.AEAD
+}
+
+func newAEAD(key []byte) *aeads {
 	block, err := aes.NewCipher(key)
 	if err != nil {
 		panic("secrets: data key is not 32 bytes") // callers check the length
 	}
-	aead, err := cipher.NewGCM(block)
+	legacy, err := cipher.NewGCM(block)
 	if err != nil {
 		panic(err)
 	}
-	return aead
+	sops, err := cipher.NewGCMWithNonceSize(block, sopsNonceSize)
+	if err != nil {
+		panic(err)
+	}
+	return &aeads{legacy: legacy, sops: sops}
 }
 
-// seal encrypts plain with a fresh random nonce.
-func seal(aead cipher.AEAD, plain, ad string) box {
-	iv := make([]byte, nonceSize)
+func (a *aeads) forNonce(n int) cipher.AEAD {
+	if n == nonceSize {
+		return a.legacy
+	}
+	return a.sops
+}
+
+// seal encrypts plain with a fresh random 32-byte nonce, as SOPS does.
+func seal(a *aeads, plain, ad, typ string) box {
+	iv := make([]byte, sopsNonceSize)
 	rand.Read(iv)
-	out := aead.Seal(nil, iv, []byte(plain), []byte(ad))
+	out := a.sops.Seal(nil, iv, []byte(plain), []byte(ad))
 	n := len(out) - tagSize
-	return box{data: out[:n:n], iv: iv, tag: out[n:]}
+	return box{data: out[:n:n], iv: iv, tag: out[n:], typ: typ}
 }
 
 // open decrypts and authenticates b.
-func (b box) open(aead cipher.AEAD, ad string) (string, error) {
+func (b box) open(a *aeads, ad string) (string, error) {
 	ct := make([]byte, 0, len(b.data)+tagSize)
 	ct = append(append(ct, b.data...), b.tag...)
-	plain, err := aead.Open(ct[:0], b.iv, ct, []byte(ad))
+	plain, err := a.forNonce(len(b.iv)).Open(ct[:0], b.iv, ct, []byte(ad))
 	if err != nil {
 		return "", err
 	}

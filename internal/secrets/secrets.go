@@ -49,6 +49,7 @@
 package secrets
 
 import (
+	"errors"
 	"path"
 	"slices"
 	"strings"
@@ -76,12 +77,21 @@ type File struct {
 	Recipients   []string // sorted
 	LastModified time.Time
 
-	entries []entry           // sorted by name
+	// SOPS is true for a file in SOPS format; false for envplane's format
+	// before it (version 1), which still opens and is written back as SOPS.
+	SOPS bool
+
+	entries []entry           // legacy: sorted by name
 	wrapped map[string]string // recipient → armored age file holding the data key
 	recPos  map[string]diag.Pos
 	mac     box
 	macText string
 	macPos  diag.Pos
+
+	doc    []*node // SOPS: the document's top-level entries, in order
+	leaves []*leaf // SOPS: every value, in document order
+	names  []string
+	sops   sopsMeta
 }
 
 // entry is one sealed secret and where its value is in the file.
@@ -94,6 +104,9 @@ type entry struct {
 
 // Names returns the secret names, sorted. Reading them needs no key.
 func (f *File) Names() []string {
+	if f.SOPS {
+		return slices.Clone(f.names)
+	}
 	names := make([]string, len(f.entries))
 	for i, e := range f.entries {
 		names[i] = e.name
@@ -101,17 +114,37 @@ func (f *File) Names() []string {
 	return names
 }
 
+// Bound reports whether a SOPS file has an envplane_environment entry (Open
+// checks that it is genuine and names the file's environment).
+func (f *File) Bound() bool {
+	for _, n := range f.doc {
+		if n.key == bindingKey {
+			return true
+		}
+	}
+	return false
+}
+
 // Parse parses a secrets file. path names the file in messages; when its
 // base name is {env}.enc.yaml, env must be the environment the file holds.
 // Problems come back as a diag.List positioned at file:line:col.
 func Parse(path string, data []byte) (*File, error) {
-	root, ok := parseCanonical(path, data)
+	root, ok := parseCanonicalSOPS(path, data)
+	if !ok {
+		root, ok = parseCanonical(path, data)
+	}
 	if !ok {
 		var errs diag.List
 		root, errs = tree.ParseYAML(path, data)
 		if len(errs) > 0 {
 			return nil, errs
 		}
+	}
+	if isSOPS(root) {
+		if root.Get(metaKey) != nil {
+			return nil, diag.List{diag.Errorf(root.Get(metaKey).Src.Pos(), "the file has both a sops: block and envplane's old envplane: block; keep one")}
+		}
+		return fromSOPS(path, root)
 	}
 	return fromTree(path, root)
 }
@@ -120,11 +153,11 @@ func Parse(path string, data []byte) (*File, error) {
 func fromTree(file string, root *tree.Value) (*File, error) {
 	start := diag.Pos{File: file, Line: 1, Column: 1}
 	if len(root.Fields) == 0 {
-		return nil, diag.List{diag.Errorf(start, "empty secrets file: it has no envplane: block (the file is truncated, or not an envplane secrets file)")}
+		return nil, diag.List{diag.Errorf(start, "empty secrets file: it has no sops: block (the file is truncated, or not a SOPS file)")}
 	}
 	meta := root.Get(metaKey)
 	if meta == nil {
-		return nil, diag.List{diag.Errorf(start, "no envplane: block: the file is truncated, or not an envplane secrets file")}
+		return nil, diag.List{diag.Errorf(start, "no sops: block: the file is truncated, or not a SOPS file")}
 	}
 	if meta.Kind != tree.Map {
 		return nil, diag.List{diag.Errorf(meta.Src.Pos(), "envplane: expected a mapping, found %s", meta.Kind)}
@@ -215,6 +248,9 @@ func fromTree(file string, root *tree.Value) (*File, error) {
 			continue
 		}
 		b, err := parseBox(v.Str)
+		if err == nil && b.typ != "str" {
+			err = errors.New("malformed ENC[AES256_GCM,data:…,iv:…,tag:…,type:str] value: type is not str")
+		}
 		if err != nil {
 			errorf(v, "%s: %v", fl.Key, err)
 			continue
@@ -295,9 +331,15 @@ func validArmor(s string) bool {
 	return true
 }
 
-// validName reports whether s can be a secret name.
+// validName reports whether s can be a secret name: the syntax, and not
+// one of the reserved top-level keys.
 func validName(s string) bool {
-	if s == "" || s == metaKey {
+	return validSyntax(s) && s != metaKey && s != sopsKey && s != bindingKey
+}
+
+// validSyntax reports whether s has the syntax of a secret name.
+func validSyntax(s string) bool {
+	if s == "" {
 		return false
 	}
 	if c := s[0]; !isLetter(c) && c != '_' {
