@@ -28,9 +28,8 @@ const maxDepth = MaxDepth
 // passed the value count and resolved to 860 MB.
 const MaxAliasBytes = 16 << 20
 
-// maxBadLines is how many lines with invalid UTF-8 a file reports one by
-// one; one more problem sums up the rest, so a binary file gives a short
-// report.
+// maxBadLines is how many lines with invalid UTF-8 a file reports; the last
+// of them also counts the rest, so a binary file gives a short report.
 const maxBadLines = 10
 
 // utf16BOM reports whether data starts with a UTF-16 (or UTF-32 LE) byte
@@ -74,7 +73,7 @@ func CheckText(file string, data []byte, runeCols bool) diag.List {
 		start = end + 1
 	}
 	if bad > maxBadLines {
-		errs = append(errs, diag.Diagnostic{Pos: diag.Pos{File: file}, Message: "invalid UTF-8 on " + itoa(bad-maxBadLines) + " more lines"})
+		errs[maxBadLines-1].Message = "invalid UTF-8 here and on " + itoa(bad-maxBadLines) + " more lines; save the file as UTF-8 text"
 	}
 	return errs
 }
