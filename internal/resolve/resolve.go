@@ -165,9 +165,21 @@ func (r *Resolver) Resolve(req Request) *Result {
 	}
 	s := &session{r: r, req: req, res: res}
 	root := s.layers(req.Env, req.Service, true)
+	// The size is measured before interpolation, kept up to date by it, and
+	// measured again after binding, which adds at most a variable or secret
+	// a key.
+	if !s.measure(root) {
+		return res
+	}
 	s.interpolate(root, nil)
+	if s.tooLarge {
+		return res
+	}
 	s.bindSecrets(root)
 	s.bindEnv(root)
+	if s.size = 0; !s.measure(root) {
+		return res
+	}
 	res.Tree = root
 	return res
 }
@@ -178,6 +190,10 @@ type session struct {
 	req     Request
 	res     *Result
 	hinting bool // building another environment's tree for type hints
+	// size is the bytes of the tree as measured (see MaxTreeBytes);
+	// tooLarge is set once it went beyond.
+	size     int
+	tooLarge bool
 }
 
 func (s *session) problem(rule, path string, pos diag.Pos, format string, args ...any) {
