@@ -333,9 +333,11 @@ func ensurePath(root *tree.Value, path []string, src tree.Source) *tree.Value {
 // merge deep-merges src into dst (both maps). Maps merge; scalars and arrays
 // replace and remember what they replaced; an explicit null deletes.
 func merge(dst, src *tree.Value) {
-	// Large maps get a key index so merging stays linear.
+	// Large maps get a key index so merging stays linear, also when a large
+	// layer goes into a small map (200,000 keys into the empty root took
+	// minutes).
 	var idx map[string]int
-	large := len(dst.Fields) > 32 && len(src.Fields) > 8
+	large := len(dst.Fields)+len(src.Fields) > 32 && len(src.Fields) > 8
 	for _, f := range src.Fields {
 		i := -1
 		if large {
