@@ -82,7 +82,8 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 	return ExitFailure
 }
 
-// printError writes one "envplane: ..." line per problem.
+// printError writes one "envplane: ..." line per problem, the first
+// diag.MaxReported of them.
 func (a *app) printError(err error) {
 	var se *envplane.Error
 	if errors.As(err, &se) {
@@ -93,7 +94,7 @@ func (a *app) printError(err error) {
 	}
 	var l diag.List
 	if errors.As(err, &l) {
-		for _, d := range l {
+		for _, d := range l.Capped(diag.MaxReported) {
 			fmt.Fprintf(a.stderr, "envplane: %s\n", d.Error())
 		}
 		return

@@ -233,7 +233,8 @@ func Field(key string, pos diag.Pos) string {
 
 // NotServable is p as the server's answer for a config that cannot be
 // served: the request is fine, but the environment's current release does
-// not resolve (a Conflict listing every problem).
+// not resolve (a Conflict listing every problem; Unprocessable when the
+// resolved config is larger than the server serves).
 func (p Problems) NotServable(env, service string) error {
 	if len(p) == 0 {
 		return nil
@@ -242,6 +243,12 @@ func (p Problems) NotServable(env, service string) error {
 	if service != "" {
 		what += " (service " + service + ")"
 	}
-	return &errs.Error{Kind: errs.Conflict, Fields: p.Fields(),
+	kind := errs.Conflict
+	for _, pr := range p {
+		if pr.Rule == resolve.RuleSize {
+			kind = errs.Unprocessable // the release is fine; its config is too big to serve
+		}
+	}
+	return &errs.Error{Kind: kind, Fields: p.Fields(),
 		Message: fmt.Sprintf("the config of %s does not resolve on the server: %d problem(s)", what, len(p))}
 }

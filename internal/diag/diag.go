@@ -65,15 +65,41 @@ func Errorf(pos Pos, format string, args ...any) Diagnostic {
 }
 
 // List is a set of problems reported together. A non-empty List is an error
-// whose text has one problem a line.
+// whose text has one problem a line, at most MaxReported of them.
 type List []Diagnostic
 
+// MaxReported is how many problems a report shows before summing up the
+// rest: one bad line repeated 200,000 times must not print megabytes.
+const MaxReported = 100
+
 func (l List) Error() string {
-	lines := make([]string, len(l))
-	for i, d := range l {
+	c := l.Capped(MaxReported)
+	lines := make([]string, len(c))
+	for i, d := range c {
 		lines[i] = d.Error()
 	}
 	return strings.Join(lines, "\n")
+}
+
+// Capped returns the first max problems of l and, when there are more, one
+// more Diagnostic without a position saying how many were left out; l itself
+// is unchanged.
+func (l List) Capped(max int) List {
+	if max < 0 || len(l) <= max {
+		return l
+	}
+	out := make(List, max+1)
+	copy(out, l[:max])
+	out[max] = More(len(l) - max)
+	return out
+}
+
+// More is the line that stands for n problems left out of a report.
+func More(n int) Diagnostic {
+	if n == 1 {
+		return Diagnostic{Message: "… and 1 more problem"}
+	}
+	return Diagnostic{Message: "… and " + strconv.Itoa(n) + " more problems"}
 }
 
 // Err returns l as an error, or nil when it is empty.

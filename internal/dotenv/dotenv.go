@@ -22,6 +22,7 @@ import (
 	"strings"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // Entry is one NAME=VALUE assignment.
@@ -39,8 +40,13 @@ type Entry struct {
 // appears once, at the place of its last assignment.
 //
 // Columns are 1-based byte offsets within the line; a leading UTF-8 BOM is
-// ignored and not counted.
+// ignored and not counted. A file that is not UTF-8 text gives its encoding
+// problems and no entries: a value passed on byte for byte by `run` must be
+// the value `resolve` shows.
 func Parse(file string, data []byte) ([]Entry, diag.List) {
+	if errs := tree.CheckText(file, data, false); errs != nil {
+		return nil, errs
+	}
 	// One copy of the file; names and most values are substrings of it.
 	s := strings.TrimPrefix(string(data), "\uFEFF")
 	p := parser{file: file, s: s, line: 1}

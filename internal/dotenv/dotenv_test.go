@@ -3,6 +3,7 @@ package dotenv
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -203,10 +204,41 @@ func TestParse(t *testing.T) {
 				"app.env:4:3: unterminated single-quoted value",
 			},
 		},
+		{
+			name: "invalid UTF-8 fails the file, at each bad line",
+			in:   "A=ok\nB=\"é\xe9\"\nC=\xff\n",
+			errs: []string{"app.env:2:6: invalid UTF-8; save the file as UTF-8 text", "app.env:3:3: invalid UTF-8; save the file as UTF-8 text"},
+		},
+		{
+			name: "UTF-16",
+			in:   "\xff\xfeA\x00=\x001\x00",
+			errs: []string{"app.env:1:1: UTF-16 is not supported; save the file as UTF-8"},
+		},
+		// The format is flat, but a million of anything must stay fast.
+		{
+			name: "a million brackets",
+			in:   "A=" + strings.Repeat("[{", 1_000_000) + "\n",
+			want: []Entry{e("A", strings.Repeat("[{", 1_000_000), 1, 1, 3)},
+		},
+		{
+			name: "a million references",
+			in:   "A=\"" + strings.Repeat("${", 1_000_000) + "\"\n",
+			want: []Entry{{Name: "A", Value: strings.Repeat("${", 1_000_000), NamePos: at(1, 1), ValuePos: at(1, 4)}},
+		},
+		{
+			name: "a million unterminated quotes",
+			in:   strings.Repeat("A=\"\n", 1_000_001),
+			errs: []string{"app.env:1000002:1: unterminated double-quoted value (opened at line 1000001)"},
+			want: []Entry{{Name: "A", Value: "\nA=", NamePos: at(999999, 1), ValuePos: at(999999, 4)}},
+		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
 			got, errs := Parse(file, []byte(tt.in))
+			if d := time.Since(start); d > 2*time.Second {
+				t.Errorf("took %v", d)
+			}
 			if diff := cmp.Diff(tt.want, got); diff != "" {
 				t.Errorf("entries mismatch (-want +got):\n%s", diff)
 			}

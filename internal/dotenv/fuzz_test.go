@@ -3,6 +3,7 @@ package dotenv
 import (
 	"strings"
 	"testing"
+	"unicode/utf8"
 
 	"github.com/envplane/envplane/internal/diag"
 )
@@ -12,11 +13,15 @@ func FuzzParse(f *testing.F) {
 		"", "A=1\n", "export A = 'x' # c\n", "A=\"a\\n\nb\"\n", "A=\"x\r\ny\"\r\n",
 		"\uFEFFA=1", "1X=2", "A='x", "A=\"x", "A=\"x\" y", "A=1 # c\nA=2\n",
 		"FOO\n=x\n", "a.b-c=${X:-y}\n", "A='${X}'\nB=\"\\${X}\"\n",
+		"A=\xff\n", "A=\"é\xe9\"\n", "\xff\xfeA\x00=\x001\x00",
 	} {
 		f.Add([]byte(s))
 	}
 	f.Fuzz(func(t *testing.T, data []byte) {
 		entries, errs := Parse("f.env", data)
+		if !utf8.Valid(data) && (len(entries) > 0 || len(errs) == 0) {
+			t.Fatalf("Parse(%q): not UTF-8, but %d entries and %d errors", data, len(entries), len(errs))
+		}
 		s := strings.TrimPrefix(string(data), "\uFEFF")
 		lines := strings.Split(s, "\n")
 		check := func(what string, p diag.Pos) {

@@ -7,6 +7,7 @@ package render
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -19,8 +20,42 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/dotenv"
+	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/tree"
 )
+
+// MaxOutput bounds what Write and Flatten produce, in bytes. A resolved tree
+// is at most 64 MiB (resolve.MaxTreeBytes); rendering adds quotes, escapes,
+// indentation and, in the flat formats, each leaf's whole path, which
+// typically doubles it. What would go beyond is refused as it is written,
+// before it costs more memory: deep paths with many leaves could otherwise
+// multiply a small tree into gigabytes.
+const MaxOutput = 128 << 20
+
+// maxOutput is MaxOutput, lowered by tests.
+var maxOutput = MaxOutput
+
+// ErrTooLarge is the cause of the error Write and Flatten return for output
+// beyond MaxOutput; the error's kind is errs.Invalid (the workspace's
+// content, not the request, is at fault). Test for it with errors.Is.
+var ErrTooLarge = errors.New("output too large")
+
+// sized gives a bare ErrTooLarge its message.
+func sized(err error, format string, o Options) error {
+	if err == ErrTooLarge {
+		return tooLarge(format, o)
+	}
+	return err
+}
+
+func tooLarge(format string, o Options) error {
+	what := "the config"
+	if o.Name != "" {
+		what = o.Name
+	}
+	return &errs.Error{Kind: errs.Invalid, Cause: ErrTooLarge,
+		Message: fmt.Sprintf("rendering %s as %s: more than %d MiB", what, format, maxOutput>>20)}
+}
 
 // Redacted replaces hidden values in every output.
 const Redacted = "<redacted>"
@@ -46,7 +81,8 @@ func (o Options) Hidden(path string, v *tree.Value) bool {
 	return v.Secret || (o.Sensitive != nil && o.Sensitive(path))
 }
 
-// Write renders root in format to w.
+// Write renders root in format to w. Output beyond MaxOutput is an error
+// (see ErrTooLarge) and nothing is written.
 func Write(w io.Writer, format string, root *tree.Value, o Options) error {
 	var b bytes.Buffer
 	switch format {
@@ -54,13 +90,11 @@ func Write(w io.Writer, format string, root *tree.Value, o Options) error {
 		writeJSON(&b, root, "", "", o)
 		b.WriteByte('\n')
 	case "yaml":
-		out, err := marshalYAML(toYAML(root, "", o))
-		if err != nil {
-			return err
+		if err := marshalYAML(&b, toYAML(root, "", o)); err != nil {
+			return sized(err, format, o)
 		}
-		b.Write(out)
 	case "dotenv", "shell":
-		vars, err := Flatten(root, o)
+		vars, err := flatten(root, o, format)
 		if err != nil {
 			return err
 		}
@@ -75,10 +109,13 @@ func Write(w io.Writer, format string, root *tree.Value, o Options) error {
 		writeProperties(&b, root, "", o)
 	case "k8s":
 		if err := writeK8s(&b, root, o); err != nil {
-			return err
+			return sized(err, format, o)
 		}
 	default:
 		return fmt.Errorf("unknown format %q (use %s)", format, strings.Join(Formats, ", "))
+	}
+	if b.Len() > maxOutput {
+		return tooLarge(format, o)
 	}
 	_, err := w.Write(b.Bytes())
 	return err
@@ -91,10 +128,14 @@ func childPath(prefix, key string) string {
 	return prefix + "." + key
 }
 
-// JSON encodes one value (with redaction) as compact JSON.
+// JSON encodes one value (with redaction) as compact JSON; a value beyond
+// MaxOutput becomes a JSON string saying so.
 func JSON(v *tree.Value, path string, o Options) string {
 	var b, c bytes.Buffer
 	writeJSON(&b, v, "", path, o)
+	if b.Len() > maxOutput {
+		return fmt.Sprintf(`"<more than %d MiB>"`, maxOutput>>20)
+	}
 	if v.Kind != tree.Map && v.Kind != tree.Array {
 		return b.String()
 	}
@@ -104,7 +145,12 @@ func JSON(v *tree.Value, path string, o Options) string {
 	return c.String()
 }
 
+// writeJSON stops writing once b holds more than maxOutput bytes; the
+// caller checks.
 func writeJSON(b *bytes.Buffer, v *tree.Value, indent, path string, o Options) {
+	if b.Len() > maxOutput {
+		return
+	}
 	if v.Kind != tree.Map && o.Hidden(path, v) {
 		writeJSONString(b, Redacted)
 		return
@@ -146,6 +192,8 @@ func writeJSON(b *bytes.Buffer, v *tree.Value, indent, path string, o Options) {
 		writeJSONString(b, v.Str)
 	case tree.Int:
 		b.WriteString(strconv.FormatInt(v.Int, 10))
+	case tree.Uint:
+		b.WriteString(strconv.FormatUint(v.Uint, 10))
 	case tree.Float:
 		if math.IsInf(v.Float, 0) || math.IsNaN(v.Float) {
 			writeJSONString(b, v.Scalar())
@@ -221,6 +269,8 @@ func toYAML(v *tree.Value, path string, o Options) *yaml.Node {
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!str", Value: v.Str}
 	case tree.Int:
 		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatInt(v.Int, 10)}
+	case tree.Uint:
+		return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!int", Value: strconv.FormatUint(v.Uint, 10)}
 	case tree.Float:
 		s := strconv.FormatFloat(v.Float, 'g', -1, 64)
 		switch {
@@ -240,17 +290,34 @@ func toYAML(v *tree.Value, path string, o Options) *yaml.Node {
 	return &yaml.Node{Kind: yaml.ScalarNode, Tag: "!!null", Value: "null"}
 }
 
-func marshalYAML(n *yaml.Node) ([]byte, error) {
-	var b bytes.Buffer
-	enc := yaml.NewEncoder(&b)
+// marshalYAML encodes n into b. The encoder writes as it goes; past
+// maxOutput the writer refuses, which stops it.
+func marshalYAML(b *bytes.Buffer, n *yaml.Node) error {
+	w := &capped{b: b}
+	enc := yaml.NewEncoder(w)
 	enc.SetIndent(2)
-	if err := enc.Encode(n); err != nil {
-		return nil, err
+	err := enc.Encode(n)
+	if err == nil {
+		err = enc.Close()
 	}
-	if err := enc.Close(); err != nil {
-		return nil, err
+	if w.over {
+		return ErrTooLarge
 	}
-	return b.Bytes(), nil
+	return err
+}
+
+// capped is a writer into b that fails once b would exceed maxOutput.
+type capped struct {
+	b    *bytes.Buffer
+	over bool
+}
+
+func (c *capped) Write(p []byte) (int, error) {
+	if c.b.Len()+len(p) > maxOutput {
+		c.over = true
+		return 0, ErrTooLarge
+	}
+	return c.b.Write(p)
 }
 
 // Var is one flattened variable.
@@ -266,12 +333,21 @@ type Var struct {
 // security.jwtSecret → SECURITY_JWTSECRET): keys upper-cased, '-' dropped,
 // joined with '_'. Arrays of scalars become comma lists; arrays holding maps
 // or arrays are indexed (REDIS_NODES_0_HOST). Two keys with one name are an
-// error naming both.
+// error naming both. Names and values beyond MaxOutput bytes in all are an
+// error (see ErrTooLarge).
 func Flatten(root *tree.Value, o Options) ([]Var, error) {
+	return flatten(root, o, "environment variables")
+}
+
+func flatten(root *tree.Value, o Options, format string) ([]Var, error) {
 	var out []Var
 	var srcs []tree.Source // where each var's value was written, for errors
+	size := 0              // bytes of names and values so far
 	var walk func(v *tree.Value, name, path string)
 	walk = func(v *tree.Value, name, path string) {
+		if size > maxOutput {
+			return
+		}
 		switch {
 		case v.Kind == tree.Map:
 			for _, f := range v.Fields {
@@ -289,6 +365,7 @@ func Flatten(root *tree.Value, o Options) ([]Var, error) {
 		if hidden && !o.Reveal {
 			val = Redacted
 		}
+		size += len(name) + len(val) + 2
 		out = append(out, Var{Name: name, Value: val, Path: path, Hidden: hidden})
 		src := v.Src
 		if v.Via != nil {
@@ -297,6 +374,9 @@ func Flatten(root *tree.Value, o Options) ([]Var, error) {
 		srcs = append(srcs, src)
 	}
 	walk(root, "", "")
+	if size > maxOutput {
+		return nil, tooLarge(format, o)
+	}
 	byName := map[string]string{}
 	var dups diag.List
 	for i, kv := range out {
@@ -356,6 +436,9 @@ func shellQuote(s string) string {
 }
 
 func writeProperties(b *bytes.Buffer, v *tree.Value, path string, o Options) {
+	if b.Len() > maxOutput {
+		return // Write reports it
+	}
 	switch v.Kind {
 	case tree.Map:
 		for _, f := range v.Fields {
@@ -424,7 +507,7 @@ func utf16Pair(r rune) [2]rune {
 // overwrite the real one and start pods with the text "<redacted>" as
 // their password. WithheldK8s names what was left out.
 func writeK8s(b *bytes.Buffer, root *tree.Value, o Options) error {
-	vars, err := Flatten(root, o)
+	vars, err := flatten(root, o, "k8s")
 	if err != nil {
 		return err
 	}
@@ -455,21 +538,14 @@ func writeK8s(b *bytes.Buffer, root *tree.Value, o Options) error {
 		n.Content = append(n.Content, &yaml.Node{Kind: yaml.ScalarNode, Value: dataKey}, data)
 		return n
 	}
-	out, err := marshalYAML(doc("ConfigMap", "data", cm))
-	if err != nil {
+	if err := marshalYAML(b, doc("ConfigMap", "data", cm)); err != nil {
 		return err
 	}
-	b.Write(out)
 	if !o.Reveal {
 		return nil
 	}
 	b.WriteString("---\n")
-	out, err = marshalYAML(doc("Secret", "stringData", sec))
-	if err != nil {
-		return err
-	}
-	b.Write(out)
-	return nil
+	return marshalYAML(b, doc("Secret", "stringData", sec))
 }
 
 // K8sWithheld lists the variables a k8s rendering without Reveal leaves

@@ -2,11 +2,13 @@ package render_test
 
 import (
 	"bytes"
+	"errors"
 	"strings"
 	"testing"
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/tree"
 )
@@ -119,4 +121,66 @@ func TestSecretValuesAreAlwaysHidden(t *testing.T) {
 	if got := b.String(); got != "PLAIN=\"<redacted>\"\n" {
 		t.Errorf("got %q", got)
 	}
+}
+
+// TestLargeIntegers: integers above int64 come out exactly in every format.
+func TestLargeIntegers(t *testing.T) {
+	src := "max: 18446744073709551615\nmin: -9223372036854775808\n"
+	tests := []struct {
+		format string
+		want   string
+	}{
+		{"json", "{\n  \"max\": 18446744073709551615,\n  \"min\": -9223372036854775808\n}\n"},
+		{"yaml", "max: 18446744073709551615\nmin: -9223372036854775808\n"},
+		{"dotenv", "MAX=18446744073709551615\nMIN=-9223372036854775808\n"},
+		{"properties", "max=18446744073709551615\nmin=-9223372036854775808\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.format, func(t *testing.T) {
+			var b bytes.Buffer
+			if err := render.Write(&b, tt.format, cfg(t, src), render.Options{}); err != nil {
+				t.Fatal(err)
+			}
+			if diff := cmp.Diff(tt.want, b.String()); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
+}
+
+// TestOutputBound: output beyond MaxOutput is refused, in every format, with
+// an invalid-kind error naming what was rendered, and nothing is written.
+func TestOutputBound(t *testing.T) {
+	defer render.SetMaxOutput(1000)()
+	// Every format makes more than 1,000 bytes of this: 60 leaves, and in the
+	// flat formats each carries its 100-byte parent.
+	key := strings.Repeat("k", 100)
+	src := key + ":\n"
+	for i := range 60 {
+		src += "  k" + strings.Repeat("x", i) + ": 1\n"
+	}
+	for _, format := range render.Formats {
+		t.Run(format, func(t *testing.T) {
+			var b bytes.Buffer
+			err := render.Write(&b, format, cfg(t, src), render.Options{Name: "app-dev"})
+			got := []any{errors.Is(err, render.ErrTooLarge), errs.KindOf(err), b.Len()}
+			if diff := cmp.Diff([]any{true, errs.Invalid, 0}, got); diff != "" {
+				t.Errorf("err %v: (-want +got):\n%s", err, diff)
+			}
+			if want := "rendering app-dev as " + format + ": more than 0 MiB: output too large"; err != nil && err.Error() != want {
+				t.Errorf("err = %q, want %q", err, want)
+			}
+		})
+	}
+	t.Run("flatten", func(t *testing.T) {
+		_, err := render.Flatten(cfg(t, src), render.Options{})
+		if !errors.Is(err, render.ErrTooLarge) {
+			t.Errorf("err = %v, want ErrTooLarge", err)
+		}
+	})
+	t.Run("json value", func(t *testing.T) {
+		if got := render.JSON(cfg(t, src), "", render.Options{}); got != `"<more than 0 MiB>"` {
+			t.Errorf("got %q", got)
+		}
+	})
 }

@@ -16,12 +16,17 @@ func coerce(text string, kind, elem tree.Kind) (*tree.Value, error) {
 	switch kind {
 	case tree.String, tree.Null:
 		v.Kind, v.Str = tree.String, text
-	case tree.Int:
-		i, err := strconv.ParseInt(strings.TrimSpace(text), 10, 64)
-		if err != nil {
+	case tree.Int, tree.Uint:
+		// Integers above int64 stay exact as Uint; smaller ones are Int
+		// whatever the old value was, so one number has one form.
+		t := strings.TrimSpace(text)
+		if i, err := strconv.ParseInt(t, 10, 64); err == nil {
+			v.Kind, v.Int = tree.Int, i
+		} else if u, err := strconv.ParseUint(t, 10, 64); err == nil {
+			v.Kind, v.Uint = tree.Uint, u
+		} else {
 			return nil, fmt.Errorf("expects an integer")
 		}
-		v.Int = i
 	case tree.Float:
 		f, err := strconv.ParseFloat(strings.TrimSpace(text), 64)
 		if err != nil {

@@ -56,11 +56,22 @@ func (s *session) expand(v *tree.Value, path []string) {
 	}
 	fromSecret, sealed := false, false
 	var single tree.Source
+	// grown is what the values looked up add to the tree; once that would
+	// pass MaxTreeBytes they are replaced by nothing, so that a template
+	// repeating a large secret never builds a huge string.
+	grown, over := 0, false
+	counted := func(val string) (string, bool) {
+		if grown += len(val); s.size+grown > maxTreeBytes {
+			over = true
+			return "", true
+		}
+		return val, true
+	}
 	lookup := func(name string) (string, bool) {
 		if s.req.Getenv != nil {
 			if val, ok := s.req.Getenv(name); ok {
 				single = tree.Source{Kind: tree.SourceEnv, Name: name}
-				return val, true
+				return counted(val)
 			}
 		}
 		if sec, ok := s.req.Secrets[name]; ok {
@@ -70,11 +81,16 @@ func (s *session) expand(v *tree.Value, path []string) {
 				sealed = true
 				return domain.SealedValue, true
 			}
-			return sec.Value, true
+			return counted(sec.Value)
 		}
 		return "", false
 	}
 	out, problems := tmpl.Expand(lookup)
+	if s.size += grown; over {
+		s.over(v, path)
+		v.Unresolved = true
+		return
+	}
 	template := v.Str
 	if len(problems) > 0 {
 		for _, p := range problems {
@@ -120,7 +136,7 @@ func (s *session) coerceByHint(v *tree.Value, path []string) {
 		return
 	}
 	if c, err := coerce(v.Str, kind, elem); err == nil {
-		v.Kind, v.Bool, v.Int, v.Float, v.Items = c.Kind, c.Bool, c.Int, c.Float, c.Items
+		v.Kind, v.Bool, v.Int, v.Uint, v.Float, v.Items = c.Kind, c.Bool, c.Int, c.Uint, c.Float, c.Items
 		for _, it := range v.Items {
 			it.Src, it.Secret = v.Src, v.Secret
 		}

@@ -153,9 +153,21 @@ func (r *Resolver) Resolve(req Request) *Result {
 	}
 	s := &session{r: r, req: req, res: res}
 	root := s.layers(req.Env, req.Service, true)
+	// The size is measured before interpolation, kept up to date by it, and
+	// measured again after binding, which adds at most a variable or secret
+	// a key.
+	if !s.measure(root) {
+		return res
+	}
 	s.interpolate(root, nil)
+	if s.tooLarge {
+		return res
+	}
 	s.bindSecrets(root)
 	s.bindEnv(root)
+	if s.size = 0; !s.measure(root) {
+		return res
+	}
 	res.Tree = root
 	return res
 }
@@ -166,6 +178,10 @@ type session struct {
 	req     Request
 	res     *Result
 	hinting bool // building another environment's tree for type hints
+	// size is the bytes of the tree as measured (see MaxTreeBytes);
+	// tooLarge is set once it went beyond.
+	size     int
+	tooLarge bool
 }
 
 func (s *session) problem(rule, path string, pos diag.Pos, format string, args ...any) {
@@ -317,9 +333,11 @@ func ensurePath(root *tree.Value, path []string, src tree.Source) *tree.Value {
 // merge deep-merges src into dst (both maps). Maps merge; scalars and arrays
 // replace and remember what they replaced; an explicit null deletes.
 func merge(dst, src *tree.Value) {
-	// Large maps get a key index so merging stays linear.
+	// Large maps get a key index so merging stays linear, also when a large
+	// layer goes into a small map (200,000 keys into the empty root took
+	// minutes).
 	var idx map[string]int
-	large := len(dst.Fields) > 32 && len(src.Fields) > 8
+	large := len(dst.Fields)+len(src.Fields) > 32 && len(src.Fields) > 8
 	for _, f := range src.Fields {
 		i := -1
 		if large {

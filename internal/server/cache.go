@@ -148,14 +148,17 @@ func (c *envConfig) resolve(service string) *resolved {
 	r.revealable = hiddenKeys(res.Tree, "", r.opts.Sensitive)
 	var b bytes.Buffer
 	if err := render.Write(&b, "json", res.Tree, r.opts); err != nil {
-		r.err = errs.Wrap(errs.Unprocessable, err, "the config of %s cannot be rendered", c.env)
+		r.err = errs.Wrap(errs.Unprocessable, err, "the config of %s cannot be served: %v", c.env, err)
 		return r
 	}
 	r.plain = newBody(bytes.Clone(b.Bytes()))
 	b.Reset()
 	o := r.opts
 	o.Reveal = true
-	_ = render.Write(&b, "json", res.Tree, o)
+	if err := render.Write(&b, "json", res.Tree, o); err != nil {
+		r.err = errs.Wrap(errs.Unprocessable, err, "the config of %s cannot be served: %v", c.env, err)
+		return r
+	}
 	r.revealed = newBody(b.Bytes())
 	return r
 }

@@ -23,7 +23,7 @@ func sameTree(path string, a, b *Value) string {
 		return ""
 	}
 	floatsDiffer := a.Float != b.Float && !(math.IsNaN(a.Float) && math.IsNaN(b.Float))
-	if a.Kind != b.Kind || a.Bool != b.Bool || a.Int != b.Int || floatsDiffer || a.Str != b.Str ||
+	if a.Kind != b.Kind || a.Bool != b.Bool || a.Int != b.Int || a.Uint != b.Uint || floatsDiffer || a.Str != b.Str ||
 		a.Src != b.Src || a.Quoted != b.Quoted || a.Template != b.Template || a.Via != nil || b.Via != nil ||
 		a.Secret != b.Secret || a.Unresolved != b.Unresolved || len(a.Overridden)+len(b.Overridden) > 0 {
 		return fmt.Sprintf("%s: %+v != %+v", path, *a, *b)

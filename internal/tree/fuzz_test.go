@@ -115,7 +115,7 @@ func checkPositions(t *testing.T, data []byte, v *Value, errs diag.List, lines [
 		if s.Kind != SourceFile || s.Name != "f" || s.Line < 1 || s.Line > len(lines) || s.Column < 1 || !columnOK(lines[s.Line-1], s.Column) {
 			t.Fatalf("input %q: value at %q has source %+v, outside the input (%d lines)", data, path, s, len(lines))
 		}
-		if v.Kind > Map {
+		if v.Kind > Uint {
 			t.Fatalf("input %q: value at %q has kind %d", data, path, v.Kind)
 		}
 		switch v.Kind {
@@ -161,6 +161,10 @@ func FuzzParseYAML(f *testing.F) {
 		"\ufeffa: 1\r\nb: 2\r\n",
 		"a: 1\rb: 2\r",
 		"key: value # comment\nlist:\n  - name: x\n    value: y\n",
+		"a: 18446744073709551615\nb: 18446744073709551616\nc: -9_223_372_036_854_775_809\n",
+		"a: \xff\n", "\xff\xfea\x00", "a: &a [*a]\n",
+		"a: " + strings.Repeat("[", 300), "a:\n" + strings.Repeat("- ", 300) + "x",
+		"a: '" + strings.Repeat("[", 300) + "' # [[[\nb: \"[[\\\"[\"\n",
 	} {
 		f.Add([]byte(s))
 	}
@@ -214,6 +218,9 @@ func FuzzParseJSON(f *testing.F) {
 		`{"x": 1e400}`,
 		`{"a": [[[[[[[[[[]]]]]]]]]]}`,
 		"{\"a\":\n\t\"b\",\r\n\"c\": 01}",
+		`{"u": 18446744073709551615, "h": 18446744073709551616, "n": -9223372036854775809}`,
+		"{\"a\": \"\xff\"}", "\xfe\xff\x00{\x00}", "\uFEFF{}",
+		strings.Repeat("[", 300), `{"a": "[[[", /* [[[ */ "b": [[]] // [[[` + "\n}",
 	} {
 		f.Add([]byte(s))
 	}
@@ -227,6 +234,14 @@ func FuzzParseJSON(f *testing.F) {
 			// ParseJSON counts columns in bytes.
 			return col <= len(line)+1
 		})
+		if !utf8.Valid(data) || utf16BOM(data) {
+			if v != nil {
+				t.Fatalf("ParseJSON accepted %q, which is not UTF-8", data)
+			}
+			return
+		}
+		// ParseJSON skips a UTF-8 byte order mark; hujson does not.
+		data = bytes.TrimPrefix(data, utf8BOM)
 
 		std, err := hujson.Standardize(bytes.Clone(data))
 		if err != nil {
@@ -248,10 +263,10 @@ func FuzzParseJSON(f *testing.F) {
 			}
 			return
 		}
-		dup, hasDup, depth := jsonShape(t, std)
-		if hasDup || depth > maxDepth {
+		dup, hasDup, depth, huge := jsonShape(t, std)
+		if hasDup || depth > maxDepth || huge != "" {
 			if v != nil {
-				t.Fatalf("ParseJSON accepted %q (duplicate key %q, depth %d)", data, dup, depth)
+				t.Fatalf("ParseJSON accepted %q (duplicate key %q, depth %d, integer beyond 64 bits %q)", data, dup, depth, huge)
 			}
 			return
 		}
@@ -271,16 +286,16 @@ func FuzzParseJSON(f *testing.F) {
 }
 
 // jsonShape walks standard JSON and reports the first key an object holds
-// twice, if any, and the deepest nesting of a value (the top-level value is
-// at 0).
-func jsonShape(t *testing.T, std []byte) (dup string, hasDup bool, depth int) {
+// twice, if any, the deepest nesting of objects and arrays (the top-level
+// object is level 1) and an integer that fits neither int64 nor uint64.
+func jsonShape(t *testing.T, std []byte) (dup string, hasDup bool, depth int, huge string) {
 	var stack []*jsonFrame
 	dec := json.NewDecoder(bytes.NewReader(std))
 	dec.UseNumber()
 	for {
 		tok, err := dec.Token()
 		if err == io.EOF {
-			return dup, hasDup, depth
+			return dup, hasDup, depth, huge
 		}
 		if err != nil {
 			t.Fatalf("tokenizing %q: %v", std, err)
@@ -304,13 +319,21 @@ func jsonShape(t *testing.T, std []byte) (dup string, hasDup bool, depth int) {
 			valueDone(stack)
 			continue
 		}
-		depth = max(depth, len(stack))
 		switch tok {
 		case json.Delim('{'):
 			stack = append(stack, &jsonFrame{obj: true, wantKey: true, keys: map[string]bool{}})
+			depth = max(depth, len(stack))
 		case json.Delim('['):
 			stack = append(stack, &jsonFrame{})
+			depth = max(depth, len(stack))
 		default:
+			if n, ok := tok.(json.Number); ok && huge == "" && !strings.ContainsAny(string(n), ".eE") {
+				_, errI := strconv.ParseInt(string(n), 10, 64)
+				_, errU := strconv.ParseUint(string(n), 10, 64)
+				if errI != nil && errU != nil {
+					huge = string(n)
+				}
+			}
 			valueDone(stack)
 		}
 	}
@@ -331,8 +354,8 @@ func valueDone(stack []*jsonFrame) {
 }
 
 // sameJSON compares tree.Value.Interface() output with encoding/json's
-// UseNumber decoding: integers that fit int64 and are written without a
-// fraction or exponent must be int64, every other number float64.
+// UseNumber decoding: integers written without a fraction or exponent must be
+// int64 when they fit it, else uint64; every other number float64.
 func sameJSON(path string, got, want any) error {
 	switch w := want.(type) {
 	case map[string]any:
@@ -378,8 +401,12 @@ func sameJSON(path string, got, want any) error {
 			if !isInt || g != i {
 				return fmt.Errorf("%s: got int64 %d for %s", path, g, s)
 			}
+		case uint64:
+			if u, err := strconv.ParseUint(s, 10, 64); err != nil || isInt || g != u {
+				return fmt.Errorf("%s: got uint64 %d for %s", path, g, s)
+			}
 		case float64:
-			if isInt || g != f {
+			if isInt || !strings.ContainsAny(s, ".eE") || g != f {
 				return fmt.Errorf("%s: got float64 %v for %s", path, g, s)
 			}
 		default:

@@ -5,10 +5,10 @@ import (
 	"fmt"
 	"math"
 	"path"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
-	"unicode/utf16"
 
 	"github.com/tailscale/hujson"
 	"gopkg.in/yaml.v3"
@@ -43,8 +43,12 @@ func FormatOf(name string) Format {
 }
 
 // ParseYAML parses a YAML document whose top level is a mapping (an empty file
-// is an empty mapping). file names the file in positions and provenance.
+// is an empty mapping). file names the file in positions and provenance. The
+// file must be UTF-8.
 func ParseYAML(file string, data []byte) (*Value, diag.List) {
+	if errs := CheckText(file, data, true); errs != nil {
+		return nil, errs
+	}
 	if v, ok := parseBlockYAML(file, data); ok {
 		return v, nil
 	}
@@ -59,7 +63,7 @@ func parseYAMLv3(file string, data []byte) (*Value, diag.List) {
 		if err.Error() == "EOF" {
 			return &Value{Kind: Map, Src: Source{Name: file, Line: 1, Column: 1}}, nil
 		}
-		return nil, diag.List{YAMLSyntaxError(file, data, err)}
+		return nil, diag.List{yamlError(file, data, err)}
 	}
 	var extra yaml.Node
 	if err := dec.Decode(&extra); err == nil {
@@ -68,7 +72,7 @@ func parseYAMLv3(file string, data []byte) (*Value, diag.List) {
 	} else if err.Error() != "EOF" {
 		// Text after the document that is not YAML, such as a line indented
 		// less than the first one: yaml.v3 ends the document before it.
-		return nil, diag.List{YAMLSyntaxError(file, data, err)}
+		return nil, diag.List{yamlError(file, data, err)}
 	}
 	root := &doc
 	if root.Kind == yaml.DocumentNode {
@@ -95,8 +99,21 @@ func parseYAMLv3(file string, data []byte) (*Value, diag.List) {
 	return v, nil
 }
 
-// maxDepth bounds nesting so hostile input cannot exhaust the stack.
-const maxDepth = 200
+// yamlError positions a yaml.v3 error. Nesting deeper than yaml.v3's own
+// limit (10,000) gets the message and, where it can be found, the place that
+// nesting deeper than MaxDepth gets from the converter.
+func yamlError(file string, data []byte, err error) diag.Diagnostic {
+	if !strings.Contains(err.Error(), "exceeded max depth") {
+		return YAMLSyntaxError(file, data, err)
+	}
+	pos := diag.Pos{File: file, Line: 1, Column: 1}
+	if line, col, ok := yamlTooDeep(data); ok {
+		pos.Line, pos.Column = line, col
+	} else {
+		pos.Line = YAMLSyntaxError(file, data, err).Pos.Line
+	}
+	return diag.Errorf(pos, "nesting deeper than %d levels", maxDepth)
+}
 
 // maxAliasValues bounds the values built by expanding aliases, so that a few
 // hundred bytes of aliases of aliases ("billion laughs") cannot take minutes
@@ -109,10 +126,15 @@ type yamlConverter struct {
 	// endLine and endCol are the end of an input whose last line does not end
 	// in a line break, where yaml.v3 adds a line of its own; zero otherwise.
 	endLine, endCol int
-	// inAlias counts the aliases being expanded, expanded the values built
-	// while expanding one.
-	inAlias, expanded int
-	tooMany           bool
+	// inAlias counts the aliases being expanded; expanded and aliasBytes
+	// are the values and the bytes of keys and scalars built while
+	// expanding one.
+	inAlias, expanded, aliasBytes int
+	tooMany, tooDeep              bool
+	// expanding holds the anchored nodes whose aliases are being expanded,
+	// aliasAt the place of the outermost of those aliases.
+	expanding []*yaml.Node
+	aliasAt   diag.Pos
 }
 
 func (c *yamlConverter) pos(n *yaml.Node) diag.Pos {
@@ -131,22 +153,10 @@ func (c *yamlConverter) at(n *yaml.Node) (line, col int) {
 }
 
 // yamlEnd returns the last line of data, counting lines as yaml.v3 does (CR
-// LF, CR, LF, NEL, LS and PS end a line, UTF-16 is decoded), and the column
-// just past its last character.
+// LF, CR, LF, NEL, LS and PS end a line), and the column just past its last
+// character. ParseYAML has refused UTF-16 before.
 func yamlEnd(data []byte) (line, col int) {
-	s := string(data)
-	if len(data) >= 2 && (data[0] == 0xFF && data[1] == 0xFE || data[0] == 0xFE && data[1] == 0xFF) {
-		u := make([]uint16, 0, len(data)/2)
-		for i := 2; i+1 < len(data); i += 2 {
-			if data[0] == 0xFF {
-				u = append(u, uint16(data[i])|uint16(data[i+1])<<8)
-			} else {
-				u = append(u, uint16(data[i])<<8|uint16(data[i+1]))
-			}
-		}
-		s = string(utf16.Decode(u))
-	}
-	s = strings.TrimPrefix(s, "\uFEFF")
+	s := strings.TrimPrefix(string(data), "\uFEFF")
 	line, col = 1, 1
 	for _, r := range s {
 		switch r {
@@ -167,16 +177,27 @@ func yamlEnd(data []byte) (line, col int) {
 	return line, max(col, 1)
 }
 
+// convert builds the Value of n, a map or array at level depth+1.
 func (c *yamlConverter) convert(n *yaml.Node, depth int) *Value {
 	line, col := c.at(n)
 	v := &Value{Src: Source{Name: c.file, Line: line, Column: col}}
-	if depth > maxDepth {
-		c.errs = append(c.errs, diag.Errorf(c.pos(n), "nesting deeper than %d levels", maxDepth))
+	if depth >= maxDepth && (n.Kind == yaml.SequenceNode || n.Kind == yaml.MappingNode) {
+		if !c.tooDeep {
+			pos := c.pos(n)
+			if c.inAlias > 0 {
+				pos = c.aliasAt // the anchor's own text is not too deep
+			}
+			c.errs = append(c.errs, diag.Errorf(pos, "nesting deeper than %d levels", maxDepth))
+			c.tooDeep = true
+		}
 		return v
 	}
 	if c.inAlias > 0 {
-		if c.expanded++; c.expanded > maxAliasValues {
+		if c.expanded++; c.expanded > maxAliasValues || c.aliasBytes > MaxAliasBytes {
 			return v
+		}
+		if n.Kind == yaml.ScalarNode {
+			c.aliasBytes += len(n.Value)
 		}
 	}
 	switch n.Kind {
@@ -184,12 +205,28 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) *Value {
 		if n.Alias == nil {
 			return v
 		}
+		// The alias stands for its anchor's value at this level.
+		if slices.Contains(c.expanding, n.Alias) {
+			c.errs = append(c.errs, diag.Errorf(v.Src.Pos(), "alias *%s is inside the value of its own anchor", n.Value))
+			return v
+		}
+		if c.inAlias == 0 {
+			c.aliasAt = v.Src.Pos()
+		}
 		c.inAlias++
-		a := c.convert(n.Alias, depth+1)
+		c.expanding = append(c.expanding, n.Alias)
+		a := c.convert(n.Alias, depth)
+		c.expanding = c.expanding[:len(c.expanding)-1]
 		c.inAlias--
-		if c.inAlias == 0 && c.expanded > maxAliasValues && !c.tooMany {
-			c.errs = append(c.errs, diag.Errorf(v.Src.Pos(), "aliases expand to more than %d values", maxAliasValues))
-			c.tooMany = true
+		if c.inAlias == 0 && !c.tooMany {
+			switch {
+			case c.expanded > maxAliasValues:
+				c.errs = append(c.errs, diag.Errorf(v.Src.Pos(), "aliases expand to more than %d values", maxAliasValues))
+				c.tooMany = true
+			case c.aliasBytes > MaxAliasBytes:
+				c.errs = append(c.errs, diag.Errorf(v.Src.Pos(), "aliases expand to more than %d MiB of keys and values", MaxAliasBytes>>20))
+				c.tooMany = true
+			}
 		}
 		a.Src = v.Src
 		return a
@@ -217,6 +254,9 @@ func (c *yamlConverter) convert(n *yaml.Node, depth int) *Value {
 			if keys.seen(v, k.Value) {
 				c.errs = append(c.errs, diag.Errorf(c.pos(k), "key %q is defined twice in this mapping", k.Value))
 				continue
+			}
+			if c.inAlias > 0 {
+				c.aliasBytes += len(k.Value)
 			}
 			v.Fields = append(v.Fields, Field{Key: k.Value, Value: c.convert(val, depth+1)})
 		}
@@ -267,7 +307,7 @@ func (c *yamlConverter) scalar(n *yaml.Node, v *Value) {
 				v.Kind, v.Int = Int, t
 				return
 			case uint64:
-				v.Kind, v.Float = Float, float64(t)
+				v.Kind, v.Uint = Uint, t
 				return
 			case float64:
 				v.Kind, v.Float = Float, t
@@ -276,6 +316,13 @@ func (c *yamlConverter) scalar(n *yaml.Node, v *Value) {
 		}
 		v.Kind, v.Str = String, n.Value
 	case "!!float":
+		if n.Style&yaml.TaggedStyle == 0 && intText(strings.ReplaceAll(n.Value, "_", "")) {
+			// An integer beyond 64 bits: yaml.v3 resolves it to a float,
+			// which would change its value without a word.
+			c.errs = append(c.errs, bigInt(c.pos(n), n.Value))
+			v.Kind, v.Str = String, n.Value
+			return
+		}
 		if f, err := strconv.ParseFloat(n.Value, 64); err == nil {
 			v.Kind, v.Float = Float, f
 			return
@@ -303,11 +350,21 @@ func (c *yamlConverter) scalar(n *yaml.Node, v *Value) {
 }
 
 // ParseJSON parses JSON that may carry // and /* */ comments and trailing
-// commas (JWCC), whose top level is an object.
+// commas (JWCC), whose top level is an object. The file must be UTF-8; a
+// leading byte order mark is skipped and not counted in columns.
 func ParseJSON(file string, data []byte) (*Value, diag.List) {
+	if errs := CheckText(file, data, false); errs != nil {
+		return nil, errs
+	}
+	data = bytes.TrimPrefix(data, utf8BOM)
 	lines := newLineIndex(data)
 	if len(bytes.TrimSpace(data)) == 0 {
 		return &Value{Kind: Map, Src: Source{Name: file, Line: 1, Column: 1}}, nil
+	}
+	// hujson recurses once per level: bound the depth before it runs.
+	if off, deep := jsonTooDeep(data); deep {
+		line, col := lines.pos(off)
+		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: line, Column: col}, "nesting deeper than %d levels", maxDepth)}
 	}
 	root, err := hujson.Parse(data)
 	if err != nil {
@@ -344,10 +401,13 @@ type jsonConverter struct {
 	errs  diag.List
 }
 
+// convert builds the Value of h, a map or array at level depth+1. ParseJSON
+// has bounded the depth before; the check here keeps the converter safe on
+// its own.
 func (c *jsonConverter) convert(h *hujson.Value, depth int) *Value {
 	line, col := c.lines.pos(h.StartOffset)
 	v := &Value{Src: Source{Name: c.file, Line: line, Column: col}}
-	if depth > maxDepth {
+	if _, lit := h.Value.(hujson.Literal); depth >= maxDepth && !lit {
 		c.errs = append(c.errs, diag.Errorf(v.Src.Pos(), "nesting deeper than %d levels", maxDepth))
 		return v
 	}
@@ -388,6 +448,13 @@ func (c *jsonConverter) convert(h *hujson.Value, depth int) *Value {
 					v.Kind, v.Int = Int, i
 					break
 				}
+				if u, err := strconv.ParseUint(s, 10, 64); err == nil {
+					v.Kind, v.Uint = Uint, u
+					break
+				}
+				c.errs = append(c.errs, bigInt(v.Src.Pos(), s))
+				v.Kind, v.Str = String, s
+				break
 			}
 			f, err := strconv.ParseFloat(s, 64)
 			if err != nil {
@@ -718,6 +785,9 @@ func blockPlain(v *Value, s string) bool {
 		}
 		v.Kind, v.Int = Int, i
 	case "!!float":
+		if intText(strings.ReplaceAll(s, "_", "")) {
+			return false // an integer beyond 64 bits, which yaml.v3's path refuses
+		}
 		if f, err := strconv.ParseFloat(s, 64); err == nil {
 			v.Kind, v.Float = Float, f
 			return true
@@ -880,4 +950,27 @@ func skipSpaces(s string) int {
 		i++
 	}
 	return i
+}
+
+// intText reports whether s is a decimal integer: an optional sign and digits.
+func intText(s string) bool {
+	if s != "" && (s[0] == '-' || s[0] == '+') {
+		s = s[1:]
+	}
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if s[i] < '0' || s[i] > '9' {
+			return false
+		}
+	}
+	return true
+}
+
+// bigInt refuses an integer that fits neither int64 nor uint64. It is
+// written in the file, not a secret, but only its length is shown: a long
+// number may still be something private.
+func bigInt(pos diag.Pos, text string) diag.Diagnostic {
+	return diag.Errorf(pos, "integer of %d digits does not fit in 64 bits; write it in quotes to keep it as text", len(strings.ReplaceAll(strings.TrimLeft(text, "+-"), "_", "")))
 }

@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -69,6 +70,47 @@ func TestParse(t *testing.T) {
 		{"json syntax error position", tree.FormatJSON, "{\n  \"a\": tru\n}", parsed{Errors: []string{"f.json:2:8: invalid JSON: invalid literal: tru"}}},
 		{"json duplicate key", tree.FormatJSON, "{\"a\": 1,\n \"a\": 2}", parsed{Errors: []string{`f.json:2:2: key "a" is defined twice in this object`}}},
 		{"json top-level array", tree.FormatJSON, "[1]", parsed{Errors: []string{"f.json:1:1: expected an object at the top of the file, found array"}}},
+
+		// Integers above int64 stay exact; beyond uint64 they are refused.
+		{"yaml uint64", tree.FormatYAML, "max: 18446744073709551615\nbig: 9223372036854775808\nhex: 0xFFFFFFFFFFFFFFFF\n",
+			parsed{Data: map[string]any{"max": uint64(18446744073709551615), "big": uint64(9223372036854775808), "hex": uint64(18446744073709551615)}}},
+		{"yaml integer beyond 64 bits", tree.FormatYAML, "a: 18446744073709551616\nb: -9223372036854775809\nc: \"18446744073709551616\"\nd: !!float 18446744073709551616\n",
+			parsed{Errors: []string{
+				"f.yaml:1:4: integer of 20 digits does not fit in 64 bits; write it in quotes to keep it as text",
+				"f.yaml:2:4: integer of 19 digits does not fit in 64 bits; write it in quotes to keep it as text",
+			}}},
+		{"json uint64", tree.FormatJSON, `{"max": 18446744073709551615, "min": -9223372036854775808}`,
+			parsed{Data: map[string]any{"max": uint64(18446744073709551615), "min": int64(-9223372036854775808)}}},
+		{"json integer beyond 64 bits", tree.FormatJSON, "{\"a\": 18446744073709551616,\n \"b\": -9223372036854775809, \"c\": 1e30}",
+			parsed{Errors: []string{
+				"f.json:1:7: integer of 20 digits does not fit in 64 bits; write it in quotes to keep it as text",
+				"f.json:2:7: integer of 19 digits does not fit in 64 bits; write it in quotes to keep it as text",
+			}}},
+
+		// Text must be UTF-8; the UTF-8 byte order mark is fine.
+		{"yaml invalid UTF-8", tree.FormatYAML, "a: ok\nb: \"é\xe9\"\nc: \xff\n",
+			parsed{Errors: []string{"f.yaml:2:6: invalid UTF-8; save the file as UTF-8 text", "f.yaml:3:4: invalid UTF-8; save the file as UTF-8 text"}}},
+		{"json invalid UTF-8", tree.FormatJSON, "{\"a\": \"é\xe9\"}", parsed{Errors: []string{"f.json:1:10: invalid UTF-8; save the file as UTF-8 text"}}},
+		{"json invalid UTF-8 in a comment", tree.FormatJSON, "{} // \xff", parsed{Errors: []string{"f.json:1:7: invalid UTF-8; save the file as UTF-8 text"}}},
+		{"many lines of invalid UTF-8", tree.FormatJSON, strings.Repeat("\xff\n", 12), parsed{Errors: []string{
+			"f.json:1:1: invalid UTF-8; save the file as UTF-8 text", "f.json:2:1: invalid UTF-8; save the file as UTF-8 text",
+			"f.json:3:1: invalid UTF-8; save the file as UTF-8 text", "f.json:4:1: invalid UTF-8; save the file as UTF-8 text",
+			"f.json:5:1: invalid UTF-8; save the file as UTF-8 text", "f.json:6:1: invalid UTF-8; save the file as UTF-8 text",
+			"f.json:7:1: invalid UTF-8; save the file as UTF-8 text", "f.json:8:1: invalid UTF-8; save the file as UTF-8 text",
+			"f.json:9:1: invalid UTF-8; save the file as UTF-8 text",
+			"f.json:10:1: invalid UTF-8 here and on 2 more lines; save the file as UTF-8 text",
+		}}},
+		{"yaml UTF-16", tree.FormatYAML, "\xff\xfea\x00:\x00 \x001\x00", parsed{Errors: []string{"f.yaml:1:1: UTF-16 is not supported; save the file as UTF-8"}}},
+		{"json UTF-16 big endian", tree.FormatJSON, "\xfe\xff\x00{\x00}", parsed{Errors: []string{"f.json:1:1: UTF-16 is not supported; save the file as UTF-8"}}},
+		{"json UTF-8 byte order mark", tree.FormatJSON, "\uFEFF{\"a\": x}", parsed{Errors: []string{"f.json:1:7: invalid JSON: invalid literal: x"}}},
+		{"yaml UTF-8 byte order mark", tree.FormatYAML, "\uFEFFa: 1\n", parsed{Data: map[string]any{"a": int64(1)}}},
+		{"json brackets in strings and comments do not count", tree.FormatJSON,
+			`{"a": "` + strings.Repeat("[", 300) + `", /* ` + strings.Repeat("{", 300) + " */ // " + strings.Repeat("[", 300) + "\n}",
+			parsed{Data: map[string]any{"a": strings.Repeat("[", 300)}}},
+
+		// Aliases: bounded by values and by bytes.
+		{"yaml alias of its own anchor", tree.FormatYAML, "a: &a [1, *a]\n", parsed{Errors: []string{"f.yaml:1:11: alias *a is inside the value of its own anchor"}}},
+		{"yaml alias byte bomb", tree.FormatYAML, byteBomb(), parsed{Errors: []string{"f.yaml:3:8: aliases expand to more than 16 MiB of keys and values"}}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +132,111 @@ func aliasBomb(levels int) string {
 		fmt.Fprintf(&b, "l%d: &l%d [%s]\n", i, i, strings.Join(slices.Repeat([]string{alias}, 10), ", "))
 	}
 	return b.String()
+}
+
+// byteBomb is the alias bomb of issue 7: a 1 MiB string, nine aliases of it,
+// nine of those and nine of those, 819 MiB in all in a few lines.
+func byteBomb() string {
+	return "a: &a \"" + strings.Repeat("x", 1<<20) + "\"\n" +
+		"b: &b [" + strings.Repeat("*a, ", 8) + "*a]\n" +
+		"c: &c [" + strings.Repeat("*b, ", 8) + "*b]\n" +
+		"d: [" + strings.Repeat("*c, ", 8) + "*c]\n"
+}
+
+// nest wraps an empty collection in n-1 more: n levels.
+func nest(open, close string, n int) string {
+	return strings.Repeat(open, n) + strings.Repeat(close, n)
+}
+
+// depth is the number of levels of maps and arrays in v.
+func depth(v *tree.Value) int {
+	d := 0
+	for _, f := range v.Fields {
+		d = max(d, depth(f.Value))
+	}
+	for _, it := range v.Items {
+		d = max(d, depth(it))
+	}
+	if v.Kind == tree.Map || v.Kind == tree.Array {
+		d++
+	}
+	return d
+}
+
+// TestNestingLimit: 200 levels of maps and arrays pass (the top-level map is
+// one), 201 do not, in every syntax.
+func TestNestingLimit(t *testing.T) {
+	tests := []struct {
+		name   string
+		format tree.Format
+		src    string
+		want   []string // errors; none means the file parses to 200 levels
+	}{
+		{"yaml flow 200", tree.FormatYAML, "a: " + nest("[", "]", 199), nil},
+		{"yaml flow 201", tree.FormatYAML, "a: " + nest("[", "]", 200), []string{"f.yaml:1:203: nesting deeper than 200 levels"}},
+		{"yaml block 200", tree.FormatYAML, "a:\n" + strings.Repeat("- ", 199) + "x", nil},
+		{"yaml block 201", tree.FormatYAML, "a:\n" + strings.Repeat("- ", 200) + "x", []string{"f.yaml:2:399: nesting deeper than 200 levels"}},
+		{"yaml aliases 201", tree.FormatYAML, "a: &a " + nest("[", "]", 199) + "\nb: [*a]\n", []string{"f.yaml:2:5: nesting deeper than 200 levels"}},
+		{"json 200", tree.FormatJSON, `{"a": ` + nest("[", "]", 199) + "}", nil},
+		{"json 201", tree.FormatJSON, `{"a": ` + nest("[", "]", 200) + "}", []string{"f.json:1:206: nesting deeper than 200 levels"}},
+		{"json objects 201", tree.FormatJSON, strings.Repeat(`{"a":`, 201) + "1" + strings.Repeat("}", 201), []string{"f.json:1:1001: nesting deeper than 200 levels"}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got := parse(tt.format, tt.src)
+			if diff := cmp.Diff(tt.want, got.Errors); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+			if tt.want != nil {
+				return
+			}
+			var v *tree.Value
+			if tt.format == tree.FormatYAML {
+				v, _ = tree.ParseYAML("f.yaml", []byte(tt.src))
+			} else {
+				v, _ = tree.ParseJSON("f.json", []byte(tt.src))
+			}
+			if d := depth(v); d != tree.MaxDepth {
+				t.Errorf("parsed to %d levels, want %d", d, tree.MaxDepth)
+			}
+		})
+	}
+}
+
+// TestDeepInput feeds each parser a million levels: it must fail fast with
+// the place the limit was crossed, not overflow the stack.
+func TestDeepInput(t *testing.T) {
+	const n = 1_000_000
+	tests := []struct {
+		name   string
+		format tree.Format
+		src    string
+		want   string
+	}{
+		{"json arrays", tree.FormatJSON, strings.Repeat("[", n), "f.json:1:201: nesting deeper than 200 levels"},
+		{"json objects", tree.FormatJSON, "{" + strings.Repeat(`"a":{`, n), "f.json:1:1001: nesting deeper than 200 levels"},
+		{"json arrays on lines", tree.FormatJSON, "{\"a\":\n" + strings.Repeat("[\n", n), "f.json:201:1: nesting deeper than 200 levels"},
+		{"json closed", tree.FormatJSON, nest("[", "]", n), "f.json:1:201: nesting deeper than 200 levels"},
+		{"yaml flow sequences", tree.FormatYAML, "a: " + strings.Repeat("[", n), "f.yaml:1:203: nesting deeper than 200 levels"},
+		{"yaml flow mappings", tree.FormatYAML, "a: " + strings.Repeat("{a: ", n), "f.yaml:1:800: nesting deeper than 200 levels"},
+		{"yaml flow on lines", tree.FormatYAML, "a:\n" + strings.Repeat(" [\n", n), "f.yaml:201:2: nesting deeper than 200 levels"},
+		{"yaml closed flow", tree.FormatYAML, "a: " + nest("[", "]", n), "f.yaml:1:203: nesting deeper than 200 levels"},
+		// yaml.v3 gives no column for nesting it refuses itself.
+		{"yaml block sequences", tree.FormatYAML, "- " + strings.Repeat("- ", n) + "x", "f.yaml:1:1: nesting deeper than 200 levels"},
+		{"yaml block sequence in a map", tree.FormatYAML, "a:\n" + strings.Repeat("- ", n) + "x", "f.yaml:2:1: nesting deeper than 200 levels"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			start := time.Now()
+			got := parse(tt.format, tt.src)
+			if d := time.Since(start); d > 5*time.Second {
+				t.Errorf("took %v", d)
+			}
+			if diff := cmp.Diff(parsed{Errors: []string{tt.want}}, got); diff != "" {
+				t.Errorf("(-want +got):\n%s", diff)
+			}
+		})
+	}
 }
 
 func TestPositions(t *testing.T) {

@@ -22,9 +22,13 @@ const (
 	String
 	Array
 	Map
+	// Uint is an integer above math.MaxInt64 (up to math.MaxUint64), kept
+	// exactly in Value.Uint rather than rounded to a float. Smaller
+	// integers are always Int, so one number has one representation.
+	Uint
 )
 
-var kindNames = [...]string{"null", "boolean", "integer", "number", "string", "array", "map"}
+var kindNames = [...]string{"null", "boolean", "integer", "number", "string", "array", "map", "integer"}
 
 func (k Kind) String() string {
 	if int(k) < len(kindNames) {
@@ -90,6 +94,7 @@ type Value struct {
 	Kind   Kind
 	Bool   bool
 	Int    int64
+	Uint   uint64 // Uint: above math.MaxInt64
 	Float  float64
 	Str    string
 	Items  []*Value // Array
@@ -203,7 +208,7 @@ func (v *Value) Lookup(path []string) *Value {
 }
 
 // Interface converts the tree to plain Go values (map[string]any, []any,
-// string, int64, float64, bool, nil) for encoders and CEL. redact, when non-nil,
+// string, int64, uint64, float64, bool, nil) for encoders and CEL. redact, when non-nil,
 // is asked for each leaf and its path and may replace the value.
 func (v *Value) Interface() any {
 	switch v.Kind {
@@ -211,6 +216,8 @@ func (v *Value) Interface() any {
 		return v.Bool
 	case Int:
 		return v.Int
+	case Uint:
+		return v.Uint
 	case Float:
 		return v.Float
 	case String:
@@ -246,6 +253,8 @@ func Equal(a, b *Value) bool {
 		return a.Bool == b.Bool
 	case Int:
 		return a.Int == b.Int
+	case Uint:
+		return a.Uint == b.Uint
 	case Float:
 		return a.Float == b.Float
 	case String:
@@ -282,6 +291,8 @@ func (v *Value) Scalar() string {
 		return strconv.FormatBool(v.Bool)
 	case Int:
 		return strconv.FormatInt(v.Int, 10)
+	case Uint:
+		return strconv.FormatUint(v.Uint, 10)
 	case Float:
 		return strconv.FormatFloat(v.Float, 'g', -1, 64)
 	case String:
