@@ -10,6 +10,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"syscall"
@@ -88,16 +89,25 @@ clear, each value sealed with AES-256-GCM under a data key that is wrapped for e
 age recipient listed for ENV in envplane.yaml, and an envplane_environment entry that
 binds the file to ENV. With --server the commands act on the server's secrets instead.`,
 	}
-	cmd.PersistentFlags().StringVar(&env, "env", "", "environment (required)")
+	cmd.PersistentFlags().StringVar(&env, "env", "", envFlagHelp)
 	// --server alone acts on $ENVPLANE_SERVER's secrets; --server=URL names one.
 	cmd.PersistentFlags().StringVar(&r.server, "server", "", "act on the server's secrets (URL, default $ENVPLANE_SERVER)")
 	cmd.PersistentFlags().Lookup("server").NoOptDefVal = serverFromEnv
 	cmd.PersistentFlags().StringVar(&r.token, "token", "", "API token (default $ENVPLANE_TOKEN)")
-	// --env is required but by migrate (all environments without it) and
-	// sops-config (every environment).
+	// An environment is needed but by migrate (all environments without
+	// one) and sops-config (every environment): --env, else ENVPLANE_ENV or
+	// config.env.select as for resolve (ENVPLANE_ENV alone where no
+	// workspace loads, as for --server from elsewhere).
 	cmd.PersistentPreRunE = func(c *cobra.Command, _ []string) error {
-		if env == "" && c.Name() != "migrate" && c.Name() != "sops-config" {
-			return fmt.Errorf(`required flag(s) "env" not set`)
+		if env != "" || c.Name() == "migrate" || c.Name() == "sops-config" {
+			return nil
+		}
+		if l, err := a.load(); err == nil {
+			env, err = a.environment(l, "", "")
+			return err
+		}
+		if env = a.getenv("ENVPLANE_ENV"); env == "" {
+			return fmt.Errorf("no environment: pass --env E or set ENVPLANE_ENV")
 		}
 		return nil
 	}
@@ -258,7 +268,15 @@ have been read).`,
 			if err != nil {
 				return err
 			}
-			return a.editLoadedSecrets(l, env, func(o *secrets.Opened) error { return o.Rotate(rs) })
+			var before []string
+			if err := a.editLoadedSecrets(l, env, func(o *secrets.Opened) error {
+				before = o.Recipients()
+				return o.Rotate(rs)
+			}); err != nil {
+				return err
+			}
+			a.reportRotation(env, before, rs)
+			return nil
 		},
 	}
 	edit := &cobra.Command{
@@ -448,18 +466,64 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 		return fmt.Errorf("the edited file has errors; nothing changed:\n%w", problems)
 	}
 	seen := map[string]bool{}
+	var added, changed, removed []string
 	for _, e := range entries {
 		seen[e.Name] = true
-		if err := o.Set(e.Name, unescapeDotenv(e.Value)); err != nil {
+		v := unescapeDotenv(e.Value)
+		switch old, ok := values[e.Name]; {
+		case !ok:
+			added = append(added, e.Name)
+		case old != v:
+			changed = append(changed, e.Name)
+		default:
+			continue
+		}
+		if err := o.Set(e.Name, v); err != nil {
 			return err
 		}
 	}
 	for _, n := range names {
 		if !seen[n] {
 			o.Delete(n)
+			removed = append(removed, n)
 		}
 	}
+	a.reportEdit(o.Environment(), added, changed, removed)
 	return nil
+}
+
+// reportEdit says what an edit changed: names, never values.
+func (a *app) reportEdit(env string, added, changed, removed []string) {
+	var parts []string
+	for _, p := range []struct {
+		what  string
+		names []string
+	}{{"added", added}, {"changed", changed}, {"removed", removed}} {
+		if len(p.names) > 0 {
+			sort.Strings(p.names)
+			parts = append(parts, p.what+" "+strings.Join(p.names, ", "))
+		}
+	}
+	if len(parts) == 0 {
+		fmt.Fprintf(a.stderr, "envplane: secrets of %s: no changes\n", env)
+		return
+	}
+	fmt.Fprintf(a.stderr, "envplane: secrets of %s: %s\n", env, strings.Join(parts, "; "))
+}
+
+// reportRotation says what a rotation did: a new data key for the
+// recipients now listed, and whose access it ended.
+func (a *app) reportRotation(env string, before, after []string) {
+	fmt.Fprintf(a.stderr, "envplane: secrets of %s re-encrypted under a new data key for %d recipient%s\n", env, len(after), pluralS(len(after)))
+	var gone []string
+	for _, r := range before {
+		if !slices.Contains(after, r) {
+			gone = append(gone, r)
+		}
+	}
+	if len(gone) > 0 {
+		fmt.Fprintf(a.stderr, "envplane: no longer opened by: %s (rotate the secret values too: they may have been read)\n", strings.Join(gone, ", "))
+	}
 }
 
 // editorGrace is how long an editor has to exit after a signal passed on
