@@ -13,7 +13,6 @@ import (
 	"io/fs"
 	"log/slog"
 	"os"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -21,6 +20,7 @@ import (
 	"time"
 
 	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/fsutil"
 	"github.com/envplane/envplane/internal/store"
 )
 
@@ -243,23 +243,7 @@ func (p *Checkpointer) write() error {
 		b.Write(line)
 		b.WriteByte('\n')
 	}
-	dir := filepath.Dir(p.o.File)
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(p.o.File)+".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	_, err = tmp.Write(b.Bytes())
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
-	return os.Rename(tmp.Name(), p.o.File)
+	return fsutil.WriteFile(p.o.File, b.Bytes(), 0o600)
 }
 
 // Run checkpoints now, then whenever Every entries were appended (as the

@@ -21,6 +21,7 @@ import (
 	"golang.org/x/term"
 
 	"github.com/envplane/envplane/internal/dotenv"
+	"github.com/envplane/envplane/internal/fsutil"
 	"github.com/envplane/envplane/internal/secrets"
 )
 
@@ -398,7 +399,7 @@ func (a *app) editLoadedSecrets(l *loaded, env string, change func(*secrets.Open
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return secrets.WriteFile(path, data, 0o600)
+	return fsutil.WriteFile(path, data, 0o600)
 }
 
 // editInEditor writes the values as a dotenv file into a private temporary
@@ -415,7 +416,7 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 	if base == "" {
 		base = os.TempDir()
 	}
-	if removed, err := secrets.RemoveStaleTempDirs(base, nil); len(removed) > 0 {
+	if removed, err := fsutil.RemoveStaleTempDirs(base, secrets.TempDirPrefix, nil); len(removed) > 0 {
 		fmt.Fprintf(a.stderr, "envplane: removed decrypted secrets left by envplane processes that were killed: %s\n", strings.Join(removed, ", "))
 	} else if err != nil {
 		fmt.Fprintf(a.stderr, "envplane: warning: cleaning up old decrypted secrets directories: %v\n", err)
@@ -424,7 +425,7 @@ func (a *app) editInEditor(o *secrets.Opened) error {
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGHUP, syscall.SIGTERM)
 	defer signal.Stop(sigs)
-	dir, err := secrets.MkdirPrivateTemp(base)
+	dir, err := fsutil.MkdirPrivateTemp(base, secrets.TempDirPrefix)
 	if err != nil {
 		return err
 	}

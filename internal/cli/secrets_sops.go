@@ -13,6 +13,7 @@ import (
 
 	"github.com/spf13/cobra"
 
+	"github.com/envplane/envplane/internal/fsutil"
 	"github.com/envplane/envplane/internal/lint"
 	"github.com/envplane/envplane/internal/secrets"
 )
@@ -70,7 +71,7 @@ leaves every file as it was.`,
 				jobs = append(jobs, job{path, f.Path, data})
 			}
 			for _, j := range jobs {
-				if err := secrets.WriteFile(j.path, j.data, 0o600); err != nil {
+				if err := fsutil.WriteFile(j.path, j.data, 0o600); err != nil {
 					return err
 				}
 				fmt.Fprintf(a.stderr, "envplane: %s is now a SOPS file bound to its environment\n", j.rel)
@@ -138,7 +139,7 @@ prints the rules instead, to merge them by hand.`,
 			case bytes.Equal(old, b.Bytes()):
 				return nil
 			}
-			if err := secrets.WriteFile(path, b.Bytes(), 0o644); err != nil {
+			if err := fsutil.WriteFile(path, b.Bytes(), 0o644); err != nil {
 				return err
 			}
 			fmt.Fprintf(a.stderr, "envplane: wrote .sops.yaml with %d creation rule(s)\n", n)

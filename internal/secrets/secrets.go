@@ -388,3 +388,8 @@ func allIn(s string, set *[256]bool) bool {
 	}
 	return true
 }
+
+// TempDirPrefix starts the name of each private directory that holds
+// decrypted secrets during `secrets edit`: envplane-secrets-PID-RANDOM
+// (see fsutil.MkdirPrivateTemp).
+const TempDirPrefix = "envplane-secrets-"

@@ -21,6 +21,7 @@ import (
 	"strings"
 
 	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/fsutil"
 	"github.com/envplane/envplane/internal/store"
 )
 
@@ -194,42 +195,15 @@ func ReplaceKeyFile(path string, k *MasterKey) error {
 	return writeKeyFile(path, k, true)
 }
 
-func writeKeyFile(path string, k *MasterKey, replace bool) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o700); err != nil {
+func writeKeyFile(path string, k *MasterKey, replace bool) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o700); err != nil {
 		return err
 	}
-	tmp, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp-*") // mode 0600
-	if err != nil {
-		return err
-	}
-	defer os.Remove(tmp.Name())
-	err = tmp.Chmod(0o600) // CreateTemp's mode already; said here, since ReadKeyFile insists
-	if err == nil {
-		_, err = tmp.WriteString(k.Encode() + "\n")
-	}
-	if err == nil {
-		err = tmp.Sync()
-	}
-	if cerr := tmp.Close(); err == nil {
-		err = cerr
-	}
-	if err != nil {
-		return err
-	}
+	data := []byte(k.Encode() + "\n")
 	if replace {
-		err = os.Rename(tmp.Name(), path)
-	} else {
-		err = os.Link(tmp.Name(), path)
+		return fsutil.WriteFile(path, data, 0o600)
 	}
-	if err != nil {
-		return err
-	}
-	if d, err := os.Open(dir); err == nil { // make the new name durable
-		d.Sync()
-		d.Close()
-	}
-	return nil
+	return fsutil.CreateFile(path, data, 0o600)
 }
 
 // Source says where the server's master key comes from. At most one of

@@ -1,6 +1,6 @@
 //go:build unix
 
-package secrets
+package fsutil
 
 import (
 	"os"
@@ -14,6 +14,9 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 )
+
+// testPrefix names the test's private directories.
+const testPrefix = "envplane-secrets-"
 
 // deadPID is the PID of a process that has exited.
 func deadPID(t *testing.T) int {
@@ -41,7 +44,7 @@ func names(t *testing.T, dir string) []string {
 
 func TestMkdirPrivateTemp(t *testing.T) {
 	base := t.TempDir()
-	dir, err := MkdirPrivateTemp(base)
+	dir, err := MkdirPrivateTemp(base, testPrefix)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,11 +52,11 @@ func TestMkdirPrivateTemp(t *testing.T) {
 	if err != nil || fi.Mode().Perm() != 0o700 || !fi.IsDir() {
 		t.Errorf("%s: %v %v; want a 0700 directory", dir, fi, err)
 	}
-	if want := TempDirPrefix + strconv.Itoa(os.Getpid()) + "-"; !strings.HasPrefix(filepath.Base(dir), want) || filepath.Dir(dir) != base {
+	if want := testPrefix + strconv.Itoa(os.Getpid()) + "-"; !strings.HasPrefix(filepath.Base(dir), want) || filepath.Dir(dir) != base {
 		t.Errorf("dir %s; want %s/%s…", dir, base, want)
 	}
 	// Our own directory is never stale.
-	if removed, err := RemoveStaleTempDirs(base, nil); err != nil || len(removed) != 0 {
+	if removed, err := RemoveStaleTempDirs(base, testPrefix, nil); err != nil || len(removed) != 0 {
 		t.Errorf("RemoveStaleTempDirs removed %v, %v", removed, err)
 	}
 }
@@ -84,7 +87,7 @@ func TestRemoveStaleTempDirs(t *testing.T) {
 	os.WriteFile(filepath.Join(other, "keep"), nil, 0o600)
 
 	var asked []int
-	removed, err := RemoveStaleTempDirs(base, func(pid int) bool { asked = append(asked, pid); return pid == 222 })
+	removed, err := RemoveStaleTempDirs(base, testPrefix, func(pid int) bool { asked = append(asked, pid); return pid == 222 })
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -103,11 +106,11 @@ func TestRemoveStaleTempDirs(t *testing.T) {
 	}
 
 	// The real liveness check: a finished process is dead, this one alive.
-	if dead := deadPID(t); processAlive(dead) {
-		t.Errorf("processAlive(%d) of an exited process = true", dead)
+	if dead := deadPID(t); ProcessAlive(dead) {
+		t.Errorf("ProcessAlive(%d) of an exited process = true", dead)
 	}
-	if !processAlive(os.Getpid()) {
-		t.Error("processAlive(self) = false")
+	if !ProcessAlive(os.Getpid()) {
+		t.Error("ProcessAlive(self) = false")
 	}
 }
 

@@ -1,4 +1,4 @@
-package secrets
+package fsutil
 
 import (
 	"errors"
@@ -10,23 +10,14 @@ import (
 	"time"
 )
 
-// Plaintext on disk is unavoidable while `secrets edit` runs an editor, and
-// a crash mid-write leaves a temporary file next to a secrets file. Both are
-// named after the process that made them, so that a later run can tell an
-// abandoned one (its process is gone) from one still in use, and remove it.
-
-// TempDirPrefix starts the name of each private directory that holds
-// decrypted secrets during `secrets edit`: envplane-secrets-PID-RANDOM.
-const TempDirPrefix = "envplane-secrets-"
-
 // MkdirPrivateTemp creates a directory only its owner may enter (0700) in
 // base (the system's temporary directory when base is ""), named
-// envplane-secrets-PID-RANDOM after the calling process.
-func MkdirPrivateTemp(base string) (string, error) {
+// PREFIX-PID-RANDOM after the calling process.
+func MkdirPrivateTemp(base, prefix string) (string, error) {
 	if base == "" {
 		base = os.TempDir()
 	}
-	dir, err := os.MkdirTemp(base, TempDirPrefix+strconv.Itoa(os.Getpid())+"-")
+	dir, err := os.MkdirTemp(base, prefix+strconv.Itoa(os.Getpid())+"-")
 	if err != nil {
 		return "", err
 	}
@@ -37,17 +28,17 @@ func MkdirPrivateTemp(base string) (string, error) {
 	return dir, nil
 }
 
-// RemoveStaleTempDirs removes the envplane-secrets-PID-* directories in
-// base (the system's temporary directory when "") whose process is no
-// longer running, as alive tells (nil: ask the operating system), and
-// returns their paths. Directories of running processes, of other users,
-// and anything that is not a directory are left alone.
-func RemoveStaleTempDirs(base string, alive func(pid int) bool) ([]string, error) {
+// RemoveStaleTempDirs removes the PREFIX-PID-* directories in base (the
+// system's temporary directory when "") whose process is no longer running,
+// as alive tells (nil: ask the operating system), and returns their paths.
+// Directories of running processes, of other users, and anything that is
+// not a directory are left alone.
+func RemoveStaleTempDirs(base, prefix string, alive func(pid int) bool) ([]string, error) {
 	if base == "" {
 		base = os.TempDir()
 	}
 	if alive == nil {
-		alive = processAlive
+		alive = ProcessAlive
 	}
 	entries, err := os.ReadDir(base)
 	if err != nil {
@@ -56,7 +47,7 @@ func RemoveStaleTempDirs(base string, alive func(pid int) bool) ([]string, error
 	var removed []string
 	var problems []error
 	for _, e := range entries {
-		pid, ok := ownerPID(e.Name(), TempDirPrefix)
+		pid, ok := ownerPID(e.Name(), prefix)
 		if !ok || !e.IsDir() || pid == os.Getpid() || alive(pid) {
 			continue
 		}

@@ -1,6 +1,6 @@
 //go:build unix
 
-package secrets
+package fsutil
 
 import (
 	"errors"
@@ -9,9 +9,9 @@ import (
 	"syscall"
 )
 
-// processAlive reports whether a process with this PID exists; one of
+// ProcessAlive reports whether a process with this PID exists; one of
 // another user (EPERM) counts as alive.
-func processAlive(pid int) bool {
+func ProcessAlive(pid int) bool {
 	err := syscall.Kill(pid, 0)
 	return err == nil || errors.Is(err, syscall.EPERM)
 }
