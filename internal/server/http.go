@@ -25,6 +25,7 @@ import (
 
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // handlerFunc is an API handler: it gets the authenticated principal (nil
@@ -326,7 +327,7 @@ func decodeBody(r *http.Request, dst any, quiet bool) error {
 		return bodyError(err)
 	}
 	if !utf8.Valid(data) {
-		return errs.Field("body", fmt.Sprintf("not valid UTF-8 (at byte %d); envplane stores text exactly and will not replace bytes", invalidUTF8At(data)))
+		return errs.Field("body", fmt.Sprintf("not valid UTF-8 (at byte %d); envplane stores text exactly and will not replace bytes", tree.InvalidUTF8At(data)))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
@@ -345,18 +346,6 @@ func decodeBody(r *http.Request, dst any, quiet bool) error {
 		return bodyError(err)
 	}
 	return nil
-}
-
-// invalidUTF8At is the offset of the first byte that is not valid UTF-8.
-func invalidUTF8At(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return i
-		}
-		i += n
-	}
-	return len(b)
 }
 
 func bodyError(err error) error {

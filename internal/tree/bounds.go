@@ -63,7 +63,7 @@ func CheckText(file string, data []byte, runeCols bool) diag.List {
 		if ln := data[start:end]; !utf8.Valid(ln) {
 			bad++
 			if bad <= maxBadLines {
-				col := firstInvalid(ln)
+				col := InvalidUTF8At(ln)
 				if runeCols {
 					col = utf8.RuneCount(ln[:col])
 				}
@@ -80,9 +80,10 @@ func CheckText(file string, data []byte, runeCols bool) diag.List {
 
 var utf8BOM = []byte("\uFEFF")
 
-// firstInvalid is the offset of the first byte of b that does not start a
-// valid UTF-8 sequence.
-func firstInvalid(b []byte) int {
+// InvalidUTF8At is the offset of the first byte of b that does not start a
+// valid UTF-8 sequence, or -1 when b is valid UTF-8: where an error about
+// text envplane will not repair points.
+func InvalidUTF8At(b []byte) int {
 	for i := 0; i < len(b); {
 		r, n := utf8.DecodeRune(b[i:])
 		if r == utf8.RuneError && n == 1 {
@@ -90,7 +91,7 @@ func firstInvalid(b []byte) int {
 		}
 		i += n
 	}
-	return len(b)
+	return -1
 }
 
 func itoa(n int) string {

@@ -31,7 +31,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/envplane/envplane/internal/domain"
 	"io"
 	"log/slog"
 	"slices"
@@ -41,6 +40,9 @@ import (
 	"time"
 	"unicode/utf16"
 	"unicode/utf8"
+
+	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/tree"
 
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
@@ -179,7 +181,7 @@ func validateValue(name, value string) error {
 	case len(value) > MaxValueBytes:
 		msg = fmt.Sprintf("at most %d bytes (64 KiB); this one is %d bytes", MaxValueBytes, len(value))
 	case !utf8.ValidString(value):
-		msg = notUTF8(name, invalidUTF8At([]byte(value)))
+		msg = notUTF8(name, tree.InvalidUTF8At([]byte(value)))
 	default:
 		return nil
 	}
@@ -188,18 +190,6 @@ func validateValue(name, value string) error {
 
 func notUTF8(name string, at int) string {
 	return fmt.Sprintf("the value of secret %s is not valid UTF-8 (byte %d); secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", name, at)
-}
-
-// invalidUTF8At is the offset of the first byte of b that is not valid UTF-8, or -1.
-func invalidUTF8At(b []byte) int {
-	for i := 0; i < len(b); {
-		r, n := utf8.DecodeRune(b[i:])
-		if r == utf8.RuneError && n <= 1 {
-			return i
-		}
-		i += n
-	}
-	return -1
 }
 
 // JSONValue is a secret value in a JSON request body. encoding/json turns
@@ -217,7 +207,7 @@ func (v *JSONValue) UnmarshalJSON(b []byte) error {
 	if len(b) == 0 || b[0] != '"' {
 		return invalid("must be a string")
 	}
-	if at := invalidUTF8At(b); at >= 0 {
+	if at := tree.InvalidUTF8At(b); at >= 0 {
 		return invalid(fmt.Sprintf("not valid UTF-8 (byte %d of the string); secret values are text and are stored exactly, never repaired: encode binary values (base64, hex) first", at))
 	}
 	if at := loneSurrogateAt(b); at >= 0 {
