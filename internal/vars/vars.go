@@ -14,6 +14,7 @@ import (
 
 	"github.com/envplane/envplane/internal/interp"
 	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/suggest"
 	"github.com/envplane/envplane/internal/tree"
 )
 
@@ -288,42 +289,8 @@ func UnusedVariables(r *resolve.Resolver, names []string) []Unused {
 		if known[n] {
 			continue
 		}
-		out = append(out, Unused{Name: n, Suggest: closest(n, all)})
+		out = append(out, Unused{Name: n, Suggest: suggest.Closest(n, all)})
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out
-}
-
-// closest is the known name nearest to n, if it is near enough to be a typo.
-func closest(n string, names []string) string {
-	best, bestD := "", len(n)
-	for _, c := range names {
-		if d := distance(n, c); d < bestD {
-			best, bestD = c, d
-		}
-	}
-	if bestD <= max(2, len(n)/5) {
-		return best
-	}
-	return ""
-}
-
-func distance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			c := 1
-			if a[i-1] == b[j-1] {
-				c = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+c)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
 }
