@@ -74,3 +74,17 @@ func unknownEnvironment(from, name string, known []string) diag.Diagnostic {
 	}
 	return diag.Errorf(diag.Pos{File: workspace.FileName}, "%s (known: %s)", msg, strings.Join(known, ", "))
 }
+
+// loadFor loads the workspace and picks the environment a command runs
+// for: flag, else ENVPLANE_ENV or config.env.select (see environment).
+func (a *app) loadFor(flag, service string) (*loaded, string, error) {
+	l, err := a.load()
+	if err != nil {
+		return nil, "", err
+	}
+	env, err := a.environment(l, flag, service)
+	if err != nil {
+		return nil, "", err
+	}
+	return l, env, nil
+}

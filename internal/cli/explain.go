@@ -26,11 +26,7 @@ func (a *app) explainCommand() *cobra.Command {
 			if err := checkFormat(format, []string{"text", "json"}); err != nil {
 				return err
 			}
-			l, err := a.load()
-			if err != nil {
-				return err
-			}
-			env, err := a.environment(l, env, service)
+			l, env, err := a.loadFor(env, service)
 			if err != nil {
 				return err
 			}

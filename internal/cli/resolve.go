@@ -27,11 +27,7 @@ coercion failure, schema violation) is reported at once and nothing is printed.`
 			if err := checkFormat(format, render.Formats); err != nil {
 				return err
 			}
-			l, err := a.load()
-			if err != nil {
-				return err
-			}
-			env, err := a.environment(l, env, service)
+			l, env, err := a.loadFor(env, service)
 			if err != nil {
 				return err
 			}

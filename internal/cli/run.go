@@ -28,11 +28,7 @@ environment, plus every secret under its own name. Signals are forwarded to the
 program and its exit code is returned. Nothing is written to disk.`,
 		Args: argCount(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
-			l, err := a.load()
-			if err != nil {
-				return err
-			}
-			env, err := a.environment(l, env, service)
+			l, env, err := a.loadFor(env, service)
 			if err != nil {
 				return err
 			}
