@@ -32,7 +32,7 @@ whether a variable is set here, which differs from machine to machine).`,
 			if err := checkFormat(format, []string{"text", "markdown", "json"}); err != nil {
 				return err
 			}
-			l, err := a.load()
+			l, env, err := a.loadFor(env, service)
 			if err != nil {
 				return err
 			}
@@ -70,10 +70,9 @@ whether a variable is set here, which differs from machine to machine).`,
 			return err
 		},
 	}
-	cmd.Flags().StringVar(&env, "env", "", "environment (required)")
+	cmd.Flags().StringVar(&env, "env", "", envFlagHelp)
 	cmd.Flags().StringVar(&service, "service", "", "service whose layers to add")
 	cmd.Flags().StringVar(&format, "format", "text", "output format: text, markdown or json")
-	_ = cmd.MarkFlagRequired("env")
 	return cmd
 }
 
