@@ -321,7 +321,7 @@ func (r reader) GetReleaseByDigest(ctx context.Context, digest string) (store.Re
 	if err != nil {
 		return rel, mapErr(err, "sqlite: read release by digest")
 	}
-	return r.withFiles(ctx, rel)
+	return rel, nil
 }
 
 // withFiles loads a release's files. A release and its files are written in

@@ -156,6 +156,7 @@ func testReleases(t *testing.T, open func(*testing.T) store.Store) {
 		if err != nil {
 			t.Fatalf("GetReleaseByDigest(%s): %v", want.Digest, err)
 		}
+		want.Files = nil
 		diff(t, "GetReleaseByDigest("+want.Digest+")", want, got)
 	}
 
