@@ -156,6 +156,11 @@ func (c *envConfig) resolve(service string) *resolved {
 	o := r.opts
 	o.Reveal = true
 	_ = render.Write(&b, "json", res.Tree, o)
+	if bytes.Equal(b.Bytes(), r.plain.data) {
+		// Nothing was hidden: the same bytes are kept once.
+		r.revealed = r.plain
+		return r
+	}
 	r.revealed = newBody(b.Bytes())
 	return r
 }
