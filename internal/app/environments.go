@@ -23,6 +23,11 @@ func (a *App) SetRelease(ctx context.Context, p *auth.Principal, env, id string)
 	if id == "" {
 		return "", errs.Field("release", "required: the ID of the release to make current")
 	}
+	// The definition is read and parsed before the write transaction, which
+	// then only checks and writes: its work does not grow with the release.
+	// A release never changes once stored, so reading it outside is safe.
+	// Its errors wait until the environment's own checks have spoken.
+	def, defErr := a.definitionIn(ctx, id, env)
 	err = a.write(ctx, func(ctx context.Context, t *txn) error {
 		e, err := t.GetEnvironment(ctx, env)
 		if errs.Is(err, errs.NotFound) {
@@ -34,16 +39,8 @@ func (a *App) SetRelease(ctx context.Context, p *auth.Principal, env, id string)
 		if e.Promoted {
 			return errs.E(errs.Conflict, "environment %q takes releases only through promotions: its workspace definition has a promotion block", env)
 		}
-		rel, err := t.GetRelease(ctx, id)
-		if errs.Is(err, errs.NotFound) {
-			return errs.E(errs.NotFound, "unknown release %q", id)
-		}
-		if err != nil {
-			return err
-		}
-		def, err := definitionIn(rel, env)
-		if err != nil {
-			return err
+		if defErr != nil {
+			return defErr
 		}
 		if e.Release == id {
 			previous = id
@@ -71,12 +68,20 @@ func (a *App) SetRelease(ctx context.Context, p *auth.Principal, env, id string)
 	return previous, err
 }
 
-// definitionIn is env as release rel defines it; a release whose
-// envplane.yaml does not know env cannot be current there.
-func definitionIn(rel domain.Release, env string) (domain.Environment, error) {
-	ws, err := workspace.Load(release.FS(rel.Files))
+// definitionIn is env as release id defines it, from the release's
+// envplane.yaml alone; a release whose envplane.yaml does not know env
+// cannot be current there.
+func (a *App) definitionIn(ctx context.Context, id, env string) (domain.Environment, error) {
+	data, err := a.st.GetReleaseFile(ctx, id, workspace.FileName)
+	if errs.Is(err, errs.NotFound) {
+		return domain.Environment{}, errs.E(errs.NotFound, "unknown release %q", id)
+	}
 	if err != nil {
-		return domain.Environment{}, errs.Wrap(errs.Conflict, err, "release %s does not load", rel.ID)
+		return domain.Environment{}, err
+	}
+	ws, err := workspace.Load(release.FS(map[string][]byte{workspace.FileName: data}))
+	if err != nil {
+		return domain.Environment{}, errs.Wrap(errs.Conflict, err, "release %s does not load", id)
 	}
 	for i, e := range ws.Environments {
 		if e.Name == env {
@@ -84,5 +89,5 @@ func definitionIn(rel domain.Release, env string) (domain.Environment, error) {
 		}
 	}
 	return domain.Environment{}, &errs.Error{Kind: errs.Invalid, Message: "the release does not define this environment",
-		Fields: []errs.FieldError{{Field: "release", Message: "release " + rel.ID + " has no environment " + env + " in its envplane.yaml"}}}
+		Fields: []errs.FieldError{{Field: "release", Message: "release " + id + " has no environment " + env + " in its envplane.yaml"}}}
 }

@@ -159,6 +159,11 @@ func (c *envConfig) resolve(service string) *resolved {
 		r.err = errs.Wrap(errs.Unprocessable, err, "the config of %s cannot be served: %v", c.env, err)
 		return r
 	}
+	if bytes.Equal(b.Bytes(), r.plain.data) {
+		// Nothing was hidden: the same bytes are kept once.
+		r.revealed = r.plain
+		return r
+	}
 	r.revealed = newBody(b.Bytes())
 	return r
 }

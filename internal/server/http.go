@@ -11,6 +11,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"net"
 	"net/http"
 	"net/url"
 	"reflect"
@@ -210,6 +211,10 @@ func (rt *route) serve(w *recorder, r *http.Request) error {
 	if rt.action != "" {
 		e, err := s.authenticate(r)
 		if err != nil {
+			var ra *retryAfter
+			if errors.As(err, &ra) {
+				w.Header().Set("Retry-After", strconv.Itoa(ra.secs))
+			}
 			return err
 		}
 		p = &e.p
@@ -449,19 +454,27 @@ type principalEntry struct {
 }
 
 // principalCache maps token hashes to principals, so authenticating a known
-// token costs no store round trip (and works while the store is down). It is
-// emptied on every token change.
+// token costs no store round trip (and works while the store is down), and
+// remembers hashes the store did not know, so that a client repeating an
+// unknown or revoked token costs none either. It is emptied on every token
+// change: a token created meanwhile is never refused from it.
 type principalCache struct {
-	mu  sync.RWMutex
-	m   map[[sha256.Size]byte]*principalEntry
-	gen uint64
+	mu      sync.RWMutex
+	m       map[[sha256.Size]byte]*principalEntry
+	unknown map[[sha256.Size]byte]struct{} // at most maxUnknownTokens
+	gen     uint64
 	// changes is closed (and replaced) when the cache is cleared, telling
 	// SSE streams to check that their token still exists.
 	changes chan struct{}
 }
 
+// maxUnknownTokens bounds the negative cache: a client sending ever new
+// tokens empties it, and meets the per-address limit on failed lookups.
+const maxUnknownTokens = 4096
+
 func (c *principalCache) init() {
 	c.m = map[[sha256.Size]byte]*principalEntry{}
+	c.unknown = map[[sha256.Size]byte]struct{}{}
 	c.changes = make(chan struct{})
 }
 
@@ -472,11 +485,16 @@ func (c *principalCache) changed() <-chan struct{} {
 	return c.changes
 }
 
-func (c *principalCache) get(k [sha256.Size]byte) (*principalEntry, uint64) {
+// get returns the cached principal of k, whether k is known to be unknown,
+// and the cache's generation.
+func (c *principalCache) get(k [sha256.Size]byte) (e *principalEntry, unknown bool, gen uint64) {
 	c.mu.RLock()
-	e, gen := c.m[k], c.gen
+	e, gen = c.m[k], c.gen
+	if e == nil {
+		_, unknown = c.unknown[k]
+	}
 	c.mu.RUnlock()
-	return e, gen
+	return e, unknown, gen
 }
 
 // put caches e unless the cache was cleared since gen was read: the token
@@ -489,13 +507,78 @@ func (c *principalCache) put(k [sha256.Size]byte, e *principalEntry, gen uint64)
 	c.mu.Unlock()
 }
 
+// putUnknown remembers that the store knows no token k, unless the cache
+// was cleared since gen was read: the token may have been created meanwhile.
+func (c *principalCache) putUnknown(k [sha256.Size]byte, gen uint64) {
+	c.mu.Lock()
+	if c.gen == gen {
+		if len(c.unknown) >= maxUnknownTokens {
+			clear(c.unknown)
+		}
+		c.unknown[k] = struct{}{}
+	}
+	c.mu.Unlock()
+}
+
 func (c *principalCache) clear() {
 	c.mu.Lock()
 	clear(c.m)
+	clear(c.unknown)
 	c.gen++
 	close(c.changes)
 	c.changes = make(chan struct{})
 	c.mu.Unlock()
+}
+
+// failLimiter bounds the store lookups of tokens that turn out unknown, per
+// client address: a client guessing tokens gets 429 instead of a database
+// query per guess. Tokens already cached (valid or unknown) never meet it.
+type failLimiter struct {
+	limit rate.Limit
+	burst int
+	mu    sync.Mutex
+	m     map[string]*rate.Limiter // at most maxFailAddrs
+}
+
+const maxFailAddrs = 10000
+
+// allow reports whether addr may have one more unknown token looked up.
+func (f *failLimiter) allow(addr string) bool {
+	if f == nil {
+		return true
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.m[addr]
+	return l == nil || l.Tokens() >= 1
+}
+
+// failed counts a lookup of addr that found no token.
+func (f *failLimiter) failed(addr string) {
+	if f == nil {
+		return
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	l := f.m[addr]
+	if l == nil {
+		if len(f.m) >= maxFailAddrs {
+			clear(f.m)
+		}
+		l = rate.NewLimiter(f.limit, f.burst)
+		f.m[addr] = l
+	}
+	l.Allow()
+}
+
+// clientAddr is the request's peer address without its port. Forwarding
+// headers are not trusted: anyone can set them.
+func clientAddr(r *http.Request) string {
+	host, _, err := net.SplitHostPort(r.RemoteAddr)
+	if err != nil {
+		return r.RemoteAddr
+	}
+	return host
 }
 
 // authenticate finds the principal of the request's bearer token.
@@ -506,18 +589,47 @@ func (s *Server) authenticate(r *http.Request) (*principalEntry, error) {
 		return nil, errs.E(errs.Unauthorized, "a bearer token is required (Authorization: Bearer ep_…)")
 	}
 	if !strings.HasPrefix(token, auth.TokenPrefix) {
-		return nil, errs.E(errs.Unauthorized, "unknown or revoked token")
+		return nil, errUnknownToken
 	}
 	sum := auth.Sum(token)
-	if e, _ := s.tokens.get(sum); e != nil {
+	e, unknown, gen := s.tokens.get(sum)
+	if e != nil {
 		return e, nil
 	}
-	return s.lookupToken(r.Context(), sum)
+	if unknown {
+		return nil, errUnknownToken
+	}
+	addr := clientAddr(r)
+	if !s.authFails.allow(addr) {
+		secs := max(1, int(math.Ceil(1/float64(s.authFails.limit))))
+		return nil, &retryAfter{secs: secs, err: errs.E(errs.RateLimited, "too many unknown tokens from this address; retry after %d s", secs)}
+	}
+	e, err := s.lookupToken(r.Context(), sum, gen)
+	if errs.Is(err, errs.Unauthorized) {
+		s.authFails.failed(addr)
+	}
+	return e, err
 }
 
-func (s *Server) lookupToken(ctx context.Context, sum [sha256.Size]byte) (*principalEntry, error) {
-	_, gen := s.tokens.get(sum)
+var errUnknownToken = errs.E(errs.Unauthorized, "unknown or revoked token")
+
+// retryAfter is a RateLimited error with the Retry-After it asks for.
+type retryAfter struct {
+	secs int
+	err  error
+}
+
+func (e *retryAfter) Error() string { return e.err.Error() }
+func (e *retryAfter) Unwrap() error { return e.err }
+
+// lookupToken asks the store for the token with hash sum and caches the
+// answer, known or unknown, unless the cache changed since generation gen.
+func (s *Server) lookupToken(ctx context.Context, sum [sha256.Size]byte, gen uint64) (*principalEntry, error) {
 	p, err := s.app.Authenticate(ctx, hex.EncodeToString(sum[:]))
+	if errs.Is(err, errs.Unauthorized) {
+		s.tokens.putUnknown(sum, gen)
+		return nil, err
+	}
 	if err != nil {
 		return nil, err
 	}

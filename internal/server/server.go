@@ -19,6 +19,8 @@ import (
 	"sync/atomic"
 	"time"
 
+	"golang.org/x/time/rate"
+
 	"github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
@@ -27,9 +29,13 @@ import (
 
 // Defaults for zero Options fields.
 const (
-	DefaultRateLimit       = 1000     // requests per second per token
-	DefaultMaxBodyBytes    = 32 << 20 // release uploads: 16 MiB of files plus JSON escaping
-	DefaultHeartbeat       = 15 * time.Second
+	DefaultRateLimit    = 1000     // requests per second per token
+	DefaultMaxBodyBytes = 32 << 20 // release uploads: 16 MiB of files plus JSON escaping
+	DefaultHeartbeat    = 15 * time.Second
+	// DefaultAuthFailLimit is store lookups of unknown tokens per second per
+	// client address; DefaultAuthFailBurst of them may come at once.
+	DefaultAuthFailLimit   = 5
+	DefaultAuthFailBurst   = 50
 	DefaultShutdownTimeout = 10 * time.Second
 	// smallBody bounds every request body other than a release upload.
 	smallBody = 1 << 20
@@ -49,6 +55,12 @@ type Options struct {
 	// a negative value turns the limit off. RateBurst defaults to twice it.
 	RateLimit float64
 	RateBurst int
+	// AuthFailLimit bounds, per client address, the store lookups of tokens
+	// that turn out unknown, per second (0: DefaultAuthFailLimit; negative:
+	// no limit); AuthFailBurst (0: DefaultAuthFailBurst) may come at once.
+	// A repeated unknown token is answered from memory and never counts.
+	AuthFailLimit float64
+	AuthFailBurst int
 	// MaxBodyBytes bounds release uploads (0: DefaultMaxBodyBytes); other
 	// bodies are bounded by the smaller of it and 1 MiB.
 	MaxBodyBytes int64
@@ -84,6 +96,8 @@ type Server struct {
 	// dirty: the snapshot may be behind the store and a reload is due.
 	dirty  atomic.Bool
 	tokens principalCache
+	// authFails limits unknown-token lookups per client address; nil: off.
+	authFails *failLimiter
 	// secretGens counts secret changes per environment, so that reload
 	// re-resolves exactly the environments whose secrets changed.
 	secretGens secretGens
@@ -148,6 +162,16 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		stopping: make(chan struct{}),
 	}
 	s.tokens.init()
+	if o.AuthFailLimit == 0 {
+		o.AuthFailLimit = DefaultAuthFailLimit
+	}
+	if o.AuthFailBurst <= 0 {
+		o.AuthFailBurst = DefaultAuthFailBurst
+	}
+	if o.AuthFailLimit > 0 {
+		s.authFails = &failLimiter{limit: rate.Limit(o.AuthFailLimit), burst: o.AuthFailBurst, m: map[string]*rate.Limiter{}}
+	}
+	s.opts = o
 	s.snap.Store(emptySnapshot())
 	s.registerRoutes()
 

@@ -33,7 +33,12 @@ type (
 // Reader answers queries.
 type Reader interface {
 	GetRelease(ctx context.Context, id string) (Release, error)
+	// GetReleaseByDigest returns the release with digest, without its
+	// files: it answers "is this content stored?" (GetRelease has them).
 	GetReleaseByDigest(ctx context.Context, digest string) (Release, error)
+	// GetReleaseFile returns one file of a release; NotFound when the
+	// release or the file does not exist.
+	GetReleaseFile(ctx context.Context, id, path string) ([]byte, error)
 	// ListReleases returns newest first, without files.
 	ListReleases(ctx context.Context, limit int) ([]Release, error)
 	ListEnvironments(ctx context.Context) ([]Environment, error)

@@ -31,6 +31,7 @@ import (
 
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
+	"github.com/envplane/envplane/internal/store/internal/blobkey"
 	"github.com/envplane/envplane/internal/store/internal/fanout"
 	"github.com/envplane/envplane/internal/store/internal/jsoncol"
 	"github.com/envplane/envplane/internal/store/internal/migrate"
@@ -408,13 +409,14 @@ func (r reader) GetReleaseByDigest(ctx context.Context, digest string) (store.Re
 	if err != nil {
 		return rel, mapErr(err, "postgres: read release by digest")
 	}
-	return r.withFiles(ctx, rel)
+	return rel, nil
 }
 
 // withFiles loads a release's files. A release and its files are written in
 // one transaction, so a visible release has all of them.
 func (r reader) withFiles(ctx context.Context, rel store.Release) (store.Release, error) {
-	rows, err := r.q.Query(ctx, `SELECT path, content FROM release_files WHERE release_id = $1`, rel.ID)
+	rows, err := r.q.Query(ctx, `SELECT f.path, b.content FROM release_files f JOIN blobs b ON b.digest = f.blob
+		WHERE f.release_id = $1`, rel.ID)
 	if err != nil {
 		return rel, mapErr(err, "postgres: read release %q files", rel.ID)
 	}
@@ -430,6 +432,22 @@ func (r reader) withFiles(ctx context.Context, rel store.Release) (store.Release
 		return nil
 	})
 	return rel, mapErr(err, "postgres: read release %q files", rel.ID)
+}
+
+func (r reader) GetReleaseFile(ctx context.Context, id, path string) ([]byte, error) {
+	var content []byte
+	err := r.q.QueryRow(ctx, `SELECT b.content FROM release_files f JOIN blobs b ON b.digest = f.blob
+		WHERE f.release_id = $1 AND f.path = $2`, id, path).Scan(&content)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errs.Wrap(errs.NotFound, err, "release %q has no file %q", id, path)
+	}
+	if err != nil {
+		return nil, mapErr(err, "postgres: read release %q file %q", id, path)
+	}
+	if content == nil {
+		content = []byte{}
+	}
+	return content, nil
 }
 
 func (r reader) ListReleases(ctx context.Context, limit int) ([]store.Release, error) {
@@ -565,15 +583,45 @@ func (t *tx) InsertRelease(ctx context.Context, r store.Release) error {
 	if tag.RowsAffected() == 0 {
 		return errs.E(errs.Conflict, "a release with ID %q or digest %q already exists", r.ID, r.Digest)
 	}
-	files := make([][]any, 0, len(r.Files))
+	// Each content is stored once: only blobs not stored yet are sent.
+	keys := make(map[string]string, len(r.Files)) // path → blob
+	var all []string
 	for path, content := range r.Files {
-		if content == nil {
-			content = []byte{} // NULL would break NOT NULL
-		}
-		files = append(files, []any{r.ID, path, content})
+		k := blobkey.Of(content)
+		keys[path] = k
+		all = append(all, k)
 	}
-	// COPY sends every file in one round trip.
-	_, err = t.tx.CopyFrom(ctx, pgx.Identifier{"release_files"}, []string{"release_id", "path", "content"}, pgx.CopyFromRows(files))
+	rows, err := t.q.Query(ctx, `SELECT digest FROM blobs WHERE digest = ANY($1)`, all)
+	if err != nil {
+		return mapErr(err, "postgres: insert release %q files", r.ID)
+	}
+	have, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return mapErr(err, "postgres: insert release %q files", r.ID)
+	}
+	stored := make(map[string]bool, len(r.Files))
+	for _, k := range have {
+		stored[k] = true
+	}
+	var blobs, files [][]any
+	for path, content := range r.Files {
+		k := keys[path]
+		if !stored[k] {
+			stored[k] = true
+			if content == nil {
+				content = []byte{} // NULL would break NOT NULL
+			}
+			blobs = append(blobs, []any{k, content})
+		}
+		files = append(files, []any{r.ID, path, k})
+	}
+	// COPY sends every new blob, then every file, in one round trip each.
+	if len(blobs) > 0 {
+		if _, err := t.tx.CopyFrom(ctx, pgx.Identifier{"blobs"}, []string{"digest", "content"}, pgx.CopyFromRows(blobs)); err != nil {
+			return mapErr(err, "postgres: insert release %q files", r.ID)
+		}
+	}
+	_, err = t.tx.CopyFrom(ctx, pgx.Identifier{"release_files"}, []string{"release_id", "path", "blob"}, pgx.CopyFromRows(files))
 	return mapErr(err, "postgres: insert release %q files", r.ID)
 }
 

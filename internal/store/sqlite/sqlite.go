@@ -10,6 +10,7 @@ package sqlite
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"embed"
 	"errors"
 	"fmt"
@@ -26,6 +27,7 @@ import (
 
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/store"
+	"github.com/envplane/envplane/internal/store/internal/blobkey"
 	"github.com/envplane/envplane/internal/store/internal/fanout"
 	"github.com/envplane/envplane/internal/store/internal/jsoncol"
 	"github.com/envplane/envplane/internal/store/internal/migrate"
@@ -33,6 +35,21 @@ import (
 
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
+
+// envplane_sha256 keys blobs in migration 0003, as blobkey.Of does in Go.
+func init() {
+	sqlite.MustRegisterDeterministicScalarFunction("envplane_sha256", 1, func(_ *sqlite.FunctionContext, args []driver.Value) (driver.Value, error) {
+		switch v := args[0].(type) {
+		case []byte:
+			return blobkey.Of(v), nil
+		case string:
+			return blobkey.Of([]byte(v)), nil
+		case nil:
+			return blobkey.Of(nil), nil
+		}
+		return nil, fmt.Errorf("envplane_sha256: %T is not text or a blob", args[0])
+	})
+}
 
 // busyTimeoutMS is how long a statement waits for a lock held by another
 // process on the same file before failing as unavailable.
@@ -304,13 +321,14 @@ func (r reader) GetReleaseByDigest(ctx context.Context, digest string) (store.Re
 	if err != nil {
 		return rel, mapErr(err, "sqlite: read release by digest")
 	}
-	return r.withFiles(ctx, rel)
+	return rel, nil
 }
 
 // withFiles loads a release's files. A release and its files are written in
 // one transaction, so a visible release has all of them.
 func (r reader) withFiles(ctx context.Context, rel store.Release) (store.Release, error) {
-	rows, err := r.q.QueryContext(ctx, `SELECT path, content FROM release_files WHERE release_id = ?`, rel.ID)
+	rows, err := r.q.QueryContext(ctx, `SELECT f.path, b.content FROM release_files f JOIN blobs b ON b.digest = f.blob
+		WHERE f.release_id = ?`, rel.ID)
 	if err != nil {
 		return rel, mapErr(err, "sqlite: read release %q files", rel.ID)
 	}
@@ -328,6 +346,22 @@ func (r reader) withFiles(ctx context.Context, rel store.Release) (store.Release
 		rel.Files[path] = content
 	}
 	return rel, mapErr(rows.Err(), "sqlite: read release %q files", rel.ID)
+}
+
+func (r reader) GetReleaseFile(ctx context.Context, id, path string) ([]byte, error) {
+	var content []byte
+	err := r.q.QueryRowContext(ctx, `SELECT b.content FROM release_files f JOIN blobs b ON b.digest = f.blob
+		WHERE f.release_id = ? AND f.path = ?`, id, path).Scan(&content)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errs.Wrap(errs.NotFound, err, "release %q has no file %q", id, path)
+	}
+	if err != nil {
+		return nil, mapErr(err, "sqlite: read release %q file %q", id, path)
+	}
+	if content == nil {
+		content = []byte{}
+	}
+	return content, nil
 }
 
 func (r reader) ListReleases(ctx context.Context, limit int) ([]store.Release, error) {
@@ -504,12 +538,22 @@ func (t *tx) InsertRelease(ctx context.Context, r store.Release) error {
 	if err != nil {
 		return mapErr(err, "sqlite: insert release %q", r.ID)
 	}
+	// Each content is stored once: a blob that exists is only referenced.
 	for path, content := range r.Files {
 		if content == nil {
 			content = []byte{} // NULL would break NOT NULL
 		}
-		if _, err := t.q.ExecContext(ctx, `INSERT INTO release_files (release_id, path, content) VALUES (?, ?, ?)`,
-			r.ID, path, content); err != nil {
+		key := blobkey.Of(content)
+		var one int
+		err := t.q.QueryRowContext(ctx, `SELECT 1 FROM blobs WHERE digest = ?`, key).Scan(&one)
+		if errors.Is(err, sql.ErrNoRows) {
+			_, err = t.q.ExecContext(ctx, `INSERT INTO blobs (digest, content) VALUES (?, ?)`, key, content)
+		}
+		if err != nil {
+			return mapErr(err, "sqlite: insert release %q file %q", r.ID, path)
+		}
+		if _, err := t.q.ExecContext(ctx, `INSERT INTO release_files (release_id, path, blob) VALUES (?, ?, ?)`,
+			r.ID, path, key); err != nil {
 			return mapErr(err, "sqlite: insert release %q file %q", r.ID, path)
 		}
 	}

@@ -31,6 +31,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		fn   func(t *testing.T, open func(t *testing.T) store.Store)
 	}{
 		{"Releases", testReleases},
+		{"ReleaseFiles", testReleaseFiles},
 		{"Environments", testEnvironments},
 		{"Tokens", testTokens},
 		{"Audit", testAudit},
@@ -155,6 +156,7 @@ func testReleases(t *testing.T, open func(*testing.T) store.Store) {
 		if err != nil {
 			t.Fatalf("GetReleaseByDigest(%s): %v", want.Digest, err)
 		}
+		want.Files = nil
 		diff(t, "GetReleaseByDigest("+want.Digest+")", want, got)
 	}
 
@@ -196,6 +198,72 @@ func testReleases(t *testing.T, open func(*testing.T) store.Store) {
 	wantKind(t, "GetRelease(nope)", err, errs.NotFound)
 	_, err = s.GetReleaseByDigest(ctx, "sha256:nope")
 	wantKind(t, "GetReleaseByDigest(nope)", err, errs.NotFound)
+}
+
+// testReleaseFiles: contents are shared between files and releases (the
+// backends store each once), and each file reads back as its own.
+func testReleaseFiles(t *testing.T, open func(*testing.T) store.Store) {
+	ctx, s := t.Context(), open(t)
+	big := bytes.Repeat([]byte("shared line\n"), 10000)
+	ra := release("ra", "sha256:a", base)
+	ra.Files = map[string][]byte{"envplane.yaml": []byte("a\n"), "big.yaml": big, "copy.yaml": big, "empty": {}, "nil": nil}
+	rb := release("rb", "sha256:b", base)
+	rb.Files = map[string][]byte{"envplane.yaml": []byte("b\n"), "big.yaml": big, "moved/big.yaml": big, "empty": {}}
+	// A release whose insert rolls back leaves no file behind, and its
+	// contents can still be stored by a later release.
+	rc := release("rc", "sha256:c", base)
+	rc.Files = map[string][]byte{"envplane.yaml": []byte("c\n"), "only-c": []byte("c only")}
+	err := s.WithTx(ctx, func(tx store.Tx) error {
+		if err := tx.InsertRelease(ctx, rc); err != nil {
+			return err
+		}
+		return errs.E(errs.Conflict, "roll back")
+	})
+	wantKind(t, "rolled back insert", err, errs.Conflict)
+	for _, r := range []store.Release{ra, rb, rc} {
+		tx(t, s, func(tx store.Tx) error { return tx.InsertRelease(ctx, r) })
+	}
+	ra.Files["nil"] = []byte{}
+	for _, want := range []store.Release{ra, rb, rc} {
+		got, err := s.GetRelease(ctx, want.ID)
+		if err != nil {
+			t.Fatalf("GetRelease(%s): %v", want.ID, err)
+		}
+		diff(t, "GetRelease("+want.ID+").Files", want.Files, got.Files)
+	}
+	for _, tt := range []struct {
+		id, path string
+		want     []byte
+		kind     errs.Kind // 0: found
+	}{
+		{"ra", "envplane.yaml", []byte("a\n"), 0},
+		{"rb", "envplane.yaml", []byte("b\n"), 0},
+		{"rb", "moved/big.yaml", big, 0},
+		{"ra", "empty", []byte{}, 0},
+		{"rc", "only-c", []byte("c only"), 0},
+		{"ra", "only-c", nil, errs.NotFound},
+		{"ra", "missing", nil, errs.NotFound},
+		{"nope", "envplane.yaml", nil, errs.NotFound},
+	} {
+		got, err := s.GetReleaseFile(ctx, tt.id, tt.path)
+		if tt.kind != 0 {
+			wantKind(t, "GetReleaseFile("+tt.id+", "+tt.path+")", err, tt.kind)
+			continue
+		}
+		if err != nil {
+			t.Fatalf("GetReleaseFile(%s, %s): %v", tt.id, tt.path, err)
+		}
+		diff(t, "GetReleaseFile("+tt.id+", "+tt.path+")", tt.want, got)
+	}
+	// Inside a transaction too.
+	tx(t, s, func(tx store.Tx) error {
+		got, err := tx.GetReleaseFile(ctx, "rb", "big.yaml")
+		if err != nil {
+			return err
+		}
+		diff(t, "tx GetReleaseFile", big, got)
+		return nil
+	})
 }
 
 func testEnvironments(t *testing.T, open func(*testing.T) store.Store) {
@@ -831,4 +899,50 @@ func testEnvKeys(t *testing.T, open func(*testing.T) store.Store) {
 	})
 	got, _ = s.GetEnvKey(ctx, "dev")
 	diff(t, "GetEnvKey(dev) after a rollback", dev, got)
+}
+
+// OldFiles are the release files a database holds before migration 0003
+// (release files into content-addressed blobs): release ID → path →
+// content. Two of the releases share a large file.
+func OldFiles() map[string]map[string][]byte {
+	big := bytes.Repeat([]byte("k: v\n"), 50000)
+	return map[string]map[string][]byte{
+		"rel_old1": {"envplane.yaml": []byte("one\n"), "config/big.yaml": big, "empty.env": {}, "bin": {0, 0xff, 0}},
+		"rel_old2": {"envplane.yaml": []byte("two\n"), "config/big.yaml": big, "config/copy.yaml": big},
+	}
+}
+
+// CheckMigratedFiles checks that s, opened on a database seeded with
+// OldFiles at schema version 2, reads every file back as it was, and that
+// a new release sharing their contents is stored and read back.
+func CheckMigratedFiles(t *testing.T, s store.Store) {
+	t.Helper()
+	ctx := t.Context()
+	old := OldFiles()
+	for id, files := range old {
+		got, err := s.GetRelease(ctx, id)
+		if err != nil {
+			t.Fatalf("GetRelease(%s) after the migration: %v", id, err)
+		}
+		diff(t, "files of "+id+" after the migration", files, got.Files)
+		for path, want := range files {
+			got, err := s.GetReleaseFile(ctx, id, path)
+			if err != nil {
+				t.Fatalf("GetReleaseFile(%s, %s): %v", id, path, err)
+			}
+			diff(t, "GetReleaseFile("+id+", "+path+")", want, got)
+		}
+	}
+	applied, latest, err := s.Migrations(ctx)
+	if err != nil || applied != latest {
+		t.Errorf("Migrations() = %d, %d, %v; want all applied", applied, latest, err)
+	}
+	r := release("rel_new", "sha256:new", base)
+	r.Files = map[string][]byte{"envplane.yaml": []byte("new\n"), "config/big.yaml": old["rel_old1"]["config/big.yaml"]}
+	tx(t, s, func(tx store.Tx) error { return tx.InsertRelease(ctx, r) })
+	got, err := s.GetRelease(ctx, "rel_new")
+	if err != nil {
+		t.Fatal(err)
+	}
+	diff(t, "files of a release stored after the migration", r.Files, got.Files)
 }

@@ -1,0 +1,110 @@
+// Command baresrv is the comparison side of scripts/bench-compare-server: a
+// bare net/http server that answers GET /config with fixed bytes, a fixed
+// ETag and the same response headers envplane sends (If-None-Match → 304),
+// and a minimal SSE server (GET /events, POST /publish fans one message out
+// to every stream). It is what envplane's server is measured against; it does
+// no authentication, routing beyond net/http's, logging or metrics.
+package main
+
+import (
+	"bufio"
+	"flag"
+	"log"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+func main() {
+	addr := flag.String("addr", "127.0.0.1:8091", "listen address")
+	bodyFile := flag.String("body", "", "file with the 200 body")
+	headerFile := flag.String("headers", "", "file of 'Name: value' lines sent on every config answer (ETag among them)")
+	flag.Parse()
+	body, err := os.ReadFile(*bodyFile)
+	if err != nil {
+		log.Fatal(err)
+	}
+	hdr := http.Header{}
+	if *headerFile != "" {
+		f, err := os.Open(*headerFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			k, v, ok := strings.Cut(sc.Text(), ": ")
+			if ok {
+				hdr[http.CanonicalHeaderKey(k)] = []string{strings.TrimSpace(v)}
+			}
+		}
+		f.Close()
+	}
+	etag := hdr.Get("Etag")
+	delete(hdr, "Content-Length")
+	delete(hdr, "Date")
+	length := []string{strconv.Itoa(len(body))}
+
+	var mu sync.Mutex
+	subs := map[chan []byte]struct{}{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /config", func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		for k, v := range hdr {
+			h[k] = v
+		}
+		if r.Header.Get("If-None-Match") == etag {
+			delete(h, "Content-Type")
+			w.WriteHeader(http.StatusNotModified)
+			return
+		}
+		h["Content-Length"] = length
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(body)
+	})
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		ch := make(chan []byte, 16)
+		mu.Lock()
+		subs[ch] = struct{}{}
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			delete(subs, ch)
+			mu.Unlock()
+		}()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		_, _ = w.Write([]byte("retry: 2000\n: connected\n\n"))
+		_ = rc.Flush()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case msg := <-ch:
+				if _, err := w.Write(msg); err != nil {
+					return
+				}
+				if rc.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
+		msg := []byte("event: release\ndata: {\"at\":" + strconv.FormatInt(time.Now().UnixNano(), 10) + "}\n\n")
+		mu.Lock()
+		for ch := range subs {
+			select {
+			case ch <- msg:
+			default:
+			}
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	hs := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	log.Fatal(hs.ListenAndServe())
+}

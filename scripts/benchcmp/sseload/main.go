@@ -1,0 +1,150 @@
+// Command sseload measures how long one change takes to reach N SSE
+// subscribers: it opens N streams on 127.0.0.1 (raw TCP, one goroutine
+// each), waits until all are connected, then per round sends one trigger
+// request and times, per stream, the first "event:" line after it. It prints
+// the latency percentiles over all streams and rounds, then closes the
+// streams. Bounded: N ≤ 20000, rounds ≤ 100.
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"flag"
+	"fmt"
+	"log"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+)
+
+type multi []string
+
+func (m *multi) String() string     { return strings.Join(*m, ",") }
+func (m *multi) Set(s string) error { *m = append(*m, s); return nil }
+
+func main() {
+	streamURL := flag.String("url", "", "event stream URL (http://127.0.0.1:…)")
+	token := flag.String("token", "", "bearer token ('' sends none)")
+	n := flag.Int("n", 1000, "streams")
+	rounds := flag.Int("rounds", 10, "changes to time")
+	method := flag.String("trigger-method", "POST", "trigger request method")
+	trigger := flag.String("trigger", "", "trigger URL")
+	var bodies multi
+	flag.Var(&bodies, "trigger-body", "trigger body; repeat to alternate between several")
+	flag.Parse()
+	if *n < 1 || *n > 20000 || *rounds < 1 || *rounds > 100 {
+		log.Fatal("sseload: 1 ≤ n ≤ 20000, 1 ≤ rounds ≤ 100")
+	}
+	u, err := url.Parse(*streamURL)
+	if err != nil || !strings.HasPrefix(u.Host, "127.0.0.1:") {
+		log.Fatal("sseload: the stream URL must be on 127.0.0.1")
+	}
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	if *token != "" {
+		req += "Authorization: Bearer " + *token + "\r\n"
+	}
+	req += "\r\n"
+
+	type stream struct {
+		conn net.Conn
+		got  chan time.Time
+	}
+	streams := make([]*stream, *n)
+	var ready sync.WaitGroup
+	for i := range streams {
+		c, err := net.Dial("tcp", u.Host)
+		if err != nil {
+			log.Fatalf("sseload: stream %d: %v", i, err)
+		}
+		if _, err := c.Write([]byte(req)); err != nil {
+			log.Fatal(err)
+		}
+		s := &stream{conn: c, got: make(chan time.Time, 4)}
+		streams[i] = s
+		ready.Add(1)
+		go func() {
+			r := bufio.NewReaderSize(c, 1024)
+			connected := false
+			for {
+				line, err := r.ReadSlice('\n')
+				if err != nil {
+					if !connected {
+						ready.Done()
+					}
+					close(s.got)
+					return
+				}
+				switch {
+				case !connected && bytes.HasPrefix(line, []byte(": connected")):
+					connected = true
+					ready.Done()
+				case bytes.HasPrefix(line, []byte("event: ")):
+					s.got <- time.Now()
+				}
+			}
+		}()
+	}
+	ready.Wait()
+	time.Sleep(200 * time.Millisecond)
+
+	var lat []time.Duration
+	client := &http.Client{Timeout: 30 * time.Second}
+	for round := 0; round < *rounds; round++ {
+		var body string
+		if len(bodies) > 0 {
+			body = bodies[round%len(bodies)]
+		}
+		hr, _ := http.NewRequest(*method, *trigger, strings.NewReader(body))
+		if *token != "" {
+			hr.Header.Set("Authorization", "Bearer "+*token)
+		}
+		hr.Header.Set("Content-Type", "application/json")
+		t0 := time.Now()
+		resp, err := client.Do(hr)
+		if err != nil {
+			log.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode >= 300 {
+			log.Fatalf("sseload: trigger answered %s", resp.Status)
+		}
+		deadline := time.After(30 * time.Second)
+		for _, s := range streams {
+			select {
+			case at, ok := <-s.got:
+				if !ok {
+					log.Fatal("sseload: a stream ended")
+				}
+				lat = append(lat, at.Sub(t0))
+			case <-deadline:
+				log.Fatal("sseload: not every stream saw the change within 30 s")
+			}
+		}
+		// Drain extra events of this change (several kinds per change).
+		time.Sleep(100 * time.Millisecond)
+		for _, s := range streams {
+		drain:
+			for {
+				select {
+				case <-s.got:
+				default:
+					break drain
+				}
+			}
+		}
+	}
+	for _, s := range streams {
+		s.conn.Close()
+	}
+	slices.Sort(lat)
+	pct := func(p float64) time.Duration { return lat[min(len(lat)-1, int(p*float64(len(lat))))] }
+	fmt.Fprintf(os.Stdout, "streams=%d rounds=%d p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms\n", *n, *rounds,
+		ms(pct(0.5)), ms(pct(0.9)), ms(pct(0.99)), ms(lat[len(lat)-1]))
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
