@@ -59,10 +59,7 @@ changed is still reported. References nothing sets are compared as written.`,
 			var b bytes.Buffer
 			switch format {
 			case "json":
-				enc := json.NewEncoder(&b)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
+				if err := encodeJSON(&b, struct {
 					Changes []report.Change `json:"changes"`
 				}{changes}); err != nil {
 					return err

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"sort"
 	"strings"
@@ -52,10 +51,7 @@ func (a *app) explainCommand() *cobra.Command {
 			out := report.Explain(v, key, o)
 			var b bytes.Buffer
 			if format == "json" {
-				enc := json.NewEncoder(&b)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(out); err != nil {
+				if err := encodeJSON(&b, out); err != nil {
 					return err
 				}
 			} else {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 
 	"github.com/envplane/envplane/internal/domain"
@@ -69,10 +68,7 @@ workspace's CEL policies.`,
 				if fs == nil {
 					fs = []lint.Finding{}
 				}
-				enc := json.NewEncoder(&b)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
+				if err := encodeJSON(&b, struct {
 					Findings []lint.Finding `json:"findings"`
 				}{fs}); err != nil {
 					return err

@@ -82,6 +82,15 @@ func serverErrorLines(e *envplane.Error) []string {
 	return lines
 }
 
+// encodeJSON writes v as indented JSON, as every --format json prints it
+// (no HTML escaping: the output is for people and programs, not browsers).
+func encodeJSON(b *bytes.Buffer, v any) error {
+	enc := json.NewEncoder(b)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
 // printJSON pretty-prints raw JSON to stdout.
 func (a *app) printJSON(raw []byte) error {
 	var b bytes.Buffer

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"bytes"
-	"encoding/json"
 	"fmt"
 	"os"
 	"strings"
@@ -51,10 +50,7 @@ whether a variable is set here, which differs from machine to machine).`,
 				if vs == nil {
 					vs = []vars.Var{}
 				}
-				enc := json.NewEncoder(&b)
-				enc.SetEscapeHTML(false)
-				enc.SetIndent("", "  ")
-				if err := enc.Encode(struct {
+				if err := encodeJSON(&b, struct {
 					Environment string     `json:"environment"`
 					Service     string     `json:"service,omitempty"`
 					Variables   []vars.Var `json:"variables"`
