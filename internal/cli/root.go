@@ -17,6 +17,7 @@ import (
 
 	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/workspace"
 	envplane "github.com/envplane/envplane/sdk"
@@ -26,7 +27,7 @@ import (
 const (
 	ExitOK      = 0
 	ExitFinding = 1
-	ExitFailure = 2
+	ExitFailure = errs.ExitFailure
 )
 
 // exitError ends a command with a code; a nil err prints nothing.
@@ -79,7 +80,17 @@ func Run(ctx context.Context, args []string, getenv func(string) string, stdin i
 		return ee.code
 	}
 	a.printError(err)
-	return ExitFailure
+	return exitCode(err)
+}
+
+// exitCode is the exit code of a failed command: the one errs' table gives
+// its kind — an API answer's kind comes from its error code.
+func exitCode(err error) int {
+	var se *envplane.Error
+	if errors.As(err, &se) {
+		return errs.KindOfCode(se.Code).ExitCode()
+	}
+	return errs.KindOf(err).ExitCode()
 }
 
 // printError writes one "envplane: ..." line per problem, the first

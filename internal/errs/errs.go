@@ -28,21 +28,41 @@ const (
 	Unprocessable
 )
 
-// table is the one place kinds meet HTTP: status and the error body's code.
+// ExitFailure is the command line's exit code for every error (DESIGN §4:
+// 0 success, 1 a finding, 2 bad input or failure).
+const ExitFailure = 2
+
+// table is the one place kinds meet HTTP and the command line: status, the
+// error body's code, and the exit code.
 var table = map[Kind]struct {
 	status int
 	code   string
+	exit   int
 }{
-	Internal:      {http.StatusInternalServerError, "internal"},
-	Invalid:       {http.StatusBadRequest, "invalid"},
-	NotFound:      {http.StatusNotFound, "not_found"},
-	Conflict:      {http.StatusConflict, "conflict"},
-	Unauthorized:  {http.StatusUnauthorized, "unauthorized"},
-	Forbidden:     {http.StatusForbidden, "forbidden"},
-	TooLarge:      {http.StatusRequestEntityTooLarge, "too_large"},
-	RateLimited:   {http.StatusTooManyRequests, "rate_limited"},
-	Unavailable:   {http.StatusServiceUnavailable, "unavailable"},
-	Unprocessable: {http.StatusUnprocessableEntity, "unprocessable"},
+	Internal:      {http.StatusInternalServerError, "internal", ExitFailure},
+	Invalid:       {http.StatusBadRequest, "invalid", ExitFailure},
+	NotFound:      {http.StatusNotFound, "not_found", ExitFailure},
+	Conflict:      {http.StatusConflict, "conflict", ExitFailure},
+	Unauthorized:  {http.StatusUnauthorized, "unauthorized", ExitFailure},
+	Forbidden:     {http.StatusForbidden, "forbidden", ExitFailure},
+	TooLarge:      {http.StatusRequestEntityTooLarge, "too_large", ExitFailure},
+	RateLimited:   {http.StatusTooManyRequests, "rate_limited", ExitFailure},
+	Unavailable:   {http.StatusServiceUnavailable, "unavailable", ExitFailure},
+	Unprocessable: {http.StatusUnprocessableEntity, "unprocessable", ExitFailure},
+}
+
+// ExitCode is the command line's exit code for an error of this kind.
+func (k Kind) ExitCode() int { return table[k].exit }
+
+// KindOfCode is the kind whose error-body code is code (Internal for an
+// unknown one): how a client turns an API answer back into a kind.
+func KindOfCode(code string) Kind {
+	for k, row := range table {
+		if row.code == code {
+			return k
+		}
+	}
+	return Internal
 }
 
 // Status is the HTTP status for a kind.

@@ -22,6 +22,12 @@ func TestStatusTable(t *testing.T) {
 		if k.Code() == "" {
 			t.Errorf("%d has no code", k)
 		}
+		if KindOfCode := errs.KindOfCode(k.Code()); KindOfCode != k {
+			t.Errorf("KindOfCode(%q) = %v", k.Code(), KindOfCode)
+		}
+		if k.ExitCode() != errs.ExitFailure {
+			t.Errorf("%v exits %d", k, k.ExitCode())
+		}
 	}
 }
 
