@@ -240,6 +240,9 @@ func (c *compiler) operation(v *tree.Value, op string, args *tree.Value) cnode {
 	}
 	fn, single := e.fn, e.kind == opSingle
 	if !spread {
+		if n, ok := c.fast(op, items); ok {
+			return n
+		}
 		if len(items) == 2 && items[0].c == nil && items[1].c != nil {
 			// The common `{"op": [expression, constant]}`.
 			a, b := items[0].fn, *items[1].c
