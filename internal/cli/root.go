@@ -165,8 +165,9 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `envplane owns a team's environments: the layered configuration each service gets
 in each environment (with provenance), encrypted secrets, and releases served to
 applications. Offline commands (resolve, explain, diff, lint, run) work on the
-workspace: the nearest directory upwards with an envplane.yaml. Feature flags and
-gated promotion (promote, approve, rollback) are not built yet.`,
+workspace: the nearest directory upwards with an envplane.yaml; so do the feature
+flags (flags list, flags eval). Gated promotion (promote, approve, rollback) is not
+built yet.`,
 		Version:                    version(),
 		SilenceErrors:              true,
 		SilenceUsage:               true,
@@ -195,6 +196,7 @@ gated promotion (promote, approve, rollback) are not built yet.`,
 		a.auditCommand(),
 		a.keysCommand(),
 		a.secretsCommand(),
+		a.flagsCommand(),
 		a.versionCommand(),
 	)
 	return root

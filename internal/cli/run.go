@@ -24,7 +24,8 @@ func (a *app) runCommand() *cobra.Command {
 		Short: "Run a program with the resolved config in its environment",
 		Long: `Run resolves the config and starts COMMAND with it exported as environment variables
 (flattened like the dotenv format: server.port → SERVER_PORT) on top of the current
-environment, plus every secret under its own name. Signals are forwarded to the
+environment, plus every secret under its own name, plus FEATURE_<KEY>=true|false for
+every boolean flag as it evaluates without a context. Signals are forwarded to the
 program and its exit code is returned. Nothing is written to disk.`,
 		Args: argCount(1, -1),
 		RunE: func(cmd *cobra.Command, args []string) error {
@@ -42,6 +43,11 @@ program and its exit code is returned. Nothing is written to disk.`,
 				return err
 			}
 			environ := os.Environ()
+			fv, err := a.flagVars(l, env)
+			if err != nil {
+				return err
+			}
+			environ = append(environ, fv...)
 			for _, v := range vars {
 				environ = append(environ, v.Name+"="+v.Value)
 			}

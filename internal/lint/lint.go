@@ -2,7 +2,7 @@
 // environment (alone and for every service) is resolved, and the built-in
 // rules (resolution problems, schema, type drift, missing keys, sensitive
 // literals, copied secrets, unused layers, environments without a file of
-// their own) and the workspace's CEL policies
+// their own, flag files that do not load) and the workspace's CEL policies
 // report findings, sorted by place, in text, JSON or SARIF.
 package lint
 
@@ -93,6 +93,7 @@ func Run(r *resolve.Resolver, pol *policy.Compiled, o Options) []Finding {
 	}
 	l.unusedLayers()
 	l.missingEnvironmentFiles()
+	l.flags()
 	for _, u := range vars.UnusedVariables(r, o.Environ) {
 		msg := fmt.Sprintf("%s carries the prefix %s_ but sets no key in any environment", u.Name, ws.Config.Env.Prefix)
 		if u.Suggest != "" {

@@ -1,0 +1,65 @@
+package flags
+
+import "testing"
+
+const benchFlags = `{
+  "flags": {
+    "static": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "on"},
+    "rule": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+      "targeting": {"if": [{"and": [
+        {"==": [{"var": "plan"}, "pro"]},
+        {">=": [{"var": "age"}, 18]},
+        {"in": [{"var": "country"}, ["FR", "DE", "NL"]]}
+      ]}, "on", "off"]}},
+    "split": {"state": "ENABLED", "variants": {"a": "a", "b": "b", "c": "c"}, "defaultVariant": "a",
+      "targeting": {"fractional": [["a", 50], ["b", 30], ["c", 20]]}}
+  }
+}`
+
+func benchSet(b *testing.B) *Set {
+	d := Parse(File{Name: "bench.json", Data: []byte(benchFlags)})
+	if p := d.Problems(); len(p) > 0 {
+		b.Fatal(p)
+	}
+	return d.Set("")
+}
+
+func BenchmarkEvaluateStatic(b *testing.B) {
+	s := benchSet(b)
+	ctx := map[string]any{"targetingKey": "user-1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := s.Evaluate("static", Boolean, false, ctx); r.Value != true {
+			b.Fatal(r)
+		}
+	}
+}
+
+func BenchmarkEvaluateRule3(b *testing.B) {
+	s := benchSet(b)
+	ctx := map[string]any{"targetingKey": "user-1", "plan": "pro", "age": 30.0, "country": "NL"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := s.Evaluate("rule", Boolean, false, ctx); r.Value != true {
+			b.Fatal(r)
+		}
+	}
+}
+
+func BenchmarkEvaluateFractional(b *testing.B) {
+	s := benchSet(b)
+	ctx := map[string]any{"targetingKey": "user-1"}
+	b.ReportAllocs()
+	for b.Loop() {
+		if r := s.Evaluate("split", String, "", ctx); r.ErrorCode != "" {
+			b.Fatal(r)
+		}
+	}
+}
+
+func BenchmarkParseARKA(b *testing.B) {
+	b.ReportAllocs()
+	for b.Loop() {
+		arka(b)
+	}
+}

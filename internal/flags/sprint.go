@@ -1,0 +1,5 @@
+package flags
+
+import "fmt"
+
+func sprintType(x any) string { return fmt.Sprintf("%T", x) }
