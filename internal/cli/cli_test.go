@@ -40,6 +40,7 @@ func TestScripts(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	cache := t.TempDir()
 	testscript.Run(t, testscript.Params{
 		Dir:                 "testdata",
 		UpdateScripts:       *update,
@@ -55,6 +56,9 @@ func TestScripts(t *testing.T) {
 		},
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("EXAMPLES", examples)
+			// One user cache for every script, outside $WORK: later
+			// commands and scripts run with what earlier ones cached.
+			env.Setenv("XDG_CACHE_HOME", cache)
 			return nil
 		},
 	})

@@ -31,7 +31,7 @@ workspace's CEL policies.`,
 			if err := checkFormat(format, []string{"text", "json", "sarif"}); err != nil {
 				return err
 			}
-			l, err := a.load()
+			l, err := a.loadWithPolicies()
 			if err != nil {
 				return err
 			}

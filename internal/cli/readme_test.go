@@ -59,6 +59,7 @@ func TestReadmeTour(t *testing.T) {
 		RequireExplicitExec: true,
 		Setup: func(env *testscript.Env) error {
 			env.Setenv("REPO", root)
+			env.Setenv("XDG_CACHE_HOME", filepath.Join(dir, "cache"))
 			return nil
 		},
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){

@@ -19,6 +19,7 @@ import (
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/usercache"
 	"github.com/envplane/envplane/internal/workspace"
 	envplane "github.com/envplane/envplane/sdk"
 )
@@ -240,13 +241,26 @@ type loaded struct {
 }
 
 // load reads the workspace and compiles it, reporting every problem in
-// envplane.yaml, the schema and the policies at once (config.Compile).
-func (a *app) load() (*loaded, error) {
+// envplane.yaml, the schema and the policies at once (config.Compile). The
+// policies are only checked: l.Policies is nil when the user cache knows
+// they compile (loadWithPolicies compiles them for evaluation).
+func (a *app) load() (*loaded, error) { return a.loadOptions(true) }
+
+// loadWithPolicies is load for commands that evaluate the policies (lint).
+func (a *app) loadWithPolicies() (*loaded, error) { return a.loadOptions(false) }
+
+func (a *app) loadOptions(checkPoliciesOnly bool) (*loaded, error) {
 	dir, err := a.workspaceDir()
 	if err != nil {
 		return nil, err
 	}
-	c, err := config.Compile(os.DirFS(dir))
+	// The user cache lets a run skip re-checking the schema and policies
+	// this binary has already compiled without error (docs/PERFORMANCE.md §8).
+	o := config.Options{CheckPoliciesOnly: checkPoliciesOnly}
+	if uc := usercache.Open(a.getenv); uc != nil {
+		o.Cache = uc
+	}
+	c, err := config.CompileWith(os.DirFS(dir), o)
 	if err != nil {
 		return nil, err
 	}

@@ -42,7 +42,7 @@ func editWorkspace(t *testing.T) (dir, tmp string, env []string) {
 			t.Fatal(err)
 		}
 	}
-	env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+dir, "ENVPLANE_AGE_KEY_FILE="+filepath.Join(dir, "key.txt"),
+	env = append(os.Environ(), "TMPDIR="+tmp, "HOME="+dir, "XDG_CACHE_HOME="+t.TempDir(), "ENVPLANE_AGE_KEY_FILE="+filepath.Join(dir, "key.txt"),
 		"VISUAL=", "EDITOR=sh "+filepath.Join(dir, "editor.sh"))
 	run(t, dir, env, "secrets", "set", "--env", "development", "DB_PASSWORD", editCanary)
 	return dir, tmp, env

@@ -8,6 +8,8 @@
 package config
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"slices"
@@ -19,6 +21,7 @@ import (
 	"github.com/envplane/envplane/internal/policy"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/schema"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -40,43 +43,85 @@ type Compiled struct {
 // an error for resolve, explain, diff, run and the server too, not only for
 // lint. CEL's first compile in a process costs about 3 ms of CPU (its
 // parser's tables are built on first use), so it runs on its own goroutine
-// while the rest is read; see docs/PERFORMANCE.md §3.
+// while the schema is loaded; see docs/PERFORMANCE.md §7.
 //
 // When envplane.yaml itself has errors, the parts that could be read — the
 // schema and the policies — are checked too, so fixing one problem does not
 // reveal the next.
-func Compile(fsys fs.FS) (*Compiled, error) {
+func Compile(fsys fs.FS) (*Compiled, error) { return CompileWith(fsys, Options{}) }
+
+// Options are how a caller wants Compile to cut its work.
+type Options struct {
+	// Cache remembers between processes the schemas and policy sets this
+	// binary compiled without error (internal/usercache); nil remembers
+	// nothing.
+	Cache Cache
+	// CheckPoliciesOnly is for callers that never evaluate policies (the
+	// CLI's resolve, explain, diff, run, …): when Cache knows the
+	// workspace's policies compile, they are not compiled again and
+	// Compiled.Policies is nil. A policy that does not compile is still an
+	// error, as with Compile.
+	CheckPoliciesOnly bool
+}
+
+// Cache is what Options.Cache needs: a store of small values by key.
+type Cache interface {
+	Get(key string) ([]byte, bool)
+	Put(key string, value []byte)
+}
+
+// CompileWith is Compile with options; the problems it reports are the
+// same. See docs/PERFORMANCE.md §8 for what the cache saves.
+func CompileWith(fsys fs.FS, o Options) (*Compiled, error) {
+	ws, wsErr := workspace.LoadPartial(fsys)
+	if ws == nil {
+		return nil, slices.CompactFunc(diag.Of(wsErr).Sort(), func(a, b diag.Diagnostic) bool { return a == b })
+	}
 	type policies struct {
-		ws       *workspace.Workspace
-		wsErr    error
 		compiled *policy.Compiled
 		err      error
 	}
-	done := make(chan policies, 1)
-	go func() {
-		var p policies
-		p.ws, p.wsErr = workspace.LoadPartial(fsys)
-		if p.ws != nil {
-			var rules []workspace.Policy
-			for _, pol := range p.ws.Policies {
-				if strings.TrimSpace(pol.Rule) != "" {
-					rules = append(rules, pol)
-				}
-			}
-			p.compiled, p.err = policy.Compile(rules)
+	var rules []workspace.Policy
+	for _, pol := range ws.Policies {
+		if strings.TrimSpace(pol.Rule) != "" {
+			rules = append(rules, pol)
 		}
-		done <- p
-	}()
-	c, err := compileResolver(fsys)
-	p := <-done
+	}
+	var done chan policies
+	key := policyKey(rules)
+	if _, known := o.cacheGet(key); !known || !o.CheckPoliciesOnly {
+		done = make(chan policies, 1)
+		go func() {
+			var p policies
+			p.compiled, p.err = policy.Compile(rules)
+			if p.err == nil && !known {
+				o.cachePut(key, []byte("ok"))
+			}
+			done <- p
+		}()
+	}
+	var c *Compiled
+	var err error
+	if wsErr != nil {
+		err = wsErr
+	} else {
+		var r *resolve.Resolver
+		if r, err = resolve.NewCached(ws, o.schemaCache()); err == nil {
+			c = &Compiled{Workspace: ws, Resolver: r}
+		}
+	}
+	var p policies
+	if done != nil {
+		p = <-done
+	}
 	if err == nil && p.err == nil {
 		c.Policies = p.compiled
 		return c, nil
 	}
 	all := diag.Of(err)
-	if p.wsErr != nil && p.ws != nil && p.ws.Config.Schema != "" && !mentions(all, p.ws.Config.SchemaPos) {
+	if wsErr != nil && ws.Config.Schema != "" && !mentions(all, ws.Config.SchemaPos) {
 		// envplane.yaml has errors, so the schema was not loaded above.
-		_, serr := resolve.New(p.ws)
+		_, serr := resolve.NewCached(ws, o.schemaCache())
 		all = append(all, diag.Of(serr)...)
 	}
 	all = append(all, diag.Of(p.err)...)
@@ -84,17 +129,35 @@ func Compile(fsys fs.FS) (*Compiled, error) {
 	return nil, slices.CompactFunc(all, func(a, b diag.Diagnostic) bool { return a == b })
 }
 
-// compileResolver loads envplane.yaml and prepares its resolver (and schema).
-func compileResolver(fsys fs.FS) (*Compiled, error) {
-	ws, err := workspace.Load(fsys)
-	if err != nil {
-		return nil, err
+// schemaCache is o.Cache for schema.LoadCached, nil when there is none.
+func (o Options) schemaCache() schema.Cache {
+	if o.Cache == nil {
+		return nil
 	}
-	r, err := resolve.New(ws)
-	if err != nil {
-		return nil, err
+	return o.Cache
+}
+
+func (o Options) cacheGet(key string) ([]byte, bool) {
+	if o.Cache == nil {
+		return nil, false
 	}
-	return &Compiled{Workspace: ws, Resolver: r}, nil
+	return o.Cache.Get(key)
+}
+
+func (o Options) cachePut(key string, value []byte) {
+	if o.Cache != nil {
+		o.Cache.Put(key, value)
+	}
+}
+
+// policyKey names a set of policy rules in the cache: whether rules compile
+// depends on their text alone (and on the binary, which the cache keys on).
+func policyKey(rules []workspace.Policy) string {
+	h := sha256.New()
+	for _, r := range rules {
+		fmt.Fprintf(h, "%d:%s\x00", len(r.Rule), r.Rule)
+	}
+	return "policies\x00" + hex.EncodeToString(h.Sum(nil))
 }
 
 // mentions reports whether a problem is already placed on pos's line.
