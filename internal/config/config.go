@@ -21,7 +21,6 @@ import (
 	"github.com/envplane/envplane/internal/policy"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/resolve"
-	"github.com/envplane/envplane/internal/schema"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -52,9 +51,8 @@ func Compile(fsys fs.FS) (*Compiled, error) { return CompileWith(fsys, Options{}
 
 // Options are how a caller wants Compile to cut its work.
 type Options struct {
-	// Cache remembers between processes the schemas and policy sets this
-	// binary compiled without error (internal/usercache); nil remembers
-	// nothing.
+	// Cache remembers between processes the policy sets this binary
+	// compiled without error (internal/usercache); nil remembers nothing.
 	Cache Cache
 	// CheckPoliciesOnly is for callers that never evaluate policies (the
 	// CLI's resolve, explain, diff, run, …): when Cache knows the
@@ -106,7 +104,7 @@ func CompileWith(fsys fs.FS, o Options) (*Compiled, error) {
 		err = wsErr
 	} else {
 		var r *resolve.Resolver
-		if r, err = resolve.NewCached(ws, o.schemaCache()); err == nil {
+		if r, err = resolve.New(ws); err == nil {
 			c = &Compiled{Workspace: ws, Resolver: r}
 		}
 	}
@@ -121,20 +119,12 @@ func CompileWith(fsys fs.FS, o Options) (*Compiled, error) {
 	all := diag.Of(err)
 	if wsErr != nil && ws.Config.Schema != "" && !mentions(all, ws.Config.SchemaPos) {
 		// envplane.yaml has errors, so the schema was not loaded above.
-		_, serr := resolve.NewCached(ws, o.schemaCache())
+		_, serr := resolve.New(ws)
 		all = append(all, diag.Of(serr)...)
 	}
 	all = append(all, diag.Of(p.err)...)
 	all = all.Sort()
 	return nil, slices.CompactFunc(all, func(a, b diag.Diagnostic) bool { return a == b })
-}
-
-// schemaCache is o.Cache for schema.LoadCached, nil when there is none.
-func (o Options) schemaCache() schema.Cache {
-	if o.Cache == nil {
-		return nil
-	}
-	return o.Cache
 }
 
 func (o Options) cacheGet(key string) ([]byte, bool) {

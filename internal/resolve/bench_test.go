@@ -103,12 +103,6 @@ func arkaLookup(name string) (string, bool) {
 	return v, ok && v != ""
 }
 
-// mapCache is schema.Cache in memory.
-type mapCache map[string][]byte
-
-func (c mapCache) Get(k string) ([]byte, bool) { v, ok := c[k]; return v, ok }
-func (c mapCache) Put(k string, v []byte)      { c[k] = v }
-
 // arkaResolver parses envplane.yaml and builds a Resolver (which loads and
 // compiles the schema) over fsys.
 func arkaResolver(b testing.TB, fsys fstest.MapFS) *resolve.Resolver {
@@ -155,34 +149,6 @@ func benchmarkArka(b *testing.B, env string) {
 				b.Fatal(err)
 			}
 			r, err := resolve.New(ws)
-			if err != nil {
-				b.Fatal(err)
-			}
-			if res := r.Resolve(req); len(res.Problems) != 0 {
-				b.Fatal(res.Err())
-			}
-		}
-	})
-
-	// cold-cached: cold as the CLI runs it with its user cache warm
-	// (internal/usercache, here in memory): the schema's files are known to
-	// have compiled, so the metaschema check is skipped.
-	b.Run("cold-cached", func(b *testing.B) {
-		cache := mapCache{}
-		ws, err := workspace.Parse(fsys, fsys[workspace.FileName].Data)
-		if err != nil {
-			b.Fatal(err)
-		}
-		if _, err := resolve.NewCached(ws, cache); err != nil || len(cache) != 1 {
-			b.Fatalf("%v; %d cache entries, want 1", err, len(cache))
-		}
-		b.ReportAllocs()
-		for b.Loop() {
-			ws, err := workspace.Parse(fsys, fsys[workspace.FileName].Data)
-			if err != nil {
-				b.Fatal(err)
-			}
-			r, err := resolve.NewCached(ws, cache)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -93,10 +93,7 @@ type Resolver struct {
 }
 
 // New prepares a resolver for ws, loading its schema if it has one.
-func New(ws *workspace.Workspace) (*Resolver, error) { return NewCached(ws, nil) }
-
-// NewCached is New that loads the schema through cache (schema.LoadCached).
-func NewCached(ws *workspace.Workspace, cache schema.Cache) (*Resolver, error) {
+func New(ws *workspace.Workspace) (*Resolver, error) {
 	r := &Resolver{
 		ws:        ws,
 		sensitive: NewSensitivity(ws.Config.Sensitive),
@@ -105,7 +102,7 @@ func NewCached(ws *workspace.Workspace, cache schema.Cache) (*Resolver, error) {
 		hints:     map[string]*tree.Value{},
 	}
 	if ws.Config.Schema != "" {
-		s, err := schema.LoadCached(ws.FS, ws.Config.Schema, ws.Config.SchemaPos, cache)
+		s, err := schema.Load(ws.FS, ws.Config.Schema, ws.Config.SchemaPos)
 		if err != nil {
 			return nil, err
 		}

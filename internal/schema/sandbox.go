@@ -2,13 +2,10 @@ package schema
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"io/fs"
 	"net/url"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -163,23 +160,6 @@ type fsLoader struct {
 	refs     map[string]diag.Pos // workspace file -> where it is first referenced
 	loaded   int
 	problems diag.List
-	read     map[string][32]byte // file -> SHA-256 of what was read, for LoadCached
-}
-
-// readDigest is one digest of the files read and their bytes, in name order.
-func (l *fsLoader) readDigest() []byte {
-	names := make([]string, 0, len(l.read))
-	for name := range l.read {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, name := range names {
-		sum := l.read[name]
-		h.Write([]byte(name + "\x00"))
-		h.Write(sum[:])
-	}
-	return []byte(hex.EncodeToString(h.Sum(nil)))
 }
 
 var errRefused = errors.New("refused: " + sandboxHelp)
@@ -207,7 +187,6 @@ func (l *fsLoader) Load(raw string) (any, error) {
 		l.problems = append(l.problems, diag.Errorf(at, "$ref: cannot read %s: %v", file, unwrapPathError(err)))
 		return nil, errRefused
 	}
-	l.read[file] = sha256.Sum256(data)
 	doc, problems := parseSchemaFile(file, data, l.refs)
 	if len(problems) > 0 {
 		l.problems = append(l.problems, problems...)

@@ -7,8 +7,6 @@ package schema
 
 import (
 	"bytes"
-	"crypto/sha256"
-	"encoding/hex"
 	"fmt"
 	"io/fs"
 	"regexp"
@@ -37,84 +35,40 @@ type Schema struct {
 // its place, and nothing outside fsys is opened: neither the disk nor the
 // network of the process that compiles it.
 func Load(fsys fs.FS, file string, at diag.Pos) (*Schema, error) {
-	return LoadCached(fsys, file, at, nil)
-}
-
-// Cache remembers, between processes of one binary, the schemas it
-// compiled without error (internal/usercache).
-type Cache interface {
-	Get(key string) ([]byte, bool)
-	Put(key string, value []byte)
-}
-
-// LoadCached is Load that skips checking the schema files against the JSON
-// Schema metaschema when cache says this binary has compiled the same files
-// without error before; that check always passes again then, and it and
-// compiling the metaschema it needs are most of a cold Load. The cache
-// holds digests only: the key names file and a digest of its bytes, the
-// value is a digest of every file the compile read (the file and the files
-// it references), which must match for the shortcut to stand; otherwise the
-// schema is compiled with every check, as Load does. A nil cache is Load.
-func LoadCached(fsys fs.FS, file string, at diag.Pos, cache Cache) (*Schema, error) {
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
 		return nil, diag.List{diag.Errorf(at, "config.schema: cannot read %s: %v", file, unwrapPathError(err))}
 	}
-	if cache == nil {
-		s, _, err := compile(fsys, file, data, false)
-		return s, err
-	}
-	sum := sha256.Sum256(data)
-	key := "schema\x00" + file + "\x00" + hex.EncodeToString(sum[:])
-	if want, ok := cache.Get(key); ok {
-		if s, read, err := compile(fsys, file, data, true); err == nil && bytes.Equal(read, want) {
-			return s, nil
-		}
-	}
-	s, read, err := compile(fsys, file, data, false)
-	if err == nil {
-		cache.Put(key, read)
-	}
-	return s, err
-}
-
-// compile parses and compiles the schema file (whose bytes are data) and
-// returns it with a digest of every file read (readDigest). trusted skips
-// the metaschema check.
-func compile(fsys fs.FS, file string, data []byte, trusted bool) (*Schema, []byte, error) {
 	refs := map[string]diag.Pos{}
 	doc, problems := parseTree(file, data, refs)
 	if len(problems) > 0 {
-		return nil, nil, problems
+		return nil, problems
 	}
 	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(doc)))
 	if err != nil {
-		return nil, nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
+		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
 	}
-	loader := &fsLoader{fsys: fsys, refs: refs, read: map[string][32]byte{file: sha256.Sum256(data)}}
+	loader := &fsLoader{fsys: fsys, refs: refs}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(loader) // the only loader: no file:// or http(s):// ever
-	if trusted {
-		c.TrustSchemas()
-	}
 	url := baseURL + file
 	if err := c.AddResource(url, raw); err != nil {
-		return nil, nil, diag.List{compileError(file, err)}
+		return nil, diag.List{compileError(file, err)}
 	}
 	compiled, err := c.Compile(url)
 	if len(loader.problems) > 0 {
-		return nil, nil, loader.problems.Sort()
+		return nil, loader.problems.Sort()
 	}
 	if err != nil {
-		return nil, nil, diag.List{compileError(file, err)}
+		return nil, diag.List{compileError(file, err)}
 	}
 	s := &Schema{File: file, doc: doc, compiled: compiled}
 	s.defaults = defaultsOf(doc, 0)
 	if s.defaults == nil {
 		s.defaults = &tree.Value{Kind: tree.Map}
 	}
-	return s, loader.readDigest(), nil
+	return s, nil
 }
 
 func unwrapPathError(err error) error {
