@@ -187,21 +187,15 @@ func (l *linter) typeDrift(svc string, results []*resolve.Result) {
 	}
 	byPath := map[string][]seen{}
 	var order []string
-	for i, res := range results {
-		if res.Tree == nil {
-			continue
+	l.eachKey(results, func(env, path string, v *tree.Value) {
+		if v.Kind == tree.Null || v.Unresolved || v.Sealed {
+			return
 		}
-		env := l.ws.Environments[i].Name
-		collectKinds(res.Tree, "", func(path string, v *tree.Value) {
-			if v.Kind == tree.Null || v.Unresolved || v.Sealed {
-				return
-			}
-			if _, ok := byPath[path]; !ok {
-				order = append(order, path)
-			}
-			byPath[path] = append(byPath[path], seen{env, v.Kind, v.WrittenAt().String()})
-		})
-	}
+		if _, ok := byPath[path]; !ok {
+			order = append(order, path)
+		}
+		byPath[path] = append(byPath[path], seen{env, v.Kind, v.WrittenAt().String()})
+	})
 	for _, path := range order {
 		ss := byPath[path]
 		first := ss[0]
@@ -221,6 +215,18 @@ func article(k string) string {
 		return "an"
 	}
 	return "a"
+}
+
+// eachKey visits the maps and leaves of every environment's resolved tree
+// (results are in the workspace's environment order).
+func (l *linter) eachKey(results []*resolve.Result, fn func(env, path string, v *tree.Value)) {
+	for i, res := range results {
+		if res.Tree == nil {
+			continue
+		}
+		env := l.ws.Environments[i].Name
+		collectKinds(res.Tree, "", func(path string, v *tree.Value) { fn(env, path, v) })
+	}
 }
 
 // collectKinds visits maps and leaves (not array items) with their paths.
@@ -248,21 +254,15 @@ func (l *linter) missingKeys(svc string, results []*resolve.Result) {
 	}
 	present := map[string]*where{}
 	var order []string
-	for i, res := range results {
-		if res.Tree == nil {
-			continue
+	l.eachKey(results, func(env, path string, v *tree.Value) {
+		w, ok := present[path]
+		if !ok {
+			w = &where{src: v.WrittenAt().String()}
+			present[path] = w
+			order = append(order, path)
 		}
-		env := l.ws.Environments[i].Name
-		collectKinds(res.Tree, "", func(path string, v *tree.Value) {
-			w, ok := present[path]
-			if !ok {
-				w = &where{src: v.WrittenAt().String()}
-				present[path] = w
-				order = append(order, path)
-			}
-			w.envs = append(w.envs, env)
-		})
-	}
+		w.envs = append(w.envs, env)
+	})
 	for i, res := range results {
 		if res.Tree == nil {
 			continue

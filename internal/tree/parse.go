@@ -851,28 +851,21 @@ func plainTag(s string) string {
 				return "!!float"
 			}
 		}
-		if b, ok := strings.CutPrefix(plain, "0b"); ok {
-			if _, err := strconv.ParseInt(b, 2, 64); err == nil {
-				return "!!int"
-			}
-			if _, err := strconv.ParseUint(b, 2, 64); err == nil {
-				return "!!int"
-			}
-		} else if b, ok := strings.CutPrefix(plain, "-0b"); ok {
-			if _, err := strconv.ParseInt("-"+b, 2, 64); err == nil {
-				return "!!int"
-			}
-		}
-		if o, ok := strings.CutPrefix(plain, "0o"); ok {
-			if _, err := strconv.ParseInt(o, 8, 64); err == nil {
-				return "!!int"
-			}
-			if _, err := strconv.ParseUint(o, 8, 64); err == nil {
-				return "!!int"
-			}
-		} else if o, ok := strings.CutPrefix(plain, "-0o"); ok {
-			if _, err := strconv.ParseInt("-"+o, 8, 64); err == nil {
-				return "!!int"
+		for _, radix := range []struct {
+			prefix string
+			base   int
+		}{{"0b", 2}, {"0o", 8}} {
+			if digits, ok := strings.CutPrefix(plain, radix.prefix); ok {
+				if _, err := strconv.ParseInt(digits, radix.base, 64); err == nil {
+					return "!!int"
+				}
+				if _, err := strconv.ParseUint(digits, radix.base, 64); err == nil {
+					return "!!int"
+				}
+			} else if digits, ok := strings.CutPrefix(plain, "-"+radix.prefix); ok {
+				if _, err := strconv.ParseInt("-"+digits, radix.base, 64); err == nil {
+					return "!!int"
+				}
 			}
 		}
 	}
