@@ -166,16 +166,26 @@ func (s *session) bound(old *tree.Value, bd binding, path []string) *tree.Value 
 			kind = tree.String
 		}
 	}
+	nv := s.coerced(bd, path, kind, elem)
+	if nv == nil {
+		return old
+	}
+	override(old, nv)
+	return nv
+}
+
+// coerced is the binding's value coerced to kind (arrays of elem), carrying
+// the binding as its source; nil after reporting a coercion problem.
+func (s *session) coerced(bd binding, path []string, kind, elem tree.Kind) *tree.Value {
 	nv, err := s.coerceBinding(bd, kind, elem)
 	if err != nil {
 		s.coercionProblem(bd, path, err)
-		return old
+		return nil
 	}
 	nv.Src, nv.Secret = bd.src, bd.secret
 	for _, it := range nv.Items {
 		it.Src, it.Secret = bd.src, bd.secret
 	}
-	override(old, nv)
 	return nv
 }
 
@@ -274,16 +284,7 @@ func (s *session) fresh(bd binding, path []string) *tree.Value {
 	if k, e, ok := s.hint(probe, path); ok {
 		kind, elem = k, e
 	}
-	nv, err := s.coerceBinding(bd, kind, elem)
-	if err != nil {
-		s.coercionProblem(bd, path, err)
-		return nil
-	}
-	nv.Src, nv.Secret = bd.src, bd.secret
-	for _, it := range nv.Items {
-		it.Src, it.Secret = bd.src, bd.secret
-	}
-	return nv
+	return s.coerced(bd, path, kind, elem)
 }
 
 // applyDotenv merges a dotenv layer: each NAME maps like an environment

@@ -299,25 +299,18 @@ func (p *parser) validate(w *Workspace) {
 	for i := range w.Environments {
 		e := &w.Environments[i]
 		last := i == len(w.Environments)-1 && i > 0
+		data, protection := domain.DataAnonymized, domain.ProtectionGuarded
+		switch {
+		case i == 0:
+			data, protection = domain.DataSynthetic, domain.ProtectionOpen
+		case last:
+			data, protection = domain.DataLive, domain.ProtectionRestricted
+		}
 		if e.Data == "" {
-			switch {
-			case i == 0:
-				e.Data = domain.DataSynthetic
-			case last:
-				e.Data = domain.DataLive
-			default:
-				e.Data = domain.DataAnonymized
-			}
+			e.Data = data
 		}
 		if e.Protection == "" {
-			switch {
-			case i == 0:
-				e.Protection = domain.ProtectionOpen
-			case last:
-				e.Protection = domain.ProtectionRestricted
-			default:
-				e.Protection = domain.ProtectionGuarded
-			}
+			e.Protection = protection
 		}
 		if pr := e.Promotion; pr != nil {
 			j, ok := seen[pr.From]
