@@ -231,7 +231,7 @@ func (p *parser) promotion(n *yaml.Node) *Promotion {
 			for _, it := range v.Content {
 				if it.Kind == yaml.ScalarNode {
 					c := Check{Name: it.Value, Type: it.Value}
-					if c.Name != "policy" {
+					if c.Name != "policy" && c.Name != "references" { // the built-in checks
 						c.Type = "external"
 					}
 					pr.Checks = append(pr.Checks, c)
@@ -240,7 +240,7 @@ func (p *parser) promotion(n *yaml.Node) *Promotion {
 				c := Check{}
 				p.mapping(it, "promotion check", map[string]fieldFunc{
 					"name": func(v *yaml.Node) { c.Name = p.str(v, "check name") },
-					"type": func(v *yaml.Node) { c.Type = p.enum(v, "check type", "policy", "external", "http") },
+					"type": func(v *yaml.Node) { c.Type = p.enum(v, "check type", "policy", "references", "external", "http") },
 					"url":  func(v *yaml.Node) { c.URL = p.str(v, "check url") },
 					"expectStatus": func(v *yaml.Node) {
 						if c.ExpectStatus = p.integer(v, "check expectStatus", 100); c.ExpectStatus > 599 {
