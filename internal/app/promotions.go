@@ -374,7 +374,9 @@ func (a *App) Approve(ctx context.Context, p *auth.Principal, id string) (domain
 // Reject ends a promotion: an approver said no.
 func (a *App) Reject(ctx context.Context, p *auth.Principal, id, reason string) (domain.Promotion, error) {
 	return a.act(ctx, p, auth.ApprovePromotion, id, domain.ActionPromotionReject, map[string]any{"reason": reason},
-		func(pr *domain.Promotion, now time.Time) error { return promote.Reject(pr, principalOf(p), reason, now) })
+		func(pr *domain.Promotion, now time.Time) error {
+			return promote.Reject(pr, principalOf(p), reason, now)
+		})
 }
 
 // Cancel withdraws a promotion: its requester's, or any for an admin.
