@@ -154,8 +154,9 @@ func (a *app) rootCommand() *cobra.Command {
 		Long: `envplane owns a team's environments: the layered configuration each service gets
 in each environment (with provenance), encrypted secrets, and releases served to
 applications. Offline commands (resolve, explain, diff, lint, run) work on the
-workspace: the nearest directory upwards with an envplane.yaml. Feature flags and
-gated promotion (promote, approve, rollback) are not built yet.`,
+workspace: the nearest directory upwards with an envplane.yaml. Releases move into
+gated environments through promotions (promote, approve, rollback). Feature flags are
+not built yet.`,
 		Version:                    version(),
 		SilenceErrors:              true,
 		SilenceUsage:               true,
@@ -186,6 +187,7 @@ gated promotion (promote, approve, rollback) are not built yet.`,
 		a.secretsCommand(),
 		a.versionCommand(),
 	)
+	root.AddCommand(a.promotionCommands()...)
 	return root
 }
 

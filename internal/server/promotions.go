@@ -106,6 +106,14 @@ func (s *Server) createPromotion(w http.ResponseWriter, r *http.Request, p *auth
 	if err := decodeJSON(r, &req); err != nil {
 		return err
 	}
+	if req.Release == "" && req.Rollback {
+		// No release named: roll back to the one the environment ran before.
+		pr, err := s.app.Rollback(r.Context(), p, req.Environment, req.Emergency)
+		if err != nil {
+			return err
+		}
+		return writeJSON(w, http.StatusCreated, s.promotionOf(pr))
+	}
 	pr, err := s.app.Promote(r.Context(), p, app.PromoteRequest{Release: req.Release, Environment: req.Environment, Rollback: req.Rollback, Emergency: req.Emergency})
 	if err != nil {
 		return err
