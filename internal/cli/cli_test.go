@@ -1,13 +1,13 @@
 package cli_test
 
 import (
-	"regexp"
 	"context"
 	"errors"
 	"flag"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
