@@ -12,6 +12,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/http"
 	"runtime"
 	"sync/atomic"
 	"time"
@@ -35,6 +36,11 @@ type Options struct {
 	// before one audit entry records them (0: a minute).
 	RevealWindow time.Duration
 	Audit        AuditOptions
+	// HTTPClient makes HTTP checks and webhook deliveries (nil: one with
+	// the check's timeout). RetryDelay is the first backoff between their
+	// attempts (0: a second), doubling.
+	HTTPClient *http.Client
+	RetryDelay time.Duration
 }
 
 // AuditOptions configure the audit log.
@@ -68,6 +74,9 @@ type App struct {
 	uploaded atomic.Pointer[compiledRelease]
 
 	reveals revealTally
+	promos  promotions
+	http    *http.Client
+	retry   time.Duration
 	// validating bounds the uploads validated at once (CPU work of up to
 	// release.ValidationBudget each) to the cores there are.
 	validating chan struct{}
@@ -115,6 +124,17 @@ func New(o Options) (*App, error) {
 	a := &App{st: o.Store, vault: o.Vault, log: o.Logger, now: o.Clock, rand: o.Rand, window: o.RevealWindow,
 		chain: chain, checkpoints: checkpoints, validating: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	a.reveals.init()
+	a.http, a.retry = o.HTTPClient, o.RetryDelay
+	if a.http == nil {
+		a.http = &http.Client{}
+	}
+	if a.retry <= 0 {
+		a.retry = time.Second
+	}
+	a.promos.kick = make(chan struct{}, 1)
+	if a.promos.replica, err = a.newID("replica-"); err != nil {
+		return nil, err
+	}
 	return a, nil
 }
 
@@ -133,6 +153,8 @@ type txn struct {
 	chain  *audit.Chain
 	at     time.Time
 	events []domain.Event
+	// after runs once the transaction committed (webhook deliveries).
+	after []func()
 }
 
 // record appends an audit entry inside the transaction.
@@ -151,16 +173,20 @@ func (t *txn) notify(ev domain.Event) {
 // its events once it committed.
 func (a *App) write(ctx context.Context, fn func(ctx context.Context, t *txn) error) error {
 	var events []domain.Event
+	var after []func()
 	err := a.st.WithTx(ctx, func(tx store.Tx) error {
 		t := &txn{Tx: tx, ctx: ctx, chain: a.chain, at: a.now().UTC().Truncate(time.Microsecond)}
 		if err := fn(ctx, t); err != nil {
 			return err
 		}
-		events = t.events
+		events, after = t.events, t.after
 		return nil
 	})
 	if err != nil {
 		return err
+	}
+	for _, fn := range after {
+		fn()
 	}
 	if fn := a.committed.Load(); fn != nil && len(events) > 0 {
 		(*fn)(context.WithoutCancel(ctx), events)

@@ -57,13 +57,13 @@ func (a *App) SetRelease(ctx context.Context, p *auth.Principal, env, id string)
 		}
 		details := map[string]any{"environment": env, "release": id, "previous": previous}
 		if !def.SameDefinition(e) {
-			details["definition"] = map[string]any{"protection": def.Protection, "data": def.Data, "promoted": def.Promoted, "position": def.Position}
+			details["definition"] = map[string]any{"protection": def.Protection, "data": def.Data, "promoted": def.Promoted, "position": def.Position, "gates": def.Gates}
 		}
 		if err := t.record(p.Actor(), domain.ActionSetRelease, env, details); err != nil {
 			return err
 		}
 		t.notify(domain.Event{Kind: domain.EventEnvironment, Environment: env, ID: id})
-		return nil
+		return a.autoPromote(ctx, t, env, id)
 	})
 	return previous, err
 }

@@ -159,7 +159,29 @@ func newEnvironments(ws *workspace.Workspace, known []domain.Environment, at tim
 // definition is environment i as ws defines it.
 func definition(ws *workspace.Workspace, i int) domain.Environment {
 	e := ws.Environments[i]
-	return domain.Environment{Name: e.Name, Position: i, Protection: e.Protection, Data: e.Data, Promoted: e.Promotion != nil}
+	return domain.Environment{Name: e.Name, Position: i, Protection: e.Protection, Data: e.Data, Promoted: e.Promotion != nil,
+		Gates: gatesOf(e.Promotion)}
+}
+
+// gatesOf is a workspace promotion block as stored with the environment.
+func gatesOf(pr *workspace.Promotion) *domain.PromotionGates {
+	if pr == nil {
+		return nil
+	}
+	g := &domain.PromotionGates{From: pr.From, Auto: pr.Auto, Checklist: pr.Checklist, WaitTimer: pr.WaitTimer}
+	if a := pr.Approvals; a != nil {
+		g.Approvals = &domain.GateApprovals{Required: a.Required, Groups: a.Groups, AllowSelfApproval: a.AllowSelfApproval}
+	}
+	for _, c := range pr.Checks {
+		g.Checks = append(g.Checks, domain.GateCheck{Name: c.Name, Type: c.Type, URL: c.URL, ExpectStatus: c.ExpectStatus, Timeout: c.Timeout})
+	}
+	for _, f := range pr.Freeze {
+		g.Freeze = append(g.Freeze, domain.FreezeWindow{From: f.From, To: f.To, Cron: f.Cron, Duration: f.Duration, Timezone: f.Timezone, Reason: f.Reason})
+	}
+	for _, h := range pr.Webhooks {
+		g.Webhooks = append(g.Webhooks, domain.PromotionHook{URL: h.URL, Secret: h.Secret, Events: h.Events})
+	}
+	return g
 }
 
 // mayCreateEnvironments lets only a token scoped to every environment bring

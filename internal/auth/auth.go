@@ -61,18 +61,27 @@ const (
 	ReadSecrets   Action = "secrets.read"
 	WriteSecrets  Action = "secrets.write"
 	RevealSecrets Action = "secrets.reveal"
+	// ReadPromotions lists and shows promotions of the token's environments.
+	ReadPromotions Action = "promotions.read"
+	// Promote opens promotions, reports external checks, ticks checklist
+	// items and cancels one's own promotions.
+	Promote Action = "promotions.create"
+	// ApprovePromotion approves or rejects, and opens emergency rollbacks.
+	ApprovePromotion Action = "promotions.approve"
 )
 
 // grants is the permission table. Environment-scoped actions are further
 // limited to the token's environments.
 var grants = map[Role]map[Action]bool{
-	Viewer: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true},
+	Viewer: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true, ReadPromotions: true},
 	Editor: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, CreateRelease: true,
-		ReadSecrets: true, WriteSecrets: true},
-	Approver: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true},
+		ReadSecrets: true, WriteSecrets: true, ReadPromotions: true, Promote: true},
+	Approver: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true,
+		ReadPromotions: true, Promote: true, ApprovePromotion: true},
 	Admin: {ReadConfig: true, RevealConfig: true, ReadReleases: true, CreateRelease: true, ReadEnvironments: true,
 		SetRelease: true, ReadEvents: true, ReadAudit: true, ManageTokens: true,
-		ReadSecrets: true, WriteSecrets: true, RevealSecrets: true},
+		ReadSecrets: true, WriteSecrets: true, RevealSecrets: true,
+		ReadPromotions: true, Promote: true, ApprovePromotion: true},
 	// An application reads its own environment's secrets; writing them is
 	// for people and CI.
 	SDK: {ReadConfig: true, RevealConfig: true, ReadEvents: true, ReadSecrets: true, RevealSecrets: true},

@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -48,6 +49,7 @@ func TestScripts(t *testing.T) {
 		RequireUniqueNames:  true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
 			"exits":       cmdExits,
+			"capture":     cmdCapture,
 			"keygen":      cmdKeygen,
 			"startserver": cmdStartServer,
 			"stopserver":  cmdStopServer,
@@ -102,6 +104,19 @@ func cmdKeygen(ts *testscript.TestScript, neg bool, args []string) {
 	ts.Check(err)
 	ts.Check(os.WriteFile(ts.MkAbs(args[1]), []byte(identity+"\n"), 0o600))
 	ts.Setenv(args[0], recipient)
+}
+
+// cmdCapture sets VAR to the first group REGEXP matches in the last
+// command's stdout: `capture ID 'promotion (pro_\w+)'`.
+func cmdCapture(ts *testscript.TestScript, neg bool, args []string) {
+	if neg || len(args) != 2 {
+		ts.Fatalf("usage: capture VAR REGEXP")
+	}
+	m := regexp.MustCompile(args[1]).FindStringSubmatch(ts.ReadFile("stdout"))
+	if len(m) < 2 {
+		ts.Fatalf("capture: %q matches nothing in stdout", args[1])
+	}
+	ts.Setenv(args[0], m[1])
 }
 
 // cmdSubst expands $VARS in files in place, so archives can hold keys made

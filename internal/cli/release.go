@@ -278,9 +278,8 @@ func (a *app) envCommand() *cobra.Command {
 		Short: "Make RELEASE current in ENV directly (admin; refused where promotion gates apply)",
 		Long: `Set-release makes RELEASE current in ENV at once. It is for admins, and the server
 refuses it (409) for an environment whose workspace definition has a promotion: block;
-those will change through promotions, which are not built yet. Until then an admin
-token scoped to such an environment cannot move it either: see the README, "Putting a
-release into staging or production today".`,
+those take releases through promotions (envplane promote RELEASE --to ENV): see the
+README, "Promoting a release into staging and production".`,
 		Args: cobra.ExactArgs(2),
 		RunE: func(cmd *cobra.Command, args []string) error {
 			var raw json.RawMessage

@@ -167,8 +167,8 @@ func (a *app) rootCommand() *cobra.Command {
 in each environment (with provenance), encrypted secrets, and releases served to
 applications. Offline commands (resolve, explain, diff, lint, run) work on the
 workspace: the nearest directory upwards with an envplane.yaml; so do the feature
-flags (flags list, flags eval). Gated promotion (promote, approve, rollback) is not
-built yet.`,
+flags (flags list, flags eval). Releases move into gated environments through
+promotions (promote, approve, rollback).`,
 		Version:                    version(),
 		SilenceErrors:              true,
 		SilenceUsage:               true,
@@ -200,6 +200,7 @@ built yet.`,
 		a.flagsCommand(),
 		a.versionCommand(),
 	)
+	root.AddCommand(a.promotionCommands()...)
 	return root
 }
 

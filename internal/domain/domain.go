@@ -9,6 +9,7 @@ package domain
 
 import (
 	"encoding/json"
+	"reflect"
 	"time"
 )
 
@@ -42,14 +43,18 @@ type Environment struct {
 	Data       DataClass  `json:"data"`
 	// Promoted is true when the definition has a promotion block: the
 	// environment's release then changes only through promotions.
-	Promoted  bool      `json:"promoted"`
-	Release   string    `json:"release"` // current release ID, "" when none
-	UpdatedAt time.Time `json:"updatedAt"`
+	Promoted bool `json:"promoted"`
+	// Gates is the promotion block itself (nil without one); environments
+	// stored before promotions existed may have Promoted without Gates.
+	Gates     *PromotionGates `json:"-"`
+	Release   string          `json:"release"` // current release ID, "" when none
+	UpdatedAt time.Time       `json:"updatedAt"`
 }
 
 // SameDefinition reports whether two environments are defined alike.
 func (e Environment) SameDefinition(o Environment) bool {
-	return e.Position == o.Position && e.Protection == o.Protection && e.Data == o.Data && e.Promoted == o.Promoted
+	return e.Position == o.Position && e.Protection == o.Protection && e.Data == o.Data && e.Promoted == o.Promoted &&
+		reflect.DeepEqual(e.Gates, o.Gates)
 }
 
 // Release is an immutable, content-addressed snapshot of a workspace.
@@ -148,6 +153,9 @@ const (
 	EventToken       EventKind = "token"
 	EventSecret      EventKind = "secret" // ID is the secret's name
 	EventAudit       EventKind = "audit"
+	// EventPromotion: a promotion into Environment changed (ID is its ID,
+	// State its new state).
+	EventPromotion EventKind = "promotion"
 	// EventResync means events may have been lost (a dropped LISTEN
 	// connection): reload everything.
 	EventResync EventKind = "resync"
@@ -158,6 +166,7 @@ type Event struct {
 	Kind        EventKind `json:"kind"`
 	Environment string    `json:"environment,omitempty"`
 	ID          string    `json:"id,omitempty"`
+	State       string    `json:"state,omitempty"`
 }
 
 // AuditAction names an audited action.
@@ -173,6 +182,17 @@ const (
 	ActionSecretReveal    AuditAction = "secret.reveal"
 	ActionConfigReveal    AuditAction = "config.reveal"
 	ActionMasterKeyRotate AuditAction = "secrets.rotate-master-key"
+	// Promotions: every transition names the promotion ID as its target.
+	ActionPromotionCreate    AuditAction = "promotion.create"
+	ActionPromotionCheck     AuditAction = "promotion.check"
+	ActionPromotionChecklist AuditAction = "promotion.checklist"
+	ActionPromotionApprove   AuditAction = "promotion.approve"
+	ActionPromotionReject    AuditAction = "promotion.reject"
+	ActionPromotionCancel    AuditAction = "promotion.cancel"
+	ActionPromotionAdvance   AuditAction = "promotion.advance" // a state change the server made (timer, freeze ended)
+	ActionPromotionApply     AuditAction = "promotion.apply"
+	ActionPromotionFail      AuditAction = "promotion.fail"
+	ActionPromotionSupersede AuditAction = "promotion.supersede"
 )
 
 // MarshalJSON writes the API's shape: release is null while none.

@@ -60,6 +60,28 @@ func TestAuthorization(t *testing.T) {
 			h.must(http.StatusOK, "PUT", "/api/v1/environments/development/secrets/"+name, adminToken, map[string]string{"value": "x"})
 			return req{"DELETE", "/api/v1/environments/development/secrets/" + name, nil}
 		}, []string{"editor", "admin"}},
+		"POST /api/v1/promotions": {fixed("POST", "/api/v1/promotions", map[string]string{"release": rel, "environment": "production"}),
+			[]string{"editor", "approver", "admin"}},
+		"GET /api/v1/promotions": {fixed("GET", "/api/v1/promotions", nil), readers},
+		"GET /api/v1/promotions/{id}": {func(t *testing.T) req {
+			return req{"GET", "/api/v1/promotions/" + h.openPromotion(rel), nil}
+		}, []string{"viewer", "editor", "approver", "admin"}},
+		"POST /api/v1/promotions/{id}/approve": {func(t *testing.T) req {
+			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel) + "/approve", nil}
+		}, []string{"approver", "admin"}},
+		"POST /api/v1/promotions/{id}/reject": {func(t *testing.T) req {
+			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel) + "/reject", map[string]string{"reason": "no"}}
+		}, []string{"approver", "admin"}},
+		// Opened by the bootstrap admin: only an admin cancels another's.
+		"POST /api/v1/promotions/{id}/cancel": {func(t *testing.T) req {
+			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel) + "/cancel", nil}
+		}, []string{"admin"}},
+		"PUT /api/v1/promotions/{id}/checks/{name}": {func(t *testing.T) req {
+			return req{"PUT", "/api/v1/promotions/" + h.openPromotion(rel) + "/checks/smoke", map[string]string{"status": "passed"}}
+		}, []string{"editor", "approver", "admin"}},
+		"PUT /api/v1/promotions/{id}/checklist/{index}": {func(t *testing.T) req {
+			return req{"PUT", "/api/v1/promotions/" + h.openPromotion(rel) + "/checklist/0", map[string]bool{"done": true}}
+		}, []string{"editor", "approver", "admin"}},
 		"POST /api/v1/tokens": {fixed("POST", "/api/v1/tokens", map[string]any{"name": "t", "role": "viewer", "environments": []string{"development"}}),
 			[]string{"admin"}},
 		"GET /api/v1/tokens": {fixed("GET", "/api/v1/tokens", nil), []string{"admin", "other"}},

@@ -386,6 +386,11 @@ func (s *Server) apply(ev domain.Event) {
 		s.secretGens.bump(ev.Environment)
 		s.dirty.Store(true)
 	case domain.EventAudit:
+	case domain.EventPromotion:
+		// Published from the store's events only (they include this
+		// replica's), so a stream sees each once.
+		data, _ := json.Marshal(map[string]string{"promotion": ev.ID, "environment": ev.Environment, "state": ev.State})
+		s.hub.publish(ev.Environment, []byte("event: promotion\ndata: "+string(data)+"\n\n"))
 	default: // release, environment, and kinds added later
 		s.dirty.Store(true)
 	}
@@ -397,6 +402,9 @@ func (s *Server) apply(ev domain.Event) {
 func (s *Server) committed(ctx context.Context, events []domain.Event) {
 	reload := false
 	for _, ev := range events {
+		if ev.Kind == domain.EventPromotion {
+			continue // follow publishes it, from the store's events
+		}
 		s.apply(ev)
 		reload = reload || (ev.Kind != domain.EventToken && ev.Kind != domain.EventAudit)
 	}

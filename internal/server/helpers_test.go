@@ -250,7 +250,11 @@ environments:
   - name: production
     data: live
     protection: restricted
-    promotion: { from: staging }
+    promotion:
+      from: staging
+      checks: [smoke]
+      checklist: ["On-call team notified"]
+      approvals: { required: 1 }
 services: [api, worker]
 config:
   layers:
@@ -269,6 +273,14 @@ config:
 func itoa(n int) string {
 	b, _ := json.Marshal(n)
 	return string(b)
+}
+
+// openPromotion opens a promotion of release into production as the
+// bootstrap admin and returns its ID.
+func (h *harness) openPromotion(release string) string {
+	h.t.Helper()
+	return h.must(http.StatusCreated, "POST", "/api/v1/promotions", adminToken,
+		map[string]string{"release": release, "environment": "production"}).json(h.t)["id"].(string)
 }
 
 // seeded starts a server with the shop workspace current in development

@@ -201,7 +201,7 @@ func TestAuditVerifyDetectsTampering(t *testing.T) {
 func TestReadinessAndStoreOutage(t *testing.T) {
 	h, _ := seeded(t)
 	r := h.must(200, "GET", "/health/ready", "", nil)
-	if diff := cmp.Diff(map[string]any{"ready": true, "store": "ok", "migrations": "3/3"}, r.json(t)); diff != "" {
+	if diff := cmp.Diff(map[string]any{"ready": true, "store": "ok", "migrations": "4/4"}, r.json(t)); diff != "" {
 		t.Error(diff)
 	}
 	h.must(200, "GET", "/health/live", "", nil)

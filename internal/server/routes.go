@@ -39,6 +39,17 @@ func (s *Server) registerRoutes() {
 	s.api("PUT /api/v1/environments/{env}/secrets/{name}", auth.WriteSecrets, perEnv, small, s.putSecret)
 	s.api("DELETE /api/v1/environments/{env}/secrets/{name}", auth.WriteSecrets, perEnv, small, s.deleteSecret)
 
+	// Promotion routes check the promotion's environment in the App (by
+	// effect): the path names no environment.
+	s.api("POST /api/v1/promotions", auth.Promote, global, small, s.createPromotion)
+	s.api("GET /api/v1/promotions", auth.ReadPromotions, global, small, s.listPromotions)
+	s.api("GET /api/v1/promotions/{id}", auth.ReadPromotions, global, small, s.getPromotion)
+	s.api("POST /api/v1/promotions/{id}/approve", auth.ApprovePromotion, global, small, s.promotionAction(s.approvePromotion))
+	s.api("POST /api/v1/promotions/{id}/reject", auth.ApprovePromotion, global, small, s.promotionAction(s.rejectPromotion))
+	s.api("POST /api/v1/promotions/{id}/cancel", auth.Promote, global, small, s.promotionAction(s.cancelPromotion))
+	s.api("PUT /api/v1/promotions/{id}/checks/{name}", auth.Promote, global, small, s.promotionAction(s.reportCheck))
+	s.api("PUT /api/v1/promotions/{id}/checklist/{index}", auth.Promote, global, small, s.promotionAction(s.tickChecklist))
+
 	s.api("POST /api/v1/tokens", auth.ManageTokens, global, small, s.createToken)
 	s.api("GET /api/v1/tokens", auth.ManageTokens, global, small, s.listTokens)
 	s.api("DELETE /api/v1/tokens/{id}", auth.ManageTokens, global, small, s.deleteToken)

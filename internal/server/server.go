@@ -78,6 +78,10 @@ type Options struct {
 	Audit app.AuditOptions
 	// App runs the use cases; nil: one over Store, Vault and Audit.
 	App *app.App
+	// PromotionInterval is how often the promotion runner looks for
+	// timers and freezes that ended and checks to run (0: 5 s); writes
+	// wake it sooner.
+	PromotionInterval time.Duration
 }
 
 // Server is one envplane API replica.
@@ -198,7 +202,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("server: load environments: %w", err)
 	}
-	s.bg.Add(3)
+	s.bg.Add(4)
+	go func() {
+		defer s.bg.Done()
+		s.app.RunPromotions(bg, s.opts.PromotionInterval)
+	}()
 	go func() {
 		defer s.bg.Done()
 		s.follow(bg, events)

@@ -28,6 +28,7 @@ type (
 	SecretVersion = domain.SecretVersion
 	EnvKey        = domain.EnvKey
 	Event         = domain.Event
+	Promotion     = domain.Promotion
 )
 
 // Reader answers queries.
@@ -64,6 +65,10 @@ type Reader interface {
 	// deletions included; 0 when it was never set.
 	LatestSecretVersion(ctx context.Context, env, name string) (int, error)
 	GetEnvKey(ctx context.Context, env string) (EnvKey, error)
+	// GetPromotion returns a promotion; NotFound when there is none.
+	GetPromotion(ctx context.Context, id string) (Promotion, error)
+	// ListPromotions returns the promotions f selects, newest first.
+	ListPromotions(ctx context.Context, f domain.PromotionFilter) ([]Promotion, error)
 	// ListEnvKeys returns every environment's wrapped key, by environment.
 	ListEnvKeys(ctx context.Context) ([]EnvKey, error)
 }
@@ -98,6 +103,11 @@ type Tx interface {
 	// PutEnvKey inserts or replaces env's wrapped key (master-key rotation
 	// replaces); an unknown environment is NotFound.
 	PutEnvKey(ctx context.Context, k EnvKey) error
+	// InsertPromotion stores a new promotion; a duplicate ID is a Conflict,
+	// an unknown environment or release NotFound.
+	InsertPromotion(ctx context.Context, p Promotion) error
+	// UpdatePromotion replaces a stored promotion; NotFound when missing.
+	UpdatePromotion(ctx context.Context, p Promotion) error
 	// Notify queues an event, delivered to subscribers only if the
 	// transaction commits.
 	Notify(ev Event)

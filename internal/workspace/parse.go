@@ -1,6 +1,7 @@
 package workspace
 
 import (
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -10,6 +11,7 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/promote"
 	"github.com/envplane/envplane/internal/suggest"
 )
 
@@ -229,7 +231,7 @@ func (p *parser) promotion(n *yaml.Node) *Promotion {
 			for _, it := range v.Content {
 				if it.Kind == yaml.ScalarNode {
 					c := Check{Name: it.Value, Type: it.Value}
-					if c.Name != "policy" {
+					if c.Name != "policy" && c.Name != "references" { // the built-in checks
 						c.Type = "external"
 					}
 					pr.Checks = append(pr.Checks, c)
@@ -238,8 +240,14 @@ func (p *parser) promotion(n *yaml.Node) *Promotion {
 				c := Check{}
 				p.mapping(it, "promotion check", map[string]fieldFunc{
 					"name": func(v *yaml.Node) { c.Name = p.str(v, "check name") },
-					"type": func(v *yaml.Node) { c.Type = p.enum(v, "check type", "policy", "external", "http") },
+					"type": func(v *yaml.Node) { c.Type = p.enum(v, "check type", "policy", "references", "external", "http") },
 					"url":  func(v *yaml.Node) { c.URL = p.str(v, "check url") },
+					"expectStatus": func(v *yaml.Node) {
+						if c.ExpectStatus = p.integer(v, "check expectStatus", 100); c.ExpectStatus > 599 {
+							p.errorf(pos(v), "check expectStatus: %d is not an HTTP status", c.ExpectStatus)
+						}
+					},
+					"timeout": func(v *yaml.Node) { c.Timeout = p.duration(v, "check timeout") },
 				})
 				if c.Name == "" {
 					p.errorf(pos(it), "promotion check needs a `name:`")
@@ -254,15 +262,103 @@ func (p *parser) promotion(n *yaml.Node) *Promotion {
 			}
 		},
 		"checklist": func(v *yaml.Node) { pr.Checklist = p.strList(v, "promotion.checklist") },
-		"waitTimer": func(v *yaml.Node) {
-			d, err := time.ParseDuration(v.Value)
-			if err != nil || d < 0 {
-				p.errorf(pos(v), "promotion.waitTimer: expected a duration like 10m or 1h30m, found %s", describe(v))
+		"waitTimer": func(v *yaml.Node) { pr.WaitTimer = p.duration(v, "promotion.waitTimer") },
+		"freeze": func(v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(pos(v), "promotion.freeze: expected a list of windows")
+				return
 			}
-			pr.WaitTimer = d
+			for _, it := range v.Content {
+				pr.Freeze = append(pr.Freeze, p.freeze(it))
+			}
+		},
+		"webhooks": func(v *yaml.Node) {
+			if v.Kind != yaml.SequenceNode {
+				p.errorf(pos(v), "promotion.webhooks: expected a list of webhooks")
+				return
+			}
+			for _, it := range v.Content {
+				var h Webhook
+				p.mapping(it, "promotion webhook", map[string]fieldFunc{
+					"url":    func(v *yaml.Node) { h.URL = p.str(v, "webhook url") },
+					"secret": func(v *yaml.Node) { h.Secret = p.str(v, "webhook secret") },
+					"events": func(v *yaml.Node) { h.Events = p.strList(v, "webhook events") },
+				})
+				if !strings.HasPrefix(h.URL, "http://") && !strings.HasPrefix(h.URL, "https://") {
+					p.errorf(pos(it), "promotion webhook needs an http(s) `url:`")
+				}
+				if h.Secret == "" {
+					p.errorf(pos(it), "promotion webhook needs `secret:`, the name of a server-side secret of the environment that signs its requests")
+				}
+				for _, e := range h.Events {
+					if !slices.Contains(WebhookEvents, e) {
+						p.errorf(pos(it), "promotion webhook event %q is not one of %s", e, strings.Join(WebhookEvents, ", "))
+					}
+				}
+				pr.Webhooks = append(pr.Webhooks, h)
+			}
 		},
 	})
 	return pr
+}
+
+// WebhookEvents are the promotion events a webhook may ask for.
+var WebhookEvents = []string{"promotion.created", "promotion.approved", "promotion.applied", "promotion.failed", "promotion.rejected"}
+
+// duration reads a non-negative Go duration like 10m or 1h30m.
+func (p *parser) duration(v *yaml.Node, what string) time.Duration {
+	d, err := time.ParseDuration(v.Value)
+	if v.Kind != yaml.ScalarNode || err != nil || d < 0 {
+		p.errorf(pos(v), "%s: expected a duration like 10m or 1h30m, found %s", what, describe(v))
+		return 0
+	}
+	return d
+}
+
+// freeze reads one freeze window: {from, to} in RFC 3339 or {cron,
+// duration, timezone}, with an optional reason.
+func (p *parser) freeze(n *yaml.Node) Freeze {
+	var f Freeze
+	var sawFrom, sawTo bool
+	rfc := func(v *yaml.Node, what string) time.Time {
+		t, err := time.Parse(time.RFC3339, v.Value)
+		if err != nil {
+			p.errorf(pos(v), "%s: expected an RFC 3339 time like 2025-12-20T00:00:00Z, found %s", what, describe(v))
+		}
+		return t
+	}
+	p.mapping(n, "promotion freeze", map[string]fieldFunc{
+		"from":     func(v *yaml.Node) { f.From, sawFrom = rfc(v, "freeze from"), true },
+		"to":       func(v *yaml.Node) { f.To, sawTo = rfc(v, "freeze to"), true },
+		"cron":     func(v *yaml.Node) { f.Cron = p.str(v, "freeze cron") },
+		"duration": func(v *yaml.Node) { f.Duration = p.duration(v, "freeze duration") },
+		"timezone": func(v *yaml.Node) {
+			f.Timezone = p.str(v, "freeze timezone")
+			if _, err := time.LoadLocation(f.Timezone); err != nil {
+				p.errorf(pos(v), "freeze timezone: unknown time zone %q", f.Timezone)
+			}
+		},
+		"reason": func(v *yaml.Node) { f.Reason = p.str(v, "freeze reason") },
+	})
+	if n.Kind != yaml.MappingNode {
+		return f
+	}
+	switch {
+	case f.Cron != "" && (sawFrom || sawTo):
+		p.errorf(pos(n), "promotion freeze: give either from/to or cron/duration, not both")
+	case f.Cron != "":
+		if _, err := promote.ParseCron(f.Cron); err != nil {
+			p.errorf(pos(n), "promotion freeze: %v", err)
+		}
+		if f.Duration <= 0 || f.Duration > 31*24*time.Hour {
+			p.errorf(pos(n), "promotion freeze: a cron window needs a `duration:` from 1m to 744h")
+		}
+	case !sawFrom || !sawTo:
+		p.errorf(pos(n), "promotion freeze: needs `from:` and `to:` (RFC 3339), or `cron:` and `duration:`")
+	case !f.From.IsZero() && !f.To.After(f.From):
+		p.errorf(pos(n), "promotion freeze: `to:` must be after `from:`")
+	}
+	return f
 }
 
 func (p *parser) config(n *yaml.Node, c *Config) {

@@ -66,7 +66,28 @@ type Promotion struct {
 	Checks    []Check
 	Checklist []string
 	WaitTimer time.Duration
+	Freeze    []Freeze
+	Webhooks  []Webhook
 	Pos       diag.Pos
+}
+
+// Freeze is a window when promotions into the environment wait: From/To
+// (RFC 3339), or Cron (minute hour day-of-month month day-of-week) starting
+// a window of Duration in Timezone.
+type Freeze struct {
+	From, To time.Time
+	Cron     string
+	Duration time.Duration
+	Timezone string
+	Reason   string
+}
+
+// Webhook is told of promotion events, signed under the server-side secret
+// Secret of the environment.
+type Webhook struct {
+	URL    string
+	Secret string
+	Events []string
 }
 
 // Approvals says who must approve a promotion.
@@ -78,9 +99,11 @@ type Approvals struct {
 
 // Check is a promotion gate: policy (built in), http or external.
 type Check struct {
-	Name string
-	Type string
-	URL  string
+	Name         string
+	Type         string
+	URL          string
+	ExpectStatus int           // http: the status that passes (default 200)
+	Timeout      time.Duration // http: per attempt (default 10s)
 }
 
 // Config describes how an environment's configuration is assembled.

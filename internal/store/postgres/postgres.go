@@ -35,6 +35,7 @@ import (
 	"github.com/envplane/envplane/internal/store/internal/fanout"
 	"github.com/envplane/envplane/internal/store/internal/jsoncol"
 	"github.com/envplane/envplane/internal/store/internal/migrate"
+	"github.com/envplane/envplane/internal/store/internal/promocol"
 )
 
 //go:embed migrations/*.sql
@@ -459,12 +460,18 @@ func (r reader) ListReleases(ctx context.Context, limit int) ([]store.Release, e
 	return out, mapErr(err, "postgres: list releases")
 }
 
-const environmentColumns = `name, position, protection, data, promoted, coalesce(release, ''), updated_at`
+const environmentColumns = `name, position, protection, data, promoted, coalesce(release, ''), updated_at, coalesce(gates, '')`
 
 func scanEnvironment(row pgx.Row) (store.Environment, error) {
 	var e store.Environment
-	err := row.Scan(&e.Name, &e.Position, &e.Protection, &e.Data, &e.Promoted, &e.Release, &e.UpdatedAt)
+	var gates string
+	err := row.Scan(&e.Name, &e.Position, &e.Protection, &e.Data, &e.Promoted, &e.Release, &e.UpdatedAt, &gates)
 	e.UpdatedAt = e.UpdatedAt.UTC()
+	if err == nil {
+		if e.Gates, err = promocol.DecodeGates(gates); err != nil {
+			err = errs.Wrap(errs.Internal, err, "postgres: environment %s gates", e.Name)
+		}
+	}
 	return e, err
 }
 
@@ -628,11 +635,15 @@ func (t *tx) InsertRelease(ctx context.Context, r store.Release) error {
 // UpsertEnvironment creates or updates env's definition; e.Release is
 // ignored, since only SetRelease changes an environment's release.
 func (t *tx) UpsertEnvironment(ctx context.Context, e store.Environment) error {
-	_, err := t.q.Exec(ctx, `INSERT INTO environments (name, position, protection, data, promoted, release, updated_at)
-		VALUES ($1, $2, $3, $4, $5, NULL, $6)
+	gates, err := promocol.EncodeGates(e.Gates)
+	if err != nil {
+		return errs.Wrap(errs.Invalid, err, "environment %q gates", e.Name)
+	}
+	_, err = t.q.Exec(ctx, `INSERT INTO environments (name, position, protection, data, promoted, release, updated_at, gates)
+		VALUES ($1, $2, $3, $4, $5, NULL, $6, $7)
 		ON CONFLICT (name) DO UPDATE SET position = excluded.position, protection = excluded.protection,
-			data = excluded.data, promoted = excluded.promoted, updated_at = excluded.updated_at`,
-		e.Name, e.Position, e.Protection, e.Data, e.Promoted, e.UpdatedAt)
+			data = excluded.data, promoted = excluded.promoted, updated_at = excluded.updated_at, gates = excluded.gates`,
+		e.Name, e.Position, e.Protection, e.Data, e.Promoted, e.UpdatedAt, gates)
 	return mapErr(err, "postgres: upsert environment %q", e.Name)
 }
 

@@ -31,6 +31,7 @@ import (
 	"github.com/envplane/envplane/internal/store/internal/fanout"
 	"github.com/envplane/envplane/internal/store/internal/jsoncol"
 	"github.com/envplane/envplane/internal/store/internal/migrate"
+	"github.com/envplane/envplane/internal/store/internal/promocol"
 )
 
 //go:embed migrations/*.sql
@@ -381,14 +382,17 @@ func (r reader) ListReleases(ctx context.Context, limit int) ([]store.Release, e
 	return out, mapErr(rows.Err(), "sqlite: list releases")
 }
 
-const environmentColumns = `name, position, protection, data, promoted, release, updated_at`
+const environmentColumns = `name, position, protection, data, promoted, release, updated_at, gates`
 
 func scanEnvironment(row scanner) (store.Environment, error) {
 	var e store.Environment
-	var release sql.NullString
+	var release, gates sql.NullString
 	var at int64
-	err := row.Scan(&e.Name, &e.Position, &e.Protection, &e.Data, &e.Promoted, &release, &at)
+	err := row.Scan(&e.Name, &e.Position, &e.Protection, &e.Data, &e.Promoted, &release, &at, &gates)
 	e.Release, e.UpdatedAt = release.String, fromMicros(at)
+	if err == nil {
+		e.Gates, err = promocol.DecodeGates(gates.String)
+	}
 	return e, err
 }
 
@@ -563,11 +567,15 @@ func (t *tx) InsertRelease(ctx context.Context, r store.Release) error {
 // UpsertEnvironment creates or updates env's definition; e.Release is
 // ignored, since only SetRelease changes an environment's release.
 func (t *tx) UpsertEnvironment(ctx context.Context, e store.Environment) error {
-	_, err := t.q.ExecContext(ctx, `INSERT INTO environments (name, position, protection, data, promoted, release, updated_at)
-		VALUES (?, ?, ?, ?, ?, NULL, ?)
+	gates, err := promocol.EncodeGates(e.Gates)
+	if err != nil {
+		return errs.Wrap(errs.Invalid, err, "environment %q gates", e.Name)
+	}
+	_, err = t.q.ExecContext(ctx, `INSERT INTO environments (name, position, protection, data, promoted, release, updated_at, gates)
+		VALUES (?, ?, ?, ?, ?, NULL, ?, ?)
 		ON CONFLICT (name) DO UPDATE SET position = excluded.position, protection = excluded.protection,
-			data = excluded.data, promoted = excluded.promoted, updated_at = excluded.updated_at`,
-		e.Name, e.Position, e.Protection, e.Data, e.Promoted, e.UpdatedAt.UnixMicro())
+			data = excluded.data, promoted = excluded.promoted, updated_at = excluded.updated_at, gates = excluded.gates`,
+		e.Name, e.Position, e.Protection, e.Data, e.Promoted, e.UpdatedAt.UnixMicro(), gates)
 	return mapErr(err, "sqlite: upsert environment %q", e.Name)
 }
 

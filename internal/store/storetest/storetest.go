@@ -43,6 +43,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"ConcurrentWriters", testConcurrentWriters},
 		{"PingAndMigrations", testPingAndMigrations},
 		{"Reopen", testReopen},
+		{"Promotions", testPromotions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
