@@ -10,6 +10,7 @@ func BenchmarkOpen500(b *testing.B) {
 	data := build(b, "production", bigValues(500), alice, bob)
 	ids := identity(b, bobKey)
 	b.SetBytes(int64(len(data)))
+	start := rusage()
 	for b.Loop() {
 		f, err := Parse("secrets/production.enc.yaml", data)
 		if err != nil {
@@ -19,6 +20,7 @@ func BenchmarkOpen500(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+	reportCPU(b, start)
 }
 
 // BenchmarkGetOne is the in-process part of `secrets get`: identities from
