@@ -103,6 +103,8 @@ type Server struct {
 	secretGens secretGens
 	hub        *hub
 	metrics    *metrics
+	// uploads answers identical re-uploads of a release (releases.go).
+	uploads uploadMemo
 
 	// stopping is closed when the server shuts down, ending SSE streams so
 	// that draining in-flight requests can finish.
