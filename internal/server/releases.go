@@ -66,6 +66,9 @@ func (s *Server) createRelease(w http.ResponseWriter, r *http.Request, p *auth.P
 	if err := decodeBytes(data, &req, false); err != nil {
 		return err
 	}
+	if len(data) > keepTreeBelow {
+		defer s.trim.soon()
+	}
 	data = nil // the decoded files are what is kept from here on
 	var files map[string][]byte
 	if req.Files != nil {

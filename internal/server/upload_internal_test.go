@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"path/filepath"
@@ -15,17 +16,18 @@ import (
 	"github.com/envplane/envplane/internal/vault"
 )
 
-// TestReuploadAnsweredFromMemo: an upload with the bytes of an earlier one is
-// answered from the memo of upload bodies, with the answer the full path
-// gives; a memo entry the store does not confirm falls through to it.
-func TestReuploadAnsweredFromMemo(t *testing.T) {
+const internalToken = "ep_testadmintoken0000000000000000000000"
+
+// newInternalServer is a server on a fresh SQLite database, called through
+// its handler.
+func newInternalServer(t *testing.T) *Server {
+	t.Helper()
 	ctx := context.Background()
 	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "envplane.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer st.Close()
-	const token = "ep_testadmintoken0000000000000000000000"
+	t.Cleanup(func() { st.Close() })
 	mk, err := vault.NewMasterKey(bytes.Repeat([]byte{0x42}, vault.KeySize))
 	if err != nil {
 		t.Fatal(err)
@@ -34,18 +36,36 @@ func TestReuploadAnsweredFromMemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s, err := New(ctx, Options{Store: st, BootstrapToken: token, Vault: v})
+	s, err := New(ctx, Options{Store: st, BootstrapToken: internalToken, Vault: v})
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer s.Close()
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// do calls s with the admin token and returns the status and body.
+func do(t *testing.T, s *Server, method, path, body string) (int, string) {
+	t.Helper()
+	var rd io.Reader
+	if body != "" {
+		rd = strings.NewReader(body)
+	}
+	req := httptest.NewRequest(method, path, rd)
+	req.Header.Set("Authorization", "Bearer "+internalToken)
+	w := httptest.NewRecorder()
+	s.ServeHTTP(w, req)
+	return w.Code, w.Body.String()
+}
+
+// TestReuploadAnsweredFromMemo: an upload with the bytes of an earlier one is
+// answered from the memo of upload bodies, with the answer the full path
+// gives; a memo entry the store does not confirm falls through to it.
+func TestReuploadAnsweredFromMemo(t *testing.T) {
+	s := newInternalServer(t)
 	post := func(body string) (int, string) {
 		t.Helper()
-		req := httptest.NewRequest("POST", "/api/v1/releases", strings.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+token)
-		w := httptest.NewRecorder()
-		s.ServeHTTP(w, req)
-		return w.Code, w.Body.String()
+		return do(t, s, "POST", "/api/v1/releases", body)
 	}
 	ws := func(v string) string {
 		return `{"files":{"envplane.yaml":"name: m\nenvironments:\n  - name: development\n    data: synthetic\n    protection: open\nconfig:\n  layers: [a.yaml]\n","a.yaml":"x: ` + v + `\n"},"labels":{"v":"` + v + `"}}`
