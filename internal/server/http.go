@@ -158,11 +158,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = s.unmatched
 	}
 	rt.obs.observe(rec.status, d)
+	// Below info nothing is logged: the sampling limiter (a lock and a
+	// clock read) is not asked.
 	level := slog.LevelInfo
-	if rt.quiet && rec.status < 400 && !rt.sampled.Allow() {
+	logged := s.log.Enabled(r.Context(), level)
+	if logged && rt.quiet && rec.status < 400 && !rt.sampled.Allow() {
 		level = slog.LevelDebug
+		logged = s.log.Enabled(r.Context(), level)
 	}
-	if s.log.Enabled(r.Context(), level) {
+	if logged {
 		token := ""
 		if rec.principal != nil {
 			token = rec.principal.TokenID
