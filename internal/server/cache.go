@@ -12,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/envplane/envplane/internal/config"
@@ -466,17 +465,39 @@ func (s *Server) committed(ctx context.Context, events []domain.Event) {
 // memTrim hands memory freed by large transient work (a big upload, a big
 // config resolved, thousands of SSE streams gone) back to the OS a moment
 // later, instead of whenever the runtime's scavenger gets to it: the heap
-// such work grew would otherwise stay in the process's RSS. At most one
-// trim is pending, so there is at most one a second.
-type memTrim struct{ pending atomic.Bool }
+// such work grew would otherwise stay in the process's RSS. Requests are
+// debounced: the trim runs trimDelay after the last one, but no later than
+// trimMaxWait after the first.
+type memTrim struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	first time.Time // of the pending requests; zero: none pending
+}
 
-const trimDelay = time.Second
+const (
+	trimDelay   = time.Second
+	trimMaxWait = 5 * time.Second
+)
 
 func (m *memTrim) soon() {
-	if m.pending.CompareAndSwap(false, true) {
-		time.AfterFunc(trimDelay, func() {
-			m.pending.Store(false)
-			debug.FreeOSMemory()
-		})
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if m.first.IsZero() {
+		m.first = now
+	} else if now.Sub(m.first) > trimMaxWait {
+		return // the pending trim runs soon anyway
 	}
+	if m.timer == nil {
+		m.timer = time.AfterFunc(trimDelay, m.run)
+		return
+	}
+	m.timer.Reset(trimDelay)
+}
+
+func (m *memTrim) run() {
+	m.mu.Lock()
+	m.first = time.Time{}
+	m.mu.Unlock()
+	debug.FreeOSMemory()
 }

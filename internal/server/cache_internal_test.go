@@ -5,6 +5,7 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+	"time"
 )
 
 // twoEnvs is a workspace whose api service gets the same config as the
@@ -139,5 +140,27 @@ func TestHubTrimsAfterManyStreamsEnd(t *testing.T) {
 		if trims != want {
 			t.Fatalf("after %d ended: %d trims, want %d", i+1, trims, want)
 		}
+	}
+}
+
+// TestMemTrimDebounces: requests close together make one trim, after the
+// last of them.
+func TestMemTrimDebounces(t *testing.T) {
+	var m memTrim
+	for range 5 {
+		m.soon()
+		time.Sleep(trimDelay / 4)
+	}
+	m.mu.Lock()
+	pending := !m.first.IsZero()
+	m.mu.Unlock()
+	if !pending {
+		t.Fatal("the trim ran before the requests stopped")
+	}
+	time.Sleep(trimDelay + trimDelay/2)
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if !m.first.IsZero() {
+		t.Fatal("no trim after the requests stopped")
 	}
 }
