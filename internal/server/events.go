@@ -17,6 +17,8 @@ type hub struct {
 	subs map[string]map[*subscriber]struct{}
 	// n streams are open, peak at most since the last trim.
 	n, peak int
+	// draining: a trim was asked for since the streams were last all gone.
+	draining bool
 	// trim is called when many streams have ended (their buffers and
 	// stacks are garbage the OS should get back).
 	trim func()
@@ -56,10 +58,17 @@ func (h *hub) unsubscribe(env string, sub *subscriber) {
 		delete(h.subs, env)
 	}
 	h.n--
-	trim := h.peak-h.n >= trimAfter && h.n <= h.peak/2 && h.trim != nil
+	trim := h.peak-h.n >= trimAfter && h.n <= h.peak/2
 	if trim {
 		h.peak = h.n
+		h.draining = true
 	}
+	// The last stream of a wave that asked for a trim asks again, so the
+	// trim (debounced) comes after it.
+	if h.n == 0 && h.draining {
+		trim, h.draining = true, false
+	}
+	trim = trim && h.trim != nil
 	h.mu.Unlock()
 	if trim {
 		h.trim()
