@@ -7,6 +7,7 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
@@ -68,6 +69,11 @@ type envConfig struct {
 // resolved is one (environment, service) config, immutable once built.
 type resolved struct {
 	res *resolve.Result // nil when the release does not load
+	// treeDropped: res.Tree was let go after rendering (a large config);
+	// tree resolves it again for explain and diff.
+	treeDropped bool
+	cfg         *envConfig
+	service     string
 	// err says why the config cannot be served (unresolved references,
 	// parse errors, schema violations), listing every problem.
 	err  error
@@ -85,6 +91,23 @@ type body struct {
 	etag    string
 	etagHdr []string
 	lenHdr  []string
+}
+
+// keepTreeBelow is the largest rendered config whose resolved tree is kept
+// in memory for explain and diff. A larger one's tree (several times the
+// size of its body) is resolved again when they ask for it.
+var keepTreeBelow = 1 << 20
+
+// tree returns the resolved tree of r, resolving it again if it was not
+// kept.
+func (r *resolved) tree() *tree.Value {
+	if !r.treeDropped {
+		return r.res.Tree
+	}
+	c := r.cfg
+	c.rel.mu.Lock()
+	defer c.rel.mu.Unlock()
+	return c.rel.loaded.Resolver.Resolve(resolve.Request{Env: c.env, Service: r.service, Secrets: c.secrets}).Tree
 }
 
 func newBody(data []byte) body {
@@ -108,8 +131,23 @@ func (c *envConfig) get(service string) (r *resolved, hit bool) {
 		return r, true
 	}
 	r = c.resolve(service)
+	// Services often get the same bytes: they are kept once.
+	for _, o := range c.byService {
+		r.plain = o.plain.share(r.plain)
+		r.plain = o.revealed.share(r.plain)
+		r.revealed = o.revealed.share(r.revealed)
+		r.revealed = o.plain.share(r.revealed)
+	}
 	c.byService[service] = r
 	return r, false
+}
+
+// share returns b when it holds the same bytes as other, else other.
+func (b body) share(other body) body {
+	if b.data != nil && b.etag == other.etag && bytes.Equal(b.data, other.data) {
+		return b
+	}
+	return other
 }
 
 // hasService reports whether the release declares service ("" always).
@@ -137,7 +175,7 @@ func (c *envConfig) resolve(service string) *resolved {
 	// No Getenv: the server's own environment never leaks into configs;
 	// runtime variables are applied on the application's side.
 	req := resolve.Request{Env: c.env, Service: service, Secrets: c.secrets}
-	r := &resolved{opts: l.RenderOptions(c.env, service, false)}
+	r := &resolved{opts: l.RenderOptions(c.env, service, false), cfg: c, service: service}
 	res := l.Resolver.Resolve(req)
 	// explain and diff still show a config whose only problems are
 	// references nothing sets.
@@ -162,9 +200,13 @@ func (c *envConfig) resolve(service string) *resolved {
 	if bytes.Equal(b.Bytes(), r.plain.data) {
 		// Nothing was hidden: the same bytes are kept once.
 		r.revealed = r.plain
-		return r
+	} else {
+		r.revealed = newBody(b.Bytes())
 	}
-	r.revealed = newBody(b.Bytes())
+	if len(r.plain.data) > keepTreeBelow {
+		r.res = &resolve.Result{Env: res.Env, Service: res.Service, Problems: res.Problems, Files: res.Files}
+		r.treeDropped = true
+	}
 	return r
 }
 
@@ -263,6 +305,16 @@ func (s *Server) reload(ctx context.Context) error {
 		}
 	}
 	s.snap.Store(next)
+	// The last release no environment uses any more stays loaded: going
+	// back to it (a rollback, a toggle) does not read and compile it again.
+	for id, rel := range old.releases {
+		if next.releases[id] == nil {
+			s.lastReleased = rel
+		}
+	}
+	if s.lastReleased != nil && next.releases[s.lastReleased.id] != nil {
+		s.lastReleased = nil
+	}
 	s.metrics.reloads.WithLabelValues("ok").Inc()
 	for _, c := range changes {
 		data, _ := json.Marshal(c.data)
@@ -279,6 +331,9 @@ func (s *Server) loadRelease(ctx context.Context, id string, old, next *snapshot
 		return rel, nil
 	}
 	if rel := old.releases[id]; rel != nil {
+		return rel, nil
+	}
+	if rel := s.lastReleased; rel != nil && rel.id == id {
 		return rel, nil
 	}
 	c, err := s.app.Compiled(ctx, id)
@@ -413,4 +468,44 @@ func (s *Server) committed(ctx context.Context, events []domain.Event) {
 	if reload {
 		s.refresh(ctx)
 	}
+}
+
+// memTrim hands memory freed by large transient work (a big upload, a big
+// config resolved, thousands of SSE streams gone) back to the OS a moment
+// later, instead of whenever the runtime's scavenger gets to it: the heap
+// such work grew would otherwise stay in the process's RSS. Requests are
+// debounced: the trim runs trimDelay after the last one, but no later than
+// trimMaxWait after the first.
+type memTrim struct {
+	mu    sync.Mutex
+	timer *time.Timer
+	first time.Time // of the pending requests; zero: none pending
+}
+
+const (
+	trimDelay   = time.Second
+	trimMaxWait = 5 * time.Second
+)
+
+func (m *memTrim) soon() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	now := time.Now()
+	if m.first.IsZero() {
+		m.first = now
+	} else if now.Sub(m.first) > trimMaxWait {
+		return // the pending trim runs soon anyway
+	}
+	if m.timer == nil {
+		m.timer = time.AfterFunc(trimDelay, m.run)
+		return
+	}
+	m.timer.Reset(trimDelay)
+}
+
+func (m *memTrim) run() {
+	m.mu.Lock()
+	m.first = time.Time{}
+	m.mu.Unlock()
+	debug.FreeOSMemory()
 }

@@ -32,6 +32,9 @@ func (s *Server) configOf(env, service string) (*resolved, error) {
 		s.metrics.cacheHits.Inc()
 	} else {
 		s.metrics.cacheMisses.Inc()
+		if len(res.plain.data) > keepTreeBelow {
+			s.trim.soon()
+		}
 	}
 	return res, nil
 }
@@ -137,7 +140,7 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	}
 	path := tree.SplitKey(key)
 	key = strings.Join(path, ".")
-	v := res.res.Tree.Lookup(path)
+	v := res.tree().Lookup(path)
 	if v == nil {
 		return errs.E(errs.NotFound, "key %q is not set in %s", key, env)
 	}
@@ -190,7 +193,7 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 		Reveal:    reveal && p.Can(auth.RevealConfig, envA) == nil && p.Can(auth.RevealConfig, envB) == nil,
 		Sensitive: func(path string) bool { return sa(path) || sb(path) },
 	}
-	changes := report.Diff(ra.res.Tree, rb.res.Tree, o)
+	changes := report.Diff(ra.tree(), rb.tree(), o)
 	if o.Reveal {
 		// One entry per environment whose hidden values the answer shows.
 		var shown []string

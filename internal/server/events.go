@@ -15,7 +15,18 @@ import (
 type hub struct {
 	mu   sync.Mutex
 	subs map[string]map[*subscriber]struct{}
+	// n streams are open, peak at most since the last trim.
+	n, peak int
+	// draining: a trim was asked for since the streams were last all gone.
+	draining bool
+	// trim is called when many streams have ended (their buffers and
+	// stacks are garbage the OS should get back).
+	trim func()
 }
+
+// trimAfter is how many streams must have ended, and at least half of
+// those that were open, before memory is handed back.
+const trimAfter = 1000
 
 type subscriber struct {
 	ch chan []byte
@@ -34,6 +45,8 @@ func (h *hub) subscribe(env string) *subscriber {
 		h.subs[env] = map[*subscriber]struct{}{}
 	}
 	h.subs[env][sub] = struct{}{}
+	h.n++
+	h.peak = max(h.peak, h.n)
 	h.mu.Unlock()
 	return sub
 }
@@ -44,7 +57,22 @@ func (h *hub) unsubscribe(env string, sub *subscriber) {
 	if len(h.subs[env]) == 0 {
 		delete(h.subs, env)
 	}
+	h.n--
+	trim := h.peak-h.n >= trimAfter && h.n <= h.peak/2
+	if trim {
+		h.peak = h.n
+		h.draining = true
+	}
+	// The last stream of a wave that asked for a trim asks again, so the
+	// trim (debounced) comes after it.
+	if h.n == 0 && h.draining {
+		trim, h.draining = true, false
+	}
+	trim = trim && h.trim != nil
 	h.mu.Unlock()
+	if trim {
+		h.trim()
+	}
 }
 
 // publish never blocks: a subscriber whose buffer is full is cut off.
@@ -59,6 +87,13 @@ func (h *hub) publish(env string, msg []byte) {
 		}
 	}
 }
+
+// sendTimeout bounds a write to an SSE stream; the deadline is moved
+// forward when less than sendTimeout-sendSlack of it is left.
+const (
+	sendTimeout = 30 * time.Second
+	sendSlack   = 10 * time.Second
+)
 
 var (
 	hdrEventStream = []string{"text/event-stream"}
@@ -85,9 +120,15 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	h["Content-Type"] = hdrEventStream
 	h["X-Accel-Buffering"] = hdrNoBuffering // tell proxies not to hold events back
 	w.WriteHeader(http.StatusOK)
+	var deadline time.Time
 	send := func(msg []byte) bool {
-		// A client that stops reading must not pin the handler forever.
-		_ = rc.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		// A client that stops reading must not pin the handler forever:
+		// every write has 20 to 30 s. Moving the deadline costs a timer
+		// update, so it moves only when less than 20 s are left.
+		if now := time.Now(); deadline.Sub(now) < sendTimeout-sendSlack {
+			deadline = now.Add(sendTimeout)
+			_ = rc.SetWriteDeadline(deadline)
+		}
 		if _, err := w.Write(msg); err != nil {
 			return false
 		}

@@ -158,11 +158,15 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		rt = s.unmatched
 	}
 	rt.obs.observe(rec.status, d)
+	// Below info nothing is logged: the sampling limiter (a lock and a
+	// clock read) is not asked.
 	level := slog.LevelInfo
-	if rt.quiet && rec.status < 400 && !rt.sampled.Allow() {
+	logged := s.log.Enabled(r.Context(), level)
+	if logged && rt.quiet && rec.status < 400 && !rt.sampled.Allow() {
 		level = slog.LevelDebug
+		logged = s.log.Enabled(r.Context(), level)
 	}
-	if s.log.Enabled(r.Context(), level) {
+	if logged {
 		token := ""
 		if rec.principal != nil {
 			token = rec.principal.TokenID
@@ -324,13 +328,32 @@ func decodeJSON(r *http.Request, dst any) error {
 // silently. quiet leaves syntax details out of errors, for bodies holding
 // secrets (a JSON error quotes characters of the body).
 func decodeBody(r *http.Request, dst any, quiet bool) error {
-	if r.Body == nil || r.Body == http.NoBody {
-		return errs.Field("body", "a JSON object is required")
-	}
-	data, err := io.ReadAll(r.Body)
+	data, err := readBody(r)
 	if err != nil {
-		return bodyError(err)
+		return err
 	}
+	return decodeBytes(data, dst, quiet)
+}
+
+// readBody reads the whole (bounded) request body.
+func readBody(r *http.Request) ([]byte, error) {
+	if r.Body == nil || r.Body == http.NoBody {
+		return nil, errs.Field("body", "a JSON object is required")
+	}
+	var b bytes.Buffer
+	// A declared length (already checked against the route's bound) is
+	// read into one buffer instead of growing one by doubling.
+	if n := r.ContentLength; n > 0 && n <= DefaultMaxBodyBytes {
+		b.Grow(int(n) + bytes.MinRead)
+	}
+	if _, err := b.ReadFrom(r.Body); err != nil {
+		return nil, bodyError(err)
+	}
+	return b.Bytes(), nil
+}
+
+// decodeBytes is decodeBody of a body already read.
+func decodeBytes(data []byte, dst any, quiet bool) error {
 	if !utf8.Valid(data) {
 		return errs.Field("body", fmt.Sprintf("not valid UTF-8 (at byte %d); envplane stores text exactly and will not replace bytes", tree.InvalidUTF8At(data)))
 	}

@@ -107,6 +107,12 @@ type Server struct {
 	secretGens secretGens
 	hub        *hub
 	metrics    *metrics
+	// uploads answers identical re-uploads of a release (releases.go).
+	uploads uploadMemo
+	// lastReleased is the last release replaced everywhere, kept loaded
+	// (guarded by reloadMu); trim returns memory after large work (cache.go).
+	lastReleased *loadedRelease
+	trim         memTrim
 
 	// stopping is closed when the server shuts down, ending SSE streams so
 	// that draining in-flight requests can finish.
@@ -166,6 +172,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		stopping: make(chan struct{}),
 	}
 	s.tokens.init()
+	s.hub.trim = s.trim.soon
 	if o.AuthFailLimit == 0 {
 		o.AuthFailLimit = DefaultAuthFailLimit
 	}
