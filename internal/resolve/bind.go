@@ -292,6 +292,7 @@ func (s *session) fresh(bd binding, path []string) *tree.Value {
 // case-insensitively, and creates keys that do not exist yet.
 func (s *session) applyDotenv(root *tree.Value, at string, entries []dotenv.Entry, record bool) {
 	envCfg := s.r.ws.Config.Env
+	var idx keyIndex
 	for _, e := range entries {
 		bd := binding{name: e.Name, text: e.Value, src: tree.Source{Kind: tree.SourceFile, Name: e.ValuePos.File, Line: e.ValuePos.Line, Column: e.ValuePos.Column}}
 		var path []string
@@ -305,7 +306,7 @@ func (s *session) applyDotenv(root *tree.Value, at string, entries []dotenv.Entr
 			if envCfg.Prefix != "" {
 				name = strings.TrimPrefix(name, envCfg.Prefix+"_")
 			}
-			path = matchPath(root, strings.Split(name, "__"))
+			path = idx.matchPath(root, strings.Split(name, "__"))
 		}
 		if !record {
 			saved := len(s.res.Problems)
@@ -317,9 +318,19 @@ func (s *session) applyDotenv(root *tree.Value, at string, entries []dotenv.Entr
 	}
 }
 
+// keyIndex finds a map's key by its variable-name segment in constant
+// time: a dotenv layer of thousands of names would otherwise scan every
+// key for every name. Each map is indexed when first visited; keys added
+// later by the same layer are created from a segment in lower case, so a
+// name that misses the index gets exactly the key it would have found.
+type keyIndex map[*tree.Value]map[string]int
+
 // matchPath maps variable-name segments onto existing keys, ignoring case and
 // dashes; segments with no matching key become lower-case keys.
-func matchPath(root *tree.Value, segs []string) []string {
+func (idx *keyIndex) matchPath(root *tree.Value, segs []string) []string {
+	if *idx == nil {
+		*idx = keyIndex{}
+	}
 	out := make([]string, len(segs))
 	cur := root
 	for i, seg := range segs {
@@ -328,12 +339,21 @@ func matchPath(root *tree.Value, segs []string) []string {
 			cur = nil
 			continue
 		}
-		var next *tree.Value
-		for _, f := range cur.Fields {
-			if b, ok := envSegment(f.Key); ok && strings.EqualFold(string(b), seg) {
-				out[i], next = f.Key, f.Value
-				break
+		keys, ok := (*idx)[cur]
+		if !ok {
+			keys = make(map[string]int, len(cur.Fields))
+			for j, f := range cur.Fields {
+				if b, ok := envSegment(f.Key); ok {
+					if _, dup := keys[string(b)]; !dup {
+						keys[string(b)] = j // the first key wins, as a scan would
+					}
+				}
 			}
+			(*idx)[cur] = keys
+		}
+		var next *tree.Value
+		if j, ok := keys[strings.ToUpper(seg)]; ok && j < len(cur.Fields) {
+			out[i], next = cur.Fields[j].Key, cur.Fields[j].Value
 		}
 		cur = next
 	}

@@ -141,6 +141,15 @@ func TestResolveValues(t *testing.T) {
 			want: map[string]any{"server": map[string]any{"port": int64(9000), "grpcPort": int64(9191)}, "new": map[string]any{"key": "x"}},
 		},
 		{
+			name: "dotenv keys created by the layer are found again by later names",
+			fx: fixture{files: map[string]string{
+				"envplane.yaml":       "environments: [development]\nconfig: {layers: [config/default.yaml, config/local.env], env: {prefix: APP}}\n",
+				"config/default.yaml": "Server: {Port: 8080}\n",
+				"config/local.env":    "APP_NEW__KEY=x\nAPP_SERVER__PORT=9000\nAPP_NEW__OTHER=y\nAPP_new__THIRD=z\nAPP_NEW__KEY=w\n",
+			}},
+			want: map[string]any{"Server": map[string]any{"Port": int64(9000)}, "new": map[string]any{"key": "w", "other": "y", "third": "z"}},
+		},
+		{
 			name: "interpolation: env, fallbacks, escapes, secrets",
 			fx: fixture{
 				files: map[string]string{"config/default.yaml": strings.Join([]string{
