@@ -26,6 +26,7 @@ import (
 	"github.com/envplane/envplane/internal/store/postgres"
 	"github.com/envplane/envplane/internal/store/sqlite"
 	"github.com/envplane/envplane/internal/vault"
+	"github.com/envplane/envplane/internal/web"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -292,6 +293,11 @@ func (a *app) serve(c serveConfig) error {
 		return err
 	}
 	defer srv.Close()
+	ui, err := web.New(web.Options{App: uc, Source: srv, Logger: logger})
+	if err != nil {
+		return err
+	}
+	srv.SetUI(ui)
 	if c.workspace != "" {
 		if err := a.uploadWorkspace(ctx, uc, st, c.workspace, files); err != nil {
 			return err

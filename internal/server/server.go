@@ -120,7 +120,8 @@ type Server struct {
 	stopOnce sync.Once
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup
-	notReady atomic.Bool // set during shutdown
+	notReady atomic.Bool  // set during shutdown
+	ui       http.Handler // the web UI, mounted outside the API's paths (ui.go)
 }
 
 // New connects a server to its store: it creates the bootstrap admin token
@@ -243,7 +244,7 @@ func (s *Server) Close() error {
 }
 
 // Handler is the server's HTTP handler.
-func (s *Server) Handler() http.Handler { return s }
+func (s *Server) Handler() http.Handler { return s.handler() }
 
 // Run listens on addr and serves until ctx ends, then shuts down gracefully.
 func (s *Server) Run(ctx context.Context, addr string) error {
@@ -259,7 +260,7 @@ func (s *Server) Run(ctx context.Context, addr string) error {
 // ShutdownTimeout and then closes what is left.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	hs := &http.Server{
-		Handler:           s,
+		Handler:           s.handler(),
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       2 * time.Minute, // a 32 MiB upload on a slow link
 		IdleTimeout:       2 * time.Minute,

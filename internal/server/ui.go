@@ -1,0 +1,80 @@
+package server
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/envplane/envplane/internal/app"
+	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/render"
+	"github.com/envplane/envplane/internal/tree"
+)
+
+// This file is the read side the web UI (internal/web) is given: the
+// snapshot's environments and resolved configs and its change streams. The
+// UI writes only through the App, like the API's handlers.
+
+// SetUI mounts h at every path the API does not own (/api/, /health/,
+// /metrics); call it before Serve. nil unmounts it.
+func (s *Server) SetUI(h http.Handler) { s.ui = h }
+
+// App is the App the server runs its use cases on.
+func (s *Server) App() *app.App { return s.app }
+
+// Environments lists every environment of the snapshot in promotion order.
+func (s *Server) Environments() []domain.Environment {
+	snap := s.snap.Load()
+	out := make([]domain.Environment, len(snap.envs))
+	for i, st := range snap.envs {
+		out[i] = st.env
+	}
+	return out
+}
+
+// Resolved is the resolved tree of (env, service) as explain and diff see
+// it, with the options that redact it; callers must not modify the tree.
+func (s *Server) Resolved(env, service string) (*tree.Value, render.Options, error) {
+	res, err := s.usableConfig(env, service)
+	if err != nil {
+		return nil, render.Options{}, err
+	}
+	return res.res.Tree, res.opts, nil
+}
+
+// Watch streams env's change events (SSE-formatted messages) until cancel
+// is called; the channel gone is closed when the watcher lagged behind or
+// the server is stopping.
+func (s *Server) Watch(env string) (msgs <-chan []byte, gone <-chan struct{}, cancel func()) {
+	sub := s.hub.subscribe(env)
+	done := make(chan struct{})
+	stop := make(chan struct{})
+	go func() {
+		defer close(done)
+		select {
+		case <-sub.lagged:
+		case <-s.stopping:
+		case <-stop:
+		}
+	}()
+	return sub.ch, done, func() {
+		close(stop)
+		<-done
+		s.hub.unsubscribe(env, sub)
+	}
+}
+
+// apiPath reports whether path belongs to the API rather than the UI.
+func apiPath(path string) bool {
+	return path == "/api" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/health/") || path == "/metrics"
+}
+
+// handler is the API, with the UI mounted at the rest when there is one.
+func (s *Server) handler() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if ui := s.ui; ui != nil && !apiPath(r.URL.Path) {
+			ui.ServeHTTP(w, r)
+			return
+		}
+		s.ServeHTTP(w, r)
+	})
+}
