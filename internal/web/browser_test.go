@@ -33,6 +33,18 @@ func chromium(t *testing.T) string {
 // of the test is bounded by one deadline.
 func browser(t *testing.T) context.Context {
 	t.Helper()
+	// Not t.TempDir: Chromium's helper processes may still be writing the
+	// profile for a moment after the browser is gone, which would fail the
+	// test's cleanup. Removed last (cleanups run in reverse), with retries.
+	profile, err := os.MkdirTemp("", "envplane-chromium-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		for i := 0; i < 20 && os.RemoveAll(profile) != nil; i++ {
+			time.Sleep(100 * time.Millisecond)
+		}
+	})
 	opts := []chromedp.ExecAllocatorOption{
 		chromedp.ExecPath(chromium(t)),
 		chromedp.Flag("headless", true),
@@ -44,7 +56,7 @@ func browser(t *testing.T) context.Context {
 		chromedp.Flag("disable-background-networking", true),
 		chromedp.Flag("disable-component-update", true),
 		chromedp.Flag("disable-sync", true),
-		chromedp.UserDataDir(t.TempDir()),
+		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
