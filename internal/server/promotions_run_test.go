@@ -109,7 +109,7 @@ func TestAutoPromotionOnce(t *testing.T) {
 	for _, p := range ps {
 		got[p.Release] = p.State + " " + p.RequestedBy
 		if p.Release == good {
-			if diff := cmp.Diff([]string{"promotion.create", "promotion.check policy passed", "promotion.apply"}, h.steps(p.ID)); diff != "" {
+			if diff := cmp.Diff([]string{"promotion.create", "promotion.check policy passed", "promotion.advance checking→approved", "promotion.apply"}, h.steps(p.ID)); diff != "" {
 				t.Errorf("audit of %s (-want +got)\n%s", p.ID, diff)
 			}
 		}
@@ -245,7 +245,8 @@ func TestRestartResumesChecking(t *testing.T) {
 	approver, approverID := second.token("approver", "approver")
 	second.must(200, "POST", "/api/v1/promotions/"+id+"/approve", approver, nil)
 	second.waitState(id, "applied")
-	if diff := cmp.Diff([]string{"promotion.create", "promotion.check ci passed", "promotion.advance checking→awaiting-approval", "promotion.approve by approver (token " + approverID + ")", "promotion.apply"},
+	if diff := cmp.Diff([]string{"promotion.create", "promotion.check ci passed", "promotion.advance checking→awaiting-approval", "promotion.approve by approver (token " + approverID + ")",
+		"promotion.advance awaiting-approval→approved", "promotion.apply"},
 		second.steps(id)); diff != "" {
 		t.Errorf("audit (-want +got)\n%s", diff)
 	}
