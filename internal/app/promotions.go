@@ -178,15 +178,27 @@ func (a *App) step(ctx context.Context, t *txn, pr *domain.Promotion, actor stri
 	if err != nil {
 		return errs.Wrap(errs.Conflict, err, "promotion %s: its gates cannot be evaluated", pr.ID)
 	}
+	if !st.Apply {
+		if err := t.UpdatePromotion(ctx, *pr); err != nil {
+			return err
+		}
+	}
+	if pr.State != before {
+		// Reaching approved and applying in the same step writes both
+		// entries: the transition, then the apply.
+		if err := a.recordTransition(t, pr, before, actor); err != nil {
+			return err
+		}
+	}
 	if st.Apply {
 		return a.apply(ctx, t, pr, actor, def)
 	}
-	if err := t.UpdatePromotion(ctx, *pr); err != nil {
-		return err
-	}
-	if pr.State == before {
-		return nil
-	}
+	return nil
+}
+
+// recordTransition writes the audit entry and events of pr's move from
+// before to its state.
+func (a *App) recordTransition(t *txn, pr *domain.Promotion, before domain.PromotionState, actor string) error {
 	action, event := domain.ActionPromotionAdvance, ""
 	switch pr.State {
 	case domain.PromotionFailed:

@@ -35,17 +35,25 @@ func (a *App) RunPromotions(ctx context.Context, every time.Duration) {
 	if every <= 0 {
 		every = 5 * time.Second
 	}
-	tick := time.NewTicker(every)
-	defer tick.Stop()
+	timer := time.NewTimer(every)
+	defer timer.Stop()
 	for {
-		if err := a.StepPromotions(ctx); err != nil && ctx.Err() == nil {
+		next, err := a.stepPromotions(ctx)
+		if err != nil && ctx.Err() == nil {
 			a.log.Warn("promotions: runner pass failed; will retry", "err", err)
 		}
+		// Wake at the next interval, or sooner when a wait timer or a
+		// freeze ends before it.
+		wait := every
+		if !next.IsZero() {
+			wait = min(every, max(next.Sub(a.now()), 10*time.Millisecond))
+		}
+		timer.Reset(wait)
 		select {
 		case <-ctx.Done():
 			a.promos.hooks.Wait()
 			return
-		case <-tick.C:
+		case <-timer.C:
 		case <-a.promos.kick:
 		}
 	}
@@ -55,9 +63,21 @@ func (a *App) RunPromotions(ctx context.Context, every time.Duration) {
 // due (leased, so one replica runs each), then advance every open
 // promotion whose timer or freeze may have ended.
 func (a *App) StepPromotions(ctx context.Context) error {
+	_, err := a.stepPromotions(ctx)
+	return err
+}
+
+// stepPromotions is StepPromotions, also saying when the earliest wait
+// timer or freeze of an approved promotion ends (zero: none).
+func (a *App) stepPromotions(ctx context.Context) (next time.Time, _ error) {
 	open, err := a.st.ListPromotions(ctx, domain.PromotionFilter{OpenOnly: true, Limit: maxOpenScanned})
 	if err != nil {
-		return err
+		return next, err
+	}
+	due := func(t time.Time) {
+		if t.After(a.now()) && (next.IsZero() || t.Before(next)) {
+			next = t
+		}
 	}
 	var first error
 	keep := func(err error) {
@@ -67,7 +87,7 @@ func (a *App) StepPromotions(ctx context.Context) error {
 	}
 	for _, pr := range open {
 		if ctx.Err() != nil {
-			return ctx.Err()
+			return next, ctx.Err()
 		}
 		if pr.State == domain.PromotionChecking {
 			for _, c := range pr.Checks {
@@ -78,9 +98,13 @@ func (a *App) StepPromotions(ctx context.Context) error {
 		}
 		if pr.State == domain.PromotionApproved {
 			keep(a.advance(ctx, pr))
+			due(pr.WaitUntil)
+			if f, err := promote.FrozenAt(pr.Gates.Freeze, a.now()); err == nil && f != nil {
+				due(f.Until)
+			}
 		}
 	}
-	return first
+	return next, first
 }
 
 func serverSide(typ string) bool {

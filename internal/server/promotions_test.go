@@ -121,7 +121,9 @@ func TestPromotionThroughItsGates(t *testing.T) {
 	if p.State != "applied" || h.envRelease("production") != rel {
 		t.Fatalf("all gates passed: state %s, production runs %q", p.State, h.envRelease("production"))
 	}
-	want := []string{"promotion.create", "promotion.check", "promotion.advance", "promotion.approve", "promotion.checklist", "promotion.apply"}
+	want := []string{"promotion.create", "promotion.check", "promotion.advance", "promotion.approve", "promotion.checklist",
+		"promotion.advance", // awaiting-approval → approved, in the same step as the apply
+		"promotion.apply"}
 	if diff := cmp.Diff(want, h.auditActions(id)); diff != "" {
 		t.Errorf("audit (-want +got)\n%s", diff)
 	}
