@@ -369,7 +369,21 @@ func TestSecretChangeReachesOtherReplicas(t *testing.T) {
 	a, b := startPostgres(t, u), startPostgres(t, u)
 	rel := a.upload(canaryWorkspace())
 	a.setRelease("staging", rel)
-	a.must(200, "PUT", secretsPath+"DB_HOST", adminToken, map[string]any{"value": "h"})
+	a.must(200, "PUT", secretsPath+"DB_HOST", adminToken, map[string]any{"value": "host-set-on-a"})
+	// b learns of a's writes asynchronously: subscribe once b has caught
+	// up, so the next event is the one under test, not b's catching up.
+	for deadline := time.Now().Add(5 * time.Second); ; {
+		// Caught up: staging's release is there and only DB_PASSWORD, not
+		// set yet, keeps its config from resolving.
+		r := b.call("GET", "/api/v1/environments/staging/config", adminToken, nil)
+		if r.status == 409 && bytes.Contains(r.body, []byte("DB_PASSWORD is not set")) && !bytes.Contains(r.body, []byte("DB_HOST")) {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("replica b did not catch up: %d %s", r.status, r.body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	events := subscribe(t, b, "staging")
 	awaitLine(t, events, ": connected", time.Second)
 	a.must(200, "PUT", secretsPath+"DB_PASSWORD", adminToken, map[string]any{"value": "from-a"})
