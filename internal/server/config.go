@@ -129,9 +129,8 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	if key == "" {
 		fe.Add("key", "required: the dotted key to explain, e.g. server.port")
 	}
-	service, _ := queryValue(r.URL.RawQuery, "service")
-	reveal := boolQuery(r, "reveal", &fe)
-	if err := fe.Err(); err != nil {
+	service, reveal, err := configQuery(r, fe)
+	if err != nil {
 		return err
 	}
 	res, err := s.usableConfig(env, service)
@@ -161,6 +160,14 @@ func (s *Server) explain(w http.ResponseWriter, r *http.Request, p *auth.Princip
 	return writeJSON(w, http.StatusOK, out)
 }
 
+// configQuery reads the ?service= and ?reveal= of explain and diff, with
+// the problems fe already holds.
+func configQuery(r *http.Request, fe errs.FieldErrors) (service string, reveal bool, err error) {
+	service, _ = queryValue(r.URL.RawQuery, "service")
+	reveal = boolQuery(r, "reveal", &fe)
+	return service, reveal, fe.Err()
+}
+
 // sameJSON reports whether two answers encode alike.
 func sameJSON(a, b any) bool {
 	ja, errA := json.Marshal(a)
@@ -173,10 +180,8 @@ func (s *Server) diff(w http.ResponseWriter, r *http.Request, p *auth.Principal)
 	if err := p.Can(auth.ReadConfig, envB); err != nil {
 		return err
 	}
-	var fe errs.FieldErrors
-	service, _ := queryValue(r.URL.RawQuery, "service")
-	reveal := boolQuery(r, "reveal", &fe)
-	if err := fe.Err(); err != nil {
+	service, reveal, err := configQuery(r, nil)
+	if err != nil {
 		return err
 	}
 	ra, err := s.usableConfig(envA, service)

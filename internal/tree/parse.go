@@ -327,14 +327,9 @@ func (c *yamlConverter) scalar(n *yaml.Node, v *Value) {
 			v.Kind, v.Float = Float, f
 			return
 		}
-		switch strings.ToLower(strings.TrimLeft(n.Value, "+")) {
-		case ".inf":
-			v.Kind, v.Float = Float, math.Inf(1)
-		case "-.inf":
-			v.Kind, v.Float = Float, math.Inf(-1)
-		case ".nan":
-			v.Kind, v.Float = Float, math.NaN()
-		default:
+		if f, ok := specialFloat(n.Value); ok {
+			v.Kind, v.Float = Float, f
+		} else {
 			var f float64
 			if err := n.Decode(&f); err == nil {
 				v.Kind, v.Float = Float, f
@@ -792,16 +787,11 @@ func blockPlain(v *Value, s string) bool {
 			v.Kind, v.Float = Float, f
 			return true
 		}
-		switch strings.ToLower(strings.TrimLeft(s, "+")) {
-		case ".inf":
-			v.Kind, v.Float = Float, math.Inf(1)
-		case "-.inf":
-			v.Kind, v.Float = Float, math.Inf(-1)
-		case ".nan":
-			v.Kind, v.Float = Float, math.NaN()
-		default:
+		f, ok := specialFloat(s)
+		if !ok {
 			return false
 		}
+		v.Kind, v.Float = Float, f
 	default:
 		v.Kind, v.Str = String, s
 	}
@@ -966,4 +956,18 @@ func intText(s string) bool {
 // number may still be something private.
 func bigInt(pos diag.Pos, text string) diag.Diagnostic {
 	return diag.Errorf(pos, "integer of %d digits does not fit in 64 bits; write it in quotes to keep it as text", len(strings.ReplaceAll(strings.TrimLeft(text, "+-"), "_", "")))
+}
+
+// specialFloat reads YAML's infinities and NaN (.inf, -.inf, .nan in any
+// case, with an optional +).
+func specialFloat(s string) (float64, bool) {
+	switch strings.ToLower(strings.TrimLeft(s, "+")) {
+	case ".inf":
+		return math.Inf(1), true
+	case "-.inf":
+		return math.Inf(-1), true
+	case ".nan":
+		return math.NaN(), true
+	}
+	return 0, false
 }
