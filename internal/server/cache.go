@@ -15,6 +15,7 @@ import (
 
 	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/flags"
 	"github.com/envplane/envplane/internal/tree"
 
 	"github.com/envplane/envplane/internal/errs"
@@ -38,8 +39,9 @@ func emptySnapshot() *snapshot {
 
 // envState is one environment as of a snapshot.
 type envState struct {
-	env store.Environment
-	cfg *envConfig // nil while the environment has no release
+	env   store.Environment
+	cfg   *envConfig // nil while the environment has no release
+	flags *envFlags  // the compiled flags of its release (flags.go)
 }
 
 // loadedRelease is a stored release ready for resolution.
@@ -48,6 +50,9 @@ type loadedRelease struct {
 	loaded *config.Compiled
 	err    error      // why a stored release no longer loads
 	mu     sync.Mutex // resolve.Resolver is not safe for concurrent use
+	// flagDoc is its flag files, parsed on first use (flags.go).
+	flagOnce sync.Once
+	flagDoc  *flags.Document
 }
 
 // envConfig holds the configs of one environment under one release. Each
@@ -244,6 +249,7 @@ func (s *Server) reload(ctx context.Context) error {
 		if st.cfg != nil {
 			next.releases[st.cfg.rel.id] = st.cfg.rel
 		}
+		st.flags = flagsFor(prev, st)
 		next.envs = append(next.envs, st)
 		next.byName[e.Name] = st
 		switch {
@@ -257,6 +263,9 @@ func (s *Server) reload(ctx context.Context) error {
 			}
 		case !prev.env.SameDefinition(e):
 			changes = append(changes, change{e.Name, "environment", e})
+		}
+		if data, ok := flagsChanged(prev, st); ok {
+			changes = append(changes, change{e.Name, "flags", data})
 		}
 		if prev != nil && prev.cfg != nil && st.cfg != nil && prev.cfg != st.cfg && !sameSecrets(prev.cfg.secrets, st.cfg.secrets) {
 			changes = append(changes, change{e.Name, "secrets", map[string]string{"environment": e.Name}})
