@@ -61,6 +61,8 @@ const (
 	ReadSecrets   Action = "secrets.read"
 	WriteSecrets  Action = "secrets.write"
 	RevealSecrets Action = "secrets.reveal"
+	// WriteFlags overrides a flag in one environment without a release.
+	WriteFlags Action = "flags.write"
 )
 
 // grants is the permission table. Environment-scoped actions are further
@@ -68,11 +70,11 @@ const (
 var grants = map[Role]map[Action]bool{
 	Viewer: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true},
 	Editor: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, CreateRelease: true,
-		ReadSecrets: true, WriteSecrets: true},
+		ReadSecrets: true, WriteSecrets: true, WriteFlags: true},
 	Approver: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true},
 	Admin: {ReadConfig: true, RevealConfig: true, ReadReleases: true, CreateRelease: true, ReadEnvironments: true,
 		SetRelease: true, ReadEvents: true, ReadAudit: true, ManageTokens: true,
-		ReadSecrets: true, WriteSecrets: true, RevealSecrets: true},
+		ReadSecrets: true, WriteSecrets: true, RevealSecrets: true, WriteFlags: true},
 	// An application reads its own environment's secrets; writing them is
 	// for people and CI.
 	SDK: {ReadConfig: true, RevealConfig: true, ReadEvents: true, ReadSecrets: true, RevealSecrets: true},

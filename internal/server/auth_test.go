@@ -52,6 +52,8 @@ func TestAuthorization(t *testing.T) {
 		"GET /api/v1/environments/{env}/diff/{other}": {fixed("GET", "/api/v1/environments/development/diff/staging", nil), []string{"viewer", "editor", "approver", "admin"}},
 		"GET /api/v1/environments/{env}/events":       {fixed("GET", "/api/v1/environments/development/events", nil), envReaders},
 		"GET /api/v1/environments/{env}/flags":        {fixed("GET", "/api/v1/environments/development/flags", nil), envReaders},
+		"PATCH /api/v1/environments/{env}/flags/{key}": {fixed("PATCH", "/api/v1/environments/development/flags/banner",
+			map[string]any{"defaultVariant": "loud"}), []string{"editor", "admin"}},
 		// OFREP takes the environment from the token: sdk keys and tokens
 		// scoped to one environment only.
 		"POST /ofrep/v1/evaluate/flags/{key}":    {fixed("POST", "/ofrep/v1/evaluate/flags/banner", ofrepBody), oneEnv},

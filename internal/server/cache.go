@@ -219,6 +219,12 @@ func (s *Server) reload(ctx context.Context) error {
 		return err
 	}
 	sort.SliceStable(envs, func(i, j int) bool { return envs[i].Position < envs[j].Position })
+	overrides, err := s.flagOverrides(ctx)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("error").Inc()
+		return err
+	}
+	var drops []overrideDrop
 	old := s.snap.Load()
 	next := emptySnapshot()
 	type change struct {
@@ -249,7 +255,9 @@ func (s *Server) reload(ctx context.Context) error {
 		if st.cfg != nil {
 			next.releases[st.cfg.rel.id] = st.cfg.rel
 		}
-		st.flags = flagsFor(prev, st)
+		var dropped []overrideDrop
+		st.flags, dropped = flagsFor(prev, st, overrides[e.Name])
+		drops = append(drops, dropped...)
 		next.envs = append(next.envs, st)
 		next.byName[e.Name] = st
 		switch {
@@ -277,6 +285,7 @@ func (s *Server) reload(ctx context.Context) error {
 		data, _ := json.Marshal(c.data)
 		s.hub.publish(c.env, []byte("event: "+c.kind+"\ndata: "+string(data)+"\n\n"))
 	}
+	s.dropOverrides(drops)
 	return nil
 }
 

@@ -32,6 +32,7 @@ func (s *Server) registerRoutes() {
 	s.api("GET /api/v1/environments/{env}/diff/{other}", auth.ReadConfig, perEnv, small, s.diff)
 	s.api("GET /api/v1/environments/{env}/events", auth.ReadEvents, perEnv, small, s.events)
 	s.api("GET /api/v1/environments/{env}/flags", auth.ReadConfig, perEnv, small, s.listFlags)
+	s.api("PATCH /api/v1/environments/{env}/flags/{key}", auth.WriteFlags, perEnv, small, s.patchFlag)
 
 	// OFREP: the environment is the token's (flags.go, ofrep.go).
 	ofrep := min(int64(ofrepBodyLimit), small)
