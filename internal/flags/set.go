@@ -36,6 +36,7 @@ type flag struct {
 	metadata       map[string]any
 	problems       []Problem // non-empty: the flag evaluates to PARSE_ERROR
 	override       string    // FEATURE_ variable forcing the flag
+	usesKey        bool      // targeting buckets by the targeting key
 }
 
 // Info describes one flag of a Set, for listings and the API.
@@ -200,7 +201,7 @@ func compileNative(f *flag, df *def, sp spec, env string) {
 		c := &compiler{evaluators: df.evaluators, flag: df.key, field: field("targeting")}
 		n := c.compile(t)
 		f.problems = append(f.problems, c.problems...)
-		f.targeting, f.rule = n.fn, t
+		f.targeting, f.rule, f.usesKey = n.fn, t, c.usesKey
 	}
 }
 
@@ -294,6 +295,7 @@ func compileShorthand(f *flag, df *def, env string) {
 	}
 	c := &compiler{flag: df.key, field: "rollout"}
 	f.targeting, f.rule = c.compile(rule).fn, rule
+	f.usesKey = c.usesKey
 	f.problems = append(f.problems, c.problems...)
 }
 

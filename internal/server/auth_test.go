@@ -34,6 +34,8 @@ func TestAuthorization(t *testing.T) {
 	doomed := 0
 	readers := []string{"viewer", "editor", "approver", "admin", "other"} // global reads
 	envReaders := []string{"viewer", "editor", "approver", "admin", "sdk"}
+	oneEnv := []string{"sdk", "other"}
+	ofrepBody := map[string]any{"context": map[string]any{"targetingKey": "u1"}}
 	everyone := []string{"none", "unknown", "viewer", "editor", "approver", "admin", "sdk", "other"}
 	cases := map[string]struct {
 		req   func(*testing.T) req
@@ -49,7 +51,15 @@ func TestAuthorization(t *testing.T) {
 		"GET /api/v1/environments/{env}/explain":      {fixed("GET", "/api/v1/environments/development/explain?key=server.port", nil), envReaders},
 		"GET /api/v1/environments/{env}/diff/{other}": {fixed("GET", "/api/v1/environments/development/diff/staging", nil), []string{"viewer", "editor", "approver", "admin"}},
 		"GET /api/v1/environments/{env}/events":       {fixed("GET", "/api/v1/environments/development/events", nil), envReaders},
-		"GET /api/v1/environments/{env}/secrets":      {fixed("GET", "/api/v1/environments/development/secrets", nil), envReaders},
+		"GET /api/v1/environments/{env}/flags":        {fixed("GET", "/api/v1/environments/development/flags", nil), envReaders},
+		"PATCH /api/v1/environments/{env}/flags/{key}": {fixed("PATCH", "/api/v1/environments/development/flags/banner",
+			map[string]any{"defaultVariant": "loud"}), []string{"editor", "admin"}},
+		// OFREP takes the environment from the token: sdk keys and tokens
+		// scoped to one environment only.
+		"POST /ofrep/v1/evaluate/flags/{key}":    {fixed("POST", "/ofrep/v1/evaluate/flags/banner", ofrepBody), oneEnv},
+		"POST /ofrep/v1/evaluate/flags":          {fixed("POST", "/ofrep/v1/evaluate/flags", ofrepBody), oneEnv},
+		"GET /ofrep/v1/configuration":            {fixed("GET", "/ofrep/v1/configuration", nil), oneEnv},
+		"GET /api/v1/environments/{env}/secrets": {fixed("GET", "/api/v1/environments/development/secrets", nil), envReaders},
 		// Reading metadata is for envReaders (see TestSecretPermissions); the value is for these.
 		"GET /api/v1/environments/{env}/secrets/{name}": {fixed("GET", "/api/v1/environments/development/secrets/DB_PASSWORD?reveal=true", nil), []string{"admin", "sdk"}},
 		"PUT /api/v1/environments/{env}/secrets/{name}": {fixed("PUT", "/api/v1/environments/development/secrets/API_KEY", map[string]string{"value": "k"}),

@@ -16,6 +16,7 @@ import (
 
 	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/flags"
 	"github.com/envplane/envplane/internal/tree"
 
 	"github.com/envplane/envplane/internal/errs"
@@ -39,8 +40,9 @@ func emptySnapshot() *snapshot {
 
 // envState is one environment as of a snapshot.
 type envState struct {
-	env store.Environment
-	cfg *envConfig // nil while the environment has no release
+	env   store.Environment
+	cfg   *envConfig // nil while the environment has no release
+	flags *envFlags  // the compiled flags of its release (flags.go)
 }
 
 // loadedRelease is a stored release ready for resolution.
@@ -49,6 +51,9 @@ type loadedRelease struct {
 	loaded *config.Compiled
 	err    error      // why a stored release no longer loads
 	mu     sync.Mutex // resolve.Resolver is not safe for concurrent use
+	// flagDoc is its flag files, parsed on first use (flags.go).
+	flagOnce sync.Once
+	flagDoc  *flags.Document
 }
 
 // envConfig holds the configs of one environment under one release. Each
@@ -256,6 +261,12 @@ func (s *Server) reload(ctx context.Context) error {
 		return err
 	}
 	sort.SliceStable(envs, func(i, j int) bool { return envs[i].Position < envs[j].Position })
+	overrides, err := s.flagOverrides(ctx)
+	if err != nil {
+		s.metrics.reloads.WithLabelValues("error").Inc()
+		return err
+	}
+	var drops []overrideDrop
 	old := s.snap.Load()
 	next := emptySnapshot()
 	type change struct {
@@ -286,6 +297,9 @@ func (s *Server) reload(ctx context.Context) error {
 		if st.cfg != nil {
 			next.releases[st.cfg.rel.id] = st.cfg.rel
 		}
+		var dropped []overrideDrop
+		st.flags, dropped = flagsFor(prev, st, overrides[e.Name])
+		drops = append(drops, dropped...)
 		next.envs = append(next.envs, st)
 		next.byName[e.Name] = st
 		switch {
@@ -299,6 +313,9 @@ func (s *Server) reload(ctx context.Context) error {
 			}
 		case !prev.env.SameDefinition(e):
 			changes = append(changes, change{e.Name, "environment", e})
+		}
+		if data, ok := flagsChanged(prev, st); ok {
+			changes = append(changes, change{e.Name, "flags", data})
 		}
 		if prev != nil && prev.cfg != nil && st.cfg != nil && prev.cfg != st.cfg && !sameSecrets(prev.cfg.secrets, st.cfg.secrets) {
 			changes = append(changes, change{e.Name, "secrets", map[string]string{"environment": e.Name}})
@@ -320,6 +337,7 @@ func (s *Server) reload(ctx context.Context) error {
 		data, _ := json.Marshal(c.data)
 		s.hub.publish(c.env, []byte("event: "+c.kind+"\ndata: "+string(data)+"\n\n"))
 	}
+	s.dropOverrides(drops)
 	return nil
 }
 

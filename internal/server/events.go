@@ -3,7 +3,6 @@ package server
 import (
 	"encoding/hex"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -110,6 +109,8 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p *auth.Principa
 	if s.snap.Load().byName[env] == nil {
 		return errs.E(errs.NotFound, "unknown environment %q", env)
 	}
+	// ofrep=true: only flag changes, as OFREP's refetch messages (ofrep.go).
+	ofrep := r.URL.Query().Get("ofrep") == "true"
 	sub := s.hub.subscribe(env)
 	defer s.hub.unsubscribe(env, sub)
 	s.metrics.sseClients.Inc()
@@ -161,6 +162,11 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p *auth.Principa
 		case <-sub.lagged:
 			return nil
 		case msg := <-sub.ch:
+			if ofrep {
+				if msg = ofrepStreamMessage(msg); msg == nil {
+					continue
+				}
+			}
 			if !send(msg) {
 				return nil
 			}
@@ -175,7 +181,7 @@ func (s *Server) events(w http.ResponseWriter, r *http.Request, p *auth.Principa
 // revoked reports whether the token of a streaming request is gone. When
 // the store cannot say, the stream goes on: it was valid when it began.
 func (s *Server) revoked(r *http.Request, p *auth.Principal) bool {
-	_, token, _ := strings.Cut(r.Header.Get("Authorization"), " ")
+	token, _ := requestToken(r)
 	sum := auth.Sum(token)
 	got, err := s.app.Authenticate(r.Context(), hex.EncodeToString(sum[:]))
 	if errs.Is(err, errs.Unauthorized) {

@@ -261,7 +261,9 @@ config:
     - config/default.yaml
     - config/{env}.yaml
     - config/{service}.yaml
+flags: [flags.yaml]
 `,
+		"flags.yaml":              shopFlags,
 		"config/default.yaml":     "server:\n  host: 0.0.0.0\n  port: " + itoa(port) + "\ndatabase:\n  host: localhost\n  password: dev-secret-pass\nlogging:\n  level: debug\n",
 		"config/development.yaml": "logging:\n  level: info\n",
 		"config/staging.yaml":     "database:\n  host: ${DB_HOST}\n  password: ${DB_PASSWORD}\nlogging:\n  level: warn\n",
@@ -269,6 +271,39 @@ config:
 		"config/api.yaml":         "server:\n  port: 9000\n",
 	}
 }
+
+// shopFlags are the shop's feature flags, one of each type.
+const shopFlags = `flags:
+  new-checkout:
+    state: ENABLED
+    variants: {"on": true, "off": false}
+    defaultVariant: "off"
+    targeting:
+      if: [{ends_with: [{var: email}, "@example.com"]}, "on", null]
+  banner:
+    state: ENABLED
+    variants: {plain: "Welcome", loud: "WELCOME!"}
+    defaultVariant: plain
+  page-size:
+    state: ENABLED
+    variants: {small: 10, large: 50}
+    defaultVariant: small
+    targeting: {fractional: [["small", 50], ["large", 50]]}
+  ratio:
+    state: ENABLED
+    variants: {low: 0.25, high: 0.75}
+    defaultVariant: low
+    environments:
+      staging: {defaultVariant: high}
+  theme:
+    state: ENABLED
+    variants: {light: {bg: "#fff"}, dark: {bg: "#000"}}
+    defaultVariant: dark
+  retired:
+    state: DISABLED
+    variants: {"on": true, "off": false}
+    defaultVariant: "on"
+`
 
 func itoa(n int) string {
 	b, _ := json.Marshal(n)

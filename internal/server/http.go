@@ -606,9 +606,8 @@ func clientAddr(r *http.Request) string {
 
 // authenticate finds the principal of the request's bearer token.
 func (s *Server) authenticate(r *http.Request) (*principalEntry, error) {
-	h := r.Header.Get("Authorization")
-	scheme, token, _ := strings.Cut(h, " ")
-	if h == "" || !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, ok := requestToken(r) // Authorization: Bearer, else X-API-Key (ofrep.go)
+	if !ok {
 		return nil, errs.E(errs.Unauthorized, "a bearer token is required (Authorization: Bearer ep_…)")
 	}
 	if !strings.HasPrefix(token, auth.TokenPrefix) {

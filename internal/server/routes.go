@@ -31,6 +31,14 @@ func (s *Server) registerRoutes() {
 	s.api("GET /api/v1/environments/{env}/explain", auth.ReadConfig, perEnv, small, s.explain)
 	s.api("GET /api/v1/environments/{env}/diff/{other}", auth.ReadConfig, perEnv, small, s.diff)
 	s.api("GET /api/v1/environments/{env}/events", auth.ReadEvents, perEnv, small, s.events)
+	s.api("GET /api/v1/environments/{env}/flags", auth.ReadConfig, perEnv, small, s.listFlags)
+	s.api("PATCH /api/v1/environments/{env}/flags/{key}", auth.WriteFlags, perEnv, small, s.patchFlag)
+
+	// OFREP: the environment is the token's (flags.go, ofrep.go).
+	ofrep := min(int64(ofrepBodyLimit), small)
+	s.api("POST /ofrep/v1/evaluate/flags/{key}", auth.ReadConfig, global, ofrep, s.ofrepEvaluate).quiet = true
+	s.api("POST /ofrep/v1/evaluate/flags", auth.ReadConfig, global, ofrep, s.ofrepBulkEvaluate).quiet = true
+	s.api("GET /ofrep/v1/configuration", auth.ReadConfig, global, small, s.ofrepConfiguration)
 
 	// Revealing a value needs auth.RevealSecrets too, checked by the handler:
 	// without reveal=true the same route answers metadata only.

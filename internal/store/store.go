@@ -27,6 +27,7 @@ type (
 	SecretMeta    = domain.SecretMeta
 	SecretVersion = domain.SecretVersion
 	EnvKey        = domain.EnvKey
+	FlagOverride  = domain.FlagOverride
 	Event         = domain.Event
 	Promotion     = domain.Promotion
 )
@@ -71,6 +72,9 @@ type Reader interface {
 	ListPromotions(ctx context.Context, f domain.PromotionFilter) ([]Promotion, error)
 	// ListEnvKeys returns every environment's wrapped key, by environment.
 	ListEnvKeys(ctx context.Context) ([]EnvKey, error)
+	// ListFlagOverrides returns the flag overrides of env ("" for every
+	// environment), by environment and key.
+	ListFlagOverrides(ctx context.Context, env string) ([]FlagOverride, error)
 }
 
 // Tx is one write transaction. Writers are serialized, so a Tx that reads
@@ -108,6 +112,11 @@ type Tx interface {
 	InsertPromotion(ctx context.Context, p Promotion) error
 	// UpdatePromotion replaces a stored promotion; NotFound when missing.
 	UpdatePromotion(ctx context.Context, p Promotion) error
+	// PutFlagOverride inserts or replaces the override of (Environment,
+	// Key); an unknown environment is NotFound.
+	PutFlagOverride(ctx context.Context, o FlagOverride) error
+	// DeleteFlagOverride removes one; NotFound when there is none.
+	DeleteFlagOverride(ctx context.Context, env, key string) error
 	// Notify queues an event, delivered to subscribers only if the
 	// transaction commits.
 	Notify(ev Event)

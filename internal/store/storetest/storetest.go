@@ -37,6 +37,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"Audit", testAudit},
 		{"Secrets", testSecrets},
 		{"EnvKeys", testEnvKeys},
+		{"FlagOverrides", testFlagOverrides},
 		{"Rollback", testRollback},
 		{"ConflictKeepsTxUsable", testConflictKeepsTxUsable},
 		{"Notify", testNotify},

@@ -1,0 +1,10 @@
+package flags
+
+// NeedsTargetingKey reports whether the targeting of flag key buckets users
+// by the targeting key (a `fractional` without a bucket expression), so that
+// an evaluation without one cannot place the user. The evaluator then
+// answers DEFAULT, as flagd does; OFREP reports TARGETING_KEY_MISSING.
+func (s *Set) NeedsTargetingKey(key string) bool {
+	f := s.flags[key]
+	return f != nil && f.usesKey && f.override == "" && !f.disabled && len(f.problems) == 0
+}
