@@ -14,8 +14,8 @@ import (
 // snapshot's environments and resolved configs and its change streams. The
 // UI writes only through the App, like the API's handlers.
 
-// SetUI mounts h at every path the API does not own (/api/, /health/,
-// /metrics); call it before Serve. nil unmounts it.
+// SetUI mounts h at every path the API does not own (/api/, /ofrep/,
+// /health/, /metrics); call it before Serve. nil unmounts it.
 func (s *Server) SetUI(h http.Handler) { s.ui = h }
 
 // App is the App the server runs its use cases on.
@@ -65,7 +65,8 @@ func (s *Server) Watch(env string) (msgs <-chan []byte, gone <-chan struct{}, ca
 
 // apiPath reports whether path belongs to the API rather than the UI.
 func apiPath(path string) bool {
-	return path == "/api" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/health/") || path == "/metrics"
+	return path == "/api" || strings.HasPrefix(path, "/api/") || strings.HasPrefix(path, "/ofrep/") ||
+		strings.HasPrefix(path, "/health/") || path == "/metrics"
 }
 
 // handler is the API, with the UI mounted at the rest when there is one.
