@@ -244,6 +244,13 @@ func (p *rparser) fields(n *yaml.Node, what string, fields map[string]func(*yaml
 	}
 }
 
+func closest(s string, known []string) string {
+	if c := suggest.Closest(s, known); c != "" {
+		return fmt.Sprintf(" (did you mean %s?)", c)
+	}
+	return ""
+}
+
 func didYouMean(s string, known []string) string {
 	if c := suggest.Closest(s, known); c != "" {
 		return fmt.Sprintf(" (did you mean %s?)", c)
@@ -263,7 +270,7 @@ func (p *rparser) rule(n *yaml.Node, col string) *Rule {
 		case n.Value == Keep:
 			r.Kind = Keep
 		default:
-			p.errorf(n, "%s: unknown rule %q; expected keep, null or one of {fake: …}, {mask: …}, {noise: …}, {fixed: …}, {hash: …}, {template: …}%s", col, n.Value, didYouMean(n.Value, ruleKinds))
+			p.errorf(n, "%s: unknown rule %q; expected keep, null or one of {fake: …}, {mask: …}, {noise: …}, {fixed: …}, {hash: …}, {template: …}%s", col, n.Value, closest(n.Value, ruleKinds))
 			return nil
 		}
 		return r
