@@ -295,6 +295,65 @@ func (a *app) progressPrinter(mode string) func(data.Progress) {
 }
 
 func (a *app) dataSeedCommand() *cobra.Command {
-	cmd := &cobra.Command{Use: "seed --env E [--seed N] [--force]", Short: "Fill an empty database with synthetic rows (data/seed.yaml)"}
+	var env string
+	var seed uint64
+	var force bool
+	cmd := &cobra.Command{
+		Use:   "seed --env E [--seed N] [--force]",
+		Short: "Fill an empty database with synthetic rows (data/seed.yaml)",
+		Long: `seed fills the empty tables named in the seed spec with synthetic rows, parents first, in
+one transaction. Columns the spec does not name get values from their name, type,
+constraints and foreign keys; columns with defaults (serial, identity) keep them. The
+same --seed gives the same rows. Only environments whose data class is synthetic are
+seeded, unless --force; a live environment never is.`,
+		Args: argCount(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			if env == "" {
+				return errors.New("data seed: needs --env")
+			}
+			s, err := a.dataLoad(env)
+			if err != nil {
+				return err
+			}
+			e, _ := s.l.Workspace.Environment(env)
+			var errs diag.List
+			at := diag.Pos{File: workspace.FileName}
+			switch {
+			case e.Data == domain.DataLive:
+				errs = append(errs, diag.Errorf(at, "environment %s holds live data: envplane never seeds it", env))
+			case e.Data != domain.DataSynthetic && !force:
+				errs = append(errs, diag.Errorf(at, "environment %s holds %s data, not synthetic: seeding it needs --force", env, e.Data))
+			}
+			name := s.l.Workspace.Data.Seed
+			if name == "" {
+				name = "data/seed.yaml"
+			}
+			var spec *data.SeedSpec
+			if b, err := os.ReadFile(filepath.Join(s.l.dir, name)); err != nil {
+				errs = append(errs, diag.Errorf(diag.Pos{File: name}, "cannot read the seed spec (data.seed in %s): %v", workspace.FileName, errors.Unwrap(err)))
+			} else if spec, err = data.ParseSeed(name, b); err != nil {
+				appendErr(&errs, err)
+			}
+			ep, _, err := a.endpoint(s, env)
+			appendErr(&errs, err)
+			if len(errs) > 0 {
+				return errs
+			}
+			rep, err := data.Seed(a.ctx, ep, spec, seed)
+			if err != nil {
+				return err
+			}
+			total := 0
+			for _, tn := range rep.Tables {
+				total += rep.Rows[tn]
+				fmt.Fprintf(a.stdout, "%-30s %8d rows\n", tn, rep.Rows[tn])
+			}
+			fmt.Fprintf(a.stdout, "seeded %d table%s (%d rows) of %s with seed %d\n", len(rep.Tables), pluralS(len(rep.Tables)), total, env, seed)
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&env, "env", "", "environment to seed")
+	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same rows")
+	cmd.Flags().BoolVar(&force, "force", false, "seed an environment whose data class is not synthetic (never live)")
 	return cmd
 }
