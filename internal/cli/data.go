@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -118,7 +119,8 @@ Exit 1 while a copied column is unclassified, 0 when every column has a rule.`,
 			if err != nil {
 				return err
 			}
-			tw := tabwriter.NewWriter(a.stdout, 0, 4, 2, ' ', 0)
+			var table bytes.Buffer
+			tw := tabwriter.NewWriter(&table, 0, 4, 2, ' ', 0)
 			fmt.Fprintln(tw, "COLUMN\tTYPE\tRULE\tSUGGESTED")
 			for _, tn := range cls.Tables {
 				for _, cp := range cls.Columns[tn] {
@@ -136,6 +138,9 @@ Exit 1 while a copied column is unclassified, 0 when every column has a rule.`,
 				}
 			}
 			tw.Flush()
+			for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
+				fmt.Fprintln(a.stdout, strings.TrimRight(line, " "))
+			}
 			if len(cls.Problems) > 0 {
 				return cls.Problems
 			}
@@ -197,7 +202,8 @@ rules' key, a secret of the target) and loads each table in its own transaction 
 				}
 			}
 			if len(errs) > 0 {
-				return errs
+				// with what can be told without the databases: a live target
+				return append(errs, data.CheckCopy(&data.Classification{}, nil, nil, src, dst, rules)...)
 			}
 			opts := data.CopyOptions{Tables: splitTables(tables), Atomic: atomic, Key: []byte(key), Workers: workers}
 			opts.Progress = a.progressPrinter(progress)

@@ -167,6 +167,7 @@ func tableDigest(t *testing.T, dsn, table, order string) string {
 }
 
 func TestCopyAnonymises(t *testing.T) {
+	t.Parallel()
 	src := testDB(t, fixtureSchema+fixtureRows)
 	dst1 := testDB(t, fixtureSchema)
 	dst2 := testDB(t, fixtureSchema)
@@ -220,6 +221,7 @@ UNION ALL SELECT x::text FROM orders x WHERE x::text ~ '(acme-corp|Zebulon)'`)
 }
 
 func TestCopyRefuses(t *testing.T) {
+	t.Parallel()
 	src := testDB(t, fixtureSchema+fixtureRows)
 	dst := testDB(t, fixtureSchema)
 	misfit := testDB(t, strings.NewReplacer(
@@ -304,6 +306,7 @@ func sorted(s []string) []string {
 }
 
 func TestCopyInterrupted(t *testing.T) {
+	t.Parallel()
 	src := testDB(t, fixtureSchema+fixtureRows)
 	dst := testDB(t, fixtureSchema+`INSERT INTO customers (email, full_name) VALUES ('old@example.com', 'Old Row');`)
 	from := Endpoint{Env: "production", Class: domain.DataLive, URL: src, Key: "database.url"}

@@ -30,6 +30,7 @@ const seedSpec = `tables:
 `
 
 func TestSeed(t *testing.T) {
+	t.Parallel()
 	spec, err := ParseSeed("data/seed.yaml", []byte(seedSpec))
 	if err != nil {
 		t.Fatal(err)
