@@ -216,10 +216,13 @@ rules' key, a secret of the target) and loads each table in its own transaction 
 			}
 			defer job.Close()
 			rep, err := job.Run(a.ctx)
-			if progress == "bar" {
+			if f, ok := a.stderr.(*os.File); ok && progress == "bar" && term.IsTerminal(int(f.Fd())) {
 				fmt.Fprint(a.stderr, "\r\033[K")
 			}
 			if err != nil {
+				if a.ctx.Err() != nil {
+					err = errors.Join(err, context.Canceled)
+				}
 				return copyFailed(rep, atomic, err)
 			}
 			var total int64
@@ -289,6 +292,14 @@ func (a *app) progressPrinter(mode string) func(data.Progress) {
 		enc := json.NewEncoder(a.stdout)
 		return func(p data.Progress) { _ = enc.Encode(p) }
 	case "bar":
+		if f, ok := a.stderr.(*os.File); !ok || !term.IsTerminal(int(f.Fd())) {
+			// not a terminal: one line per finished table, no redrawing
+			return func(p data.Progress) {
+				if p.Done {
+					fmt.Fprintf(a.stderr, "%s: %d rows, %.0f rows/s\n", p.Table, p.Rows, p.RowsPerSec)
+				}
+			}
+		}
 		return func(p data.Progress) {
 			if p.Done {
 				fmt.Fprintf(a.stderr, "\r\033[K%-30s %10d rows %10.0f rows/s  done\n", p.Table, p.Rows, p.RowsPerSec)

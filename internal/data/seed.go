@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"hash/fnv"
 	"math/rand/v2"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -394,12 +393,13 @@ func seedTable(ctx context.Context, tx pgx.Tx, s *Schema, t *Table, st *SeedTabl
 		names[i] = c.col.Name
 	}
 	var buf bytes.Buffer
+	fk := newFaker()
 	for i := 0; i < st.Count; i++ {
 		for j, c := range cols {
 			if j > 0 {
 				buf.WriteByte(',')
 			}
-			v, null := genValue(r, c.col, c.gen, c.keys, i, unique[c.col.Name])
+			v, null := genValue(r, fk, c.col, c.gen, c.keys, i, unique[c.col.Name])
 			if null {
 				continue
 			}
@@ -425,7 +425,7 @@ func seedTable(ctx context.Context, tx pgx.Tx, s *Schema, t *Table, st *SeedTabl
 }
 
 // genValue is one value as text; null reports NULL. i is the row number.
-func genValue(r *rand.Rand, col Column, g *Gen, keys []string, i int, unique bool) (string, bool) {
+func genValue(r *rand.Rand, fk *faker, col Column, g *Gen, keys []string, i int, unique bool) (string, bool) {
 	switch g.Kind {
 	case "null":
 		return "", true
@@ -496,7 +496,7 @@ func genValue(r *rand.Rand, col Column, g *Gen, keys []string, i int, unique boo
 			d[8] = d[8]&0x3f | 0x80
 			v = fmt.Sprintf("%x-%x-%x-%x-%x", d[0:4], d[4:6], d[6:8], d[8:10], d[10:16])
 		} else {
-			v = fake(g.Arg, d)
+			v = fk.fake(g.Arg, d)
 		}
 		if unique && g.Arg != "email" && g.Arg != "username" && g.Arg != "url" && g.Arg != "uuid" {
 			v += "-" + strconv.Itoa(i+1)
@@ -510,5 +510,3 @@ func genValue(r *rand.Rand, col Column, g *Gen, keys []string, i int, unique boo
 	}
 	return "", true
 }
-
-var _ = sort.Strings

@@ -9,6 +9,7 @@ import (
 	"hash"
 	"math"
 	"math/big"
+	"math/rand/v2"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -32,17 +33,29 @@ type tmplPart struct {
 	ref int // column index, -1 for a literal
 }
 
+// faker makes fake values from digests; one per goroutine, reseeded for
+// every value, which is much cheaper than a new gofakeit.Faker each time.
+type faker struct {
+	pcg *rand.PCG
+	f   *gofakeit.Faker
+}
+
+func newFaker() *faker {
+	pcg := rand.NewPCG(1, 1)
+	return &faker{pcg: pcg, f: gofakeit.NewFaker(pcg, false)}
+}
+
 // transformer rewrites tuples; one per goroutine (it reuses its HMAC).
 type transformer struct {
-	mac   hash.Hash
-	m     *pgtype.Map
-	cols  []colT // the transformed columns, templates last
-	all   []Column
-	scrat []byte
+	mac  hash.Hash
+	m    *pgtype.Map
+	cols []colT // the transformed columns, templates last
+	all  []Column
+	fk   *faker
 }
 
 func newTransformer(key []byte, all []Column, cols []colT) *transformer {
-	return &transformer{mac: hmac.New(sha256.New, key), m: pgtype.NewMap(), cols: cols, all: all}
+	return &transformer{mac: hmac.New(sha256.New, key), m: pgtype.NewMap(), cols: cols, all: all, fk: newFaker()}
 }
 
 // digest is HMAC(key, kind ‖ 0 ‖ value): the seed of every transformer, so
@@ -113,7 +126,7 @@ func (t *transformer) apply(c *colT, v []byte) ([]byte, error) {
 	switch r.Kind {
 	case Fake:
 		d := t.digest("fake:"+r.Arg, v, &c.col)
-		return t.text(c, fake(r.Arg, d)), nil
+		return t.text(c, t.fk.fake(r.Arg, d)), nil
 	case Mask:
 		return t.text(c, mask(string(v), r)), nil
 	case Hash:
@@ -298,9 +311,9 @@ func mask(s string, r *Rule) string {
 
 // fake makes a realistic value of a kind from a digest: the same digest
 // gives the same value.
-func fake(kind string, d [32]byte) string {
-	seed := binary.BigEndian.Uint64(d[8:16]) | 1 // 0 would mean random
-	f := gofakeit.New(seed)
+func (fk *faker) fake(kind string, d [32]byte) string {
+	fk.pcg.Seed(binary.BigEndian.Uint64(d[8:16]), binary.BigEndian.Uint64(d[16:24]))
+	f := fk.f
 	tag := hex.EncodeToString(d[:6])
 	switch kind {
 	case "email":
