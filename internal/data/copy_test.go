@@ -238,19 +238,20 @@ func TestCopyRefuses(t *testing.T) {
 		name     string
 		from, to Endpoint
 		rules    string
+		tables   []string
 		want     []string
 	}{
-		{"unclassified into a lower class", live, staging, partial, []string{
+		{"unclassified into a lower class", live, staging, partial, nil, []string{
 			"data/rules.yaml: customers.phone (character varying(20)): no rule, and staging (anonymized) is a lower data class than production (live); suggested: {fake: phone} (name says phone)",
 			"data/rules.yaml: orders.note (text): no rule, and staging (anonymized) is a lower data class than production (live); suggested: {hash: hex} (free text)",
 		}},
-		{"live target", staging, Endpoint{Env: "production", Class: domain.DataLive, URL: src, Key: "database.url"}, fixtureRules, []string{
+		{"live target", staging, Endpoint{Env: "production", Class: domain.DataLive, URL: src, Key: "database.url"}, fixtureRules, nil, []string{
 			"envplane.yaml: environment production holds live data: envplane never copies into it",
 		}},
-		{"same database", live, Endpoint{Env: "staging", Class: domain.DataAnonymized, URL: strings.Replace(src, "127.0.0.1", "localhost", 1), Key: "database.url"}, fixtureRules, []string{
+		{"same database", live, Endpoint{Env: "staging", Class: domain.DataAnonymized, URL: strings.Replace(src, "127.0.0.1", "localhost", 1), Key: "database.url"}, fixtureRules, nil, []string{
 			"envplane.yaml: production and staging have the same database (database.url): a copy would overwrite its own source",
 		}},
-		{"schema misfit", live, Endpoint{Env: "staging", Class: domain.DataAnonymized, URL: misfit, Key: "database.url"}, fixtureRules, []string{
+		{"schema misfit", live, Endpoint{Env: "staging", Class: domain.DataAnonymized, URL: misfit, Key: "database.url"}, fixtureRules, nil, []string{
 			"data/rules.yaml:8:10: target: column customers.ssn is NOT NULL; the rule null empties it",
 			"data/rules.yaml:6:16: target: customers.full_name: unique index customers_full_name_key is only in the target; {fake: name} can map two values to one",
 			"target: column customers.extra is NOT NULL without a default and not in the source",
@@ -262,7 +263,7 @@ func TestCopyRefuses(t *testing.T) {
 			"sku: keep", "sku: {noise: 1d}",
 			"total: keep", "total: {fake: name}\n    customer_id: {hash: int}",
 			"full_name: {fake: name}", "full_name: {fake: name}\n    nickname: keep",
-		).Replace(fixtureRules), []string{
+		).Replace(fixtureRules), nil, []string{
 			"data/rules.yaml:4:9: customers.id (bigint): {mask: {last: 1}} makes text; the column is not text (use fixed, null, noise or hash)",
 			"data/rules.yaml:7:15: customers.nickname: no such column in the source (known: id, email, full_name, phone, ssn, birth_date, balance, tags, profile, created_at)",
 			"data/rules.yaml:4:9: customers.id: unique index customers_pkey (id): {mask: {last: 1}} can map two values to one; use keep, {hash: …} or {fake: email}",
@@ -271,10 +272,19 @@ func TestCopyRefuses(t *testing.T) {
 			"data/rules.yaml:24:10: order_lines.sku (text): {noise: 1d} moves dates and timestamps; for numbers give a fraction like {noise: 0.1}",
 		}},
 	}
+	tests = append(tests, struct {
+		name     string
+		from, to Endpoint
+		rules    string
+		tables   []string
+		want     []string
+	}{"a referencing table left out", live, staging, fixtureRules, []string{"customers", "order_lines"}, []string{
+		"target: table orders references customers (orders_customer_id_fkey) but is not copied: copy it too, or its rows would point at rows that are gone",
+	}})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := tableDigest(t, tt.to.URL, "customers", "id")
-			_, err := copyOnce(t, tt.from, tt.to, rulesOf(t, tt.rules), CopyOptions{Key: []byte("k")})
+			_, err := copyOnce(t, tt.from, tt.to, rulesOf(t, tt.rules), CopyOptions{Key: []byte("k"), Tables: tt.tables})
 			var ref *Refusal
 			if !errors.As(err, &ref) {
 				t.Fatalf("want a refusal, got %v", err)

@@ -100,6 +100,10 @@ func Classify(src *Schema, rules *Rules, tables []string, samples map[string][]s
 					r := *parent
 					r.From = from
 					cp.Rule = &r
+					if pc := refColumn(src, from); parent.Kind == Hash && parent.Arg == "int" && pc != nil && pc.TypName != col.TypName {
+						c.Problems = append(c.Problems, diag.Errorf(parent.Pos, "%s.%s (%s) follows %s of %s (%s): {hash: int} fills the column's width, so the two would not join; give both columns the same type or use another rule",
+							tn, col.Name, col.Type, parent, from, pc.Type))
+					}
 				case parent.Kind != Keep && cp.Rule.String() != parent.String():
 					c.Problems = append(c.Problems, diag.Errorf(cp.Rule.Pos, "%s.%s: rule %s differs from %s of %s, which it references (%s): the join would break; give it the same rule or leave it out to follow",
 						tn, col.Name, cp.Rule, parent, from, fk))
@@ -130,6 +134,16 @@ func followed(src *Schema, rules *Rules, t *Table, col string) (*Rule, string, s
 		}
 	}
 	return nil, "", ""
+}
+
+// refColumn is the column "table.column" names.
+func refColumn(s *Schema, ref string) *Column {
+	i := strings.LastIndex(ref, ".")
+	if i < 0 || s.Tables[ref[:i]] == nil {
+		return nil
+	}
+	c, _ := s.Tables[ref[:i]].Column(ref[i+1:])
+	return c
 }
 
 var intTypes = []string{"int2", "int4", "int8"}
