@@ -184,11 +184,10 @@ func TestCopyAnonymises(t *testing.T) {
 		}
 	}
 	// No source e-mail, name or phone anywhere in any text of the target.
-	leaks := query(t, dst1, `
-SELECT c.email FROM customers c WHERE c.email LIKE '%acme-corp%' OR c.full_name LIKE '%Zebulon%' OR c.phone LIKE '%555%'
-UNION ALL SELECT o.note FROM orders o WHERE o.note LIKE '%Zebulon%'
-UNION ALL SELECT x::text FROM customers x WHERE x::text ~ '(acme-corp|Zebulon|555 0|123-45-)'
-UNION ALL SELECT x::text FROM orders x WHERE x::text ~ '(acme-corp|Zebulon)'`)
+	var leaks []string
+	for _, tb := range []string{"customers", "orders", "order_lines"} { // every column of every row, as text
+		leaks = append(leaks, query(t, dst1, `SELECT x::text FROM `+tb+` x WHERE x::text ~ '(acme-corp|Zebulon|Quixote|555 0|123-45-)'`)...)
+	}
 	if len(leaks) > 0 {
 		t.Errorf("source values in the target: %q", leaks[:min(3, len(leaks))])
 	}

@@ -50,18 +50,12 @@ func (c *Classification) Unclassified() []ColumnPlan {
 // values by table.column for suggestions.
 func Classify(src *Schema, rules *Rules, tables []string, samples map[string][]string) *Classification {
 	c := &Classification{Columns: map[string][]ColumnPlan{}}
-	rpos := func() diag.Pos {
-		if rules == nil {
-			return diag.Pos{}
-		}
-		return diag.Pos{File: rules.File}
-	}()
 	if len(tables) == 0 {
 		tables = src.Names()
 	}
 	for _, t := range tables {
 		if src.Tables[t] == nil {
-			c.Problems = append(c.Problems, diag.Errorf(rpos, "table %s: not in the source database%s", t, didYouMean(t, src.Names())))
+			c.Problems = append(c.Problems, diag.Errorf(diag.Pos{}, "--tables: %s is no table of the source database%s", t, didYouMean(t, src.Names())))
 		}
 	}
 	if rules != nil {
