@@ -4,6 +4,7 @@ go 1.26.8
 
 require (
 	cel.dev/cel-go v0.33.2
+	github.com/brianvoe/gofakeit/v7 v7.18.7
 	filippo.io/age v1.3.2
 	github.com/chromedp/chromedp v0.14.2
 	github.com/getsops/sops/v3 v3.13.3

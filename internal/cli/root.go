@@ -198,6 +198,7 @@ promotions (promote, approve, rollback).`,
 		a.keysCommand(),
 		a.secretsCommand(),
 		a.flagsCommand(),
+		a.dataCommand(),
 		a.versionCommand(),
 	)
 	root.AddCommand(a.promotionCommands()...)

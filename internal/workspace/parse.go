@@ -172,6 +172,14 @@ func (p *parser) workspace(n *yaml.Node, w *Workspace) {
 		"config":  func(v *yaml.Node) { p.config(v, &w.Config) },
 		"flags":   func(v *yaml.Node) { w.Flags = p.strList(v, "flags") },
 		"secrets": func(v *yaml.Node) { p.secrets(v, &w.Secrets) },
+		"data": func(v *yaml.Node) {
+			w.Data.Pos = pos(v)
+			p.mapping(v, "data", map[string]fieldFunc{
+				"database": func(v *yaml.Node) { w.Data.Database = p.str(v, "data.database") },
+				"rules":    func(v *yaml.Node) { w.Data.Rules = p.str(v, "data.rules") },
+				"seed":     func(v *yaml.Node) { w.Data.Seed = p.str(v, "data.seed") },
+			})
+		},
 		"policies": func(v *yaml.Node) {
 			if v.Kind != yaml.SequenceNode {
 				p.errorf(pos(v), "policies: expected a list of policies")

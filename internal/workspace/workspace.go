@@ -43,6 +43,16 @@ type Workspace struct {
 	Flags        []string
 	Secrets      Secrets
 	Policies     []Policy
+	Data         Data
+}
+
+// Data is the data: block: where an environment's database URL is in its
+// config, and the workspace's anonymisation rules and seed spec.
+type Data struct {
+	Database string // config key
+	Rules    string // file, relative to the workspace
+	Seed     string
+	Pos      diag.Pos
 }
 
 // Environment is one stage of the promotion path.

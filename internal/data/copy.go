@@ -1,0 +1,633 @@
+package data
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/envplane/envplane/internal/diag"
+)
+
+// Progress is how far the copy of one table is.
+type Progress struct {
+	Table      string  `json:"table"`
+	Rows       int64   `json:"rows"`
+	RowsPerSec float64 `json:"rows_per_sec"`
+	Done       bool    `json:"done"`
+}
+
+// CopyOptions are how a copy runs.
+type CopyOptions struct {
+	Tables []string // all of the source's when empty
+	Atomic bool     // one target transaction: all tables or none
+	// Key keys the transformers (HMAC-SHA256).
+	Key      []byte
+	Workers  int                  // parallel tables (not with Atomic); 0 is 4
+	Progress func(Progress)       // called from one goroutine at a time
+	Tick     time.Duration        // between progress reports; 0 is 500ms
+	Confirm  func(*CopyJob) error // after every check, before anything is written
+}
+
+// CopyJob is a checked copy ready to run.
+type CopyJob struct {
+	From, To Endpoint
+	Class    *Classification
+	Src, Dst *Schema
+	opts     CopyOptions
+	src, dst *pgx.Conn
+	plans    map[string][]colT
+}
+
+// Report is what a copy did.
+type Report struct {
+	Copied    []string // completely
+	Untouched []string // left as they were
+	Rows      map[string]int64
+}
+
+// Refusal is a copy that did not start: every problem, nothing written.
+type Refusal struct{ Problems diag.List }
+
+func (r *Refusal) Error() string { return r.Problems.Error() }
+func (r *Refusal) Unwrap() error { return r.Problems }
+
+// Connect opens a connection, never quoting the password in an error.
+func Connect(ctx context.Context, e Endpoint) (*pgx.Conn, error) {
+	c, err := pgx.Connect(ctx, e.URL)
+	if err != nil {
+		return nil, fmt.Errorf("%s: cannot connect to the database of %s (%s): %s", e.Env, e.Env, e.Key, Redact(err.Error(), e.URL))
+	}
+	return c, nil
+}
+
+// PrepareCopy connects to both databases, classifies the source's columns
+// and checks everything; a refusal is a *Refusal listing every problem.
+func PrepareCopy(ctx context.Context, from, to Endpoint, rules *Rules, opts CopyOptions) (*CopyJob, error) {
+	j := &CopyJob{From: from, To: to, opts: opts}
+	pre := CheckCopy(&Classification{}, nil, nil, from, to, rules)
+	if len(pre) > 0 { // live target or the same database: do not even connect
+		return nil, &Refusal{pre}
+	}
+	var err error
+	if j.src, err = Connect(ctx, from); err != nil {
+		return nil, err
+	}
+	if j.dst, err = Connect(ctx, to); err != nil {
+		j.Close()
+		return nil, err
+	}
+	if j.Src, err = Inspect(ctx, j.src); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("%s: %w", from.Env, err)
+	}
+	if j.Dst, err = Inspect(ctx, j.dst); err != nil {
+		j.Close()
+		return nil, fmt.Errorf("%s: %w", to.Env, err)
+	}
+	j.Class = Classify(j.Src, rules, opts.Tables, nil)
+	problems := CheckCopy(j.Class, j.Src, j.Dst, from, to, rules)
+	if same, err := sameServer(ctx, j.src, j.dst); err == nil && same {
+		problems = append(problems, diag.Errorf(diag.Pos{File: "envplane.yaml"}, "%s and %s are the same database: a copy would overwrite its own source", from.Env, to.Env))
+	}
+	if len(problems) == 0 {
+		problems = append(problems, j.compile(ctx, rules)...)
+	}
+	if len(problems) > 0 {
+		j.Close()
+		return nil, &Refusal{problems}
+	}
+	return j, nil
+}
+
+// Close releases the connections.
+func (j *CopyJob) Close() {
+	for _, c := range []*pgx.Conn{j.src, j.dst} {
+		if c != nil {
+			c.Close(context.Background())
+		}
+	}
+}
+
+// sameServer asks both servers who they are: the same cluster and database
+// reached under two names is still the same database.
+func sameServer(ctx context.Context, a, b *pgx.Conn) (bool, error) {
+	q := `SELECT current_database() || '/' || coalesce((SELECT system_identifier::text FROM pg_control_system()), '') || '/' || current_setting('port')`
+	var x, y string
+	if err := a.QueryRow(ctx, q).Scan(&x); err != nil {
+		return false, err
+	}
+	if err := b.QueryRow(ctx, q).Scan(&y); err != nil {
+		return false, err
+	}
+	return x == y, nil
+}
+
+var varcharLen = regexp.MustCompile(`^(?:character varying|character)\((\d+)\)$`)
+
+// compile turns each table's rules into column transformations; fixed
+// values are converted to the column's type by the target server once.
+func (j *CopyJob) compile(ctx context.Context, rules *Rules) diag.List {
+	var out diag.List
+	j.plans = map[string][]colT{}
+	for _, tn := range j.Class.Tables {
+		t := j.Src.Tables[tn]
+		var cols, tmpls []colT
+		for i, cp := range j.Class.Columns[tn] {
+			if cp.Rule == nil || cp.Rule.Kind == Keep {
+				continue
+			}
+			c := colT{idx: i, col: cp.Column, rule: cp.Rule}
+			if m := varcharLen.FindStringSubmatch(cp.Column.Type); m != nil {
+				c.maxLen, _ = strconv.Atoi(m[1])
+			}
+			switch cp.Rule.Kind {
+			case Fixed:
+				b, err := fixedBytes(ctx, j.dst, cp.Column, cp.Rule.Fixed)
+				if err != nil {
+					out = append(out, diag.Errorf(cp.Rule.Pos, "%s.%s: %s is no valid %s: %s", tn, cp.Column.Name, cp.Rule, cp.Column.Type, err))
+				}
+				c.fixed = b
+			case Template:
+				c.tmpl, _ = parseTemplate(cp.Rule.Arg, t.Columns)
+				tmpls = append(tmpls, c)
+				continue
+			}
+			cols = append(cols, c)
+		}
+		j.plans[tn] = append(cols, tmpls...)
+	}
+	return out
+}
+
+func fixedBytes(ctx context.Context, c *pgx.Conn, col Column, v any) ([]byte, error) {
+	if v == nil {
+		return nil, nil
+	}
+	var txt string
+	switch x := v.(type) {
+	case map[string]any, []any:
+		if col.TypName == "json" || col.TypName == "jsonb" {
+			b, err := json.Marshal(x)
+			if err != nil {
+				return nil, err
+			}
+			txt = string(b)
+		} else if l, ok := x.([]any); ok && strings.HasPrefix(col.TypName, "_") {
+			parts := make([]string, len(l))
+			for i, e := range l {
+				parts[i] = `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(fmt.Sprint(e)) + `"`
+			}
+			txt = "{" + strings.Join(parts, ",") + "}"
+		} else {
+			return nil, errors.New("a mapping or list fits only json, jsonb and array columns")
+		}
+	case time.Time:
+		txt = x.Format(time.RFC3339Nano)
+	default:
+		if col.TypName == "json" || col.TypName == "jsonb" {
+			b, _ := json.Marshal(x)
+			txt = string(b)
+		} else {
+			txt = fmt.Sprint(x)
+		}
+	}
+	res := c.PgConn().ExecParams(ctx, "SELECT $1::text::"+col.Type, [][]byte{[]byte(txt)}, nil, []int16{0}, []int16{1}).Read()
+	if res.Err != nil {
+		var msg = res.Err.Error()
+		return nil, errors.New(msg)
+	}
+	if len(res.Rows) != 1 {
+		return nil, errors.New("no value")
+	}
+	b := append([]byte{}, res.Rows[0][0]...)
+	return b, nil
+}
+
+// Run copies the tables. Without Atomic each table is loaded in its own
+// transaction, several at a time; with it, all in one. Either way the
+// source is read under one snapshot. On error or interruption the report
+// says which tables were copied completely and which were left as they
+// were.
+func (j *CopyJob) Run(ctx context.Context) (*Report, error) {
+	rep := &Report{Rows: map[string]int64{}}
+	if j.opts.Confirm != nil {
+		if err := j.opts.Confirm(j); err != nil {
+			rep.Untouched = j.Class.Tables
+			return rep, err
+		}
+	}
+	// One snapshot for every reader.
+	stx, err := j.src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return rep, fmt.Errorf("%s: %w", j.From.Env, err)
+	}
+	defer stx.Rollback(context.Background())
+	var snapshot string
+	if err := stx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
+		return rep, fmt.Errorf("%s: exporting the snapshot: %w", j.From.Env, err)
+	}
+	prog := newProgress(j.opts.Progress, j.opts.Tick)
+	defer prog.stop()
+	if j.opts.Atomic {
+		err = j.runAtomic(ctx, stx, rep, prog)
+	} else {
+		err = j.runTables(ctx, snapshot, rep, prog)
+	}
+	return rep, err
+}
+
+func (j *CopyJob) runAtomic(ctx context.Context, stx pgx.Tx, rep *Report, prog *progress) error {
+	tx, err := j.dst.Begin(ctx)
+	if err != nil {
+		return err
+	}
+	defer tx.Rollback(context.Background())
+	if err := replicaRole(ctx, tx); err != nil {
+		return fmt.Errorf("%s: %w", j.To.Env, err)
+	}
+	idents := make([]string, len(j.Class.Tables))
+	for i, tn := range j.Class.Tables {
+		idents[i] = j.Dst.Tables[tn].Ident()
+	}
+	if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(idents, ", ")); err != nil {
+		rep.Untouched = j.Class.Tables
+		return fmt.Errorf("%s: %w", j.To.Env, err)
+	}
+	for _, tn := range j.Class.Tables {
+		n, err := j.copyTable(ctx, stx.Conn(), tx.Conn(), tn, prog)
+		if err != nil {
+			rep.Untouched = j.Class.Tables
+			return err
+		}
+		rep.Rows[tn] = n
+	}
+	if err := j.afterLoad(ctx, tx.Conn()); err != nil {
+		rep.Untouched = j.Class.Tables
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		rep.Untouched = j.Class.Tables
+		return err
+	}
+	rep.Copied = j.Class.Tables
+	return nil
+}
+
+func replicaRole(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, "SET LOCAL session_replication_role = replica"); err != nil {
+		return fmt.Errorf("cannot defer foreign key checks to the end (SET session_replication_role needs a superuser or the SET privilege on it): %w", err)
+	}
+	return nil
+}
+
+// runTables loads each table in its own transaction, Workers at a time,
+// each reader joining the exported snapshot.
+func (j *CopyJob) runTables(ctx context.Context, snapshot string, rep *Report, prog *progress) error {
+	workers := j.opts.Workers
+	if workers <= 0 {
+		workers = 4
+	}
+	workers = min(workers, len(j.Class.Tables))
+	queue := make(chan string, len(j.Class.Tables))
+	for _, tn := range j.Class.Tables {
+		queue <- tn
+	}
+	close(queue)
+	var mu sync.Mutex
+	done := map[string]bool{}
+	var errs []error
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	for w := 0; w < workers; w++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			err := j.worker(ctx, snapshot, queue, prog, func(tn string, n int64) {
+				mu.Lock()
+				done[tn] = true
+				rep.Rows[tn] = n
+				mu.Unlock()
+			})
+			if err != nil {
+				mu.Lock()
+				errs = append(errs, err)
+				mu.Unlock()
+				cancel()
+			}
+		}()
+	}
+	wg.Wait()
+	for _, tn := range j.Class.Tables {
+		if done[tn] {
+			rep.Copied = append(rep.Copied, tn)
+		} else {
+			rep.Untouched = append(rep.Untouched, tn)
+		}
+	}
+	if len(errs) > 0 {
+		return firstReal(errs)
+	}
+	return j.afterLoad(ctx, j.dst)
+}
+
+// firstReal prefers the error that caused the others' cancellation.
+func firstReal(errs []error) error {
+	for _, e := range errs {
+		if !errors.Is(e, context.Canceled) {
+			return e
+		}
+	}
+	return errs[0]
+}
+
+func (j *CopyJob) worker(ctx context.Context, snapshot string, queue <-chan string, prog *progress, done func(string, int64)) error {
+	src, err := Connect(ctx, j.From)
+	if err != nil {
+		return err
+	}
+	defer src.Close(context.Background())
+	dst, err := Connect(ctx, j.To)
+	if err != nil {
+		return err
+	}
+	defer dst.Close(context.Background())
+	stx, err := src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
+	if err != nil {
+		return err
+	}
+	defer stx.Rollback(context.Background())
+	if _, err := stx.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(snapshot)); err != nil {
+		return fmt.Errorf("%s: joining the snapshot: %w", j.From.Env, err)
+	}
+	for tn := range queue {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		n, err := j.loadOne(ctx, stx.Conn(), dst, tn, prog)
+		if err != nil {
+			return err
+		}
+		done(tn, n)
+	}
+	return nil
+}
+
+func (j *CopyJob) loadOne(ctx context.Context, src, dst *pgx.Conn, tn string, prog *progress) (int64, error) {
+	tx, err := dst.Begin(ctx)
+	if err != nil {
+		return 0, err
+	}
+	defer tx.Rollback(context.Background())
+	if err := replicaRole(ctx, tx); err != nil {
+		return 0, fmt.Errorf("%s: %w", j.To.Env, err)
+	}
+	t := j.Dst.Tables[tn]
+	clear := "TRUNCATE " + t.Ident()
+	if j.referenced(tn) {
+		clear = "DELETE FROM " + t.Ident() // TRUNCATE refuses a referenced table
+	}
+	if _, err := tx.Exec(ctx, clear); err != nil {
+		return 0, fmt.Errorf("%s: %s: %w", j.To.Env, tn, err)
+	}
+	n, err := j.copyTable(ctx, src, tx.Conn(), tn, prog)
+	if err != nil {
+		return 0, err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return 0, fmt.Errorf("%s: %s: %w", j.To.Env, tn, err)
+	}
+	return n, nil
+}
+
+func (j *CopyJob) referenced(tn string) bool {
+	for _, t := range j.Dst.Tables {
+		for _, fk := range t.ForeignKeys {
+			if fk.RefTable == tn {
+				return true
+			}
+		}
+	}
+	return false
+}
+
+// copyTable streams one table: COPY TO (binary) → transform → COPY FROM.
+func (j *CopyJob) copyTable(ctx context.Context, src, dst *pgx.Conn, tn string, prog *progress) (int64, error) {
+	st := j.Src.Tables[tn]
+	cols := make([]string, len(st.Columns))
+	for i, c := range st.Columns {
+		cols[i] = c.Name
+	}
+	list := quoteCols(cols)
+	counter := prog.start(tn)
+	tr := newTransformer(j.opts.Key, st.Columns, j.plans[tn])
+	srcR, srcW := io.Pipe()
+	dstR, dstW := io.Pipe()
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var readErr, xformErr error
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		_, readErr = src.PgConn().CopyTo(ctx, srcW, "COPY "+st.Ident()+" ("+list+") TO STDOUT (FORMAT binary)")
+		srcW.CloseWithError(readErr)
+	}()
+	go func() {
+		defer wg.Done()
+		xformErr = transformStream(srcR, dstW, len(cols), tr, counter)
+		if xformErr != nil {
+			srcR.CloseWithError(xformErr)
+			cancel()
+		}
+		dstW.CloseWithError(xformErr)
+	}()
+	_, writeErr := dst.PgConn().CopyFrom(ctx, dstR, "COPY "+j.Dst.Tables[tn].Ident()+" ("+list+") FROM STDIN (FORMAT binary)")
+	if writeErr != nil {
+		dstR.CloseWithError(writeErr)
+		cancel()
+	}
+	wg.Wait()
+	n := counter.Load()
+	for _, e := range []struct {
+		err   error
+		where string
+	}{{xformErr, "transforming"}, {readErr, "reading from " + j.From.Env}, {writeErr, "writing to " + j.To.Env}} {
+		if e.err != nil && !errors.Is(e.err, io.ErrClosedPipe) {
+			if ctx.Err() != nil && errors.Is(e.err, context.Canceled) {
+				continue
+			}
+			return n, fmt.Errorf("%s: %s after %d rows: %w", tn, e.where, n, e.err)
+		}
+	}
+	if err := ctx.Err(); err != nil {
+		return n, fmt.Errorf("%s: %w", tn, err)
+	}
+	prog.finish(tn, n)
+	return n, nil
+}
+
+func transformStream(r io.Reader, w io.Writer, ncols int, tr *transformer, counter *atomic.Int64) error {
+	in, err := newTupleReader(r)
+	if err != nil {
+		return err
+	}
+	out, err := newTupleWriter(w)
+	if err != nil {
+		return err
+	}
+	fields := make([][]byte, ncols)
+	for {
+		ok, err := in.next(fields)
+		if err != nil {
+			return err
+		}
+		if !ok {
+			break
+		}
+		if err := tr.row(fields); err != nil {
+			return err
+		}
+		if err := out.write(fields); err != nil {
+			return err
+		}
+		counter.Add(1)
+	}
+	return out.close()
+}
+
+// afterLoad resets the sequences of copied columns and checks that every
+// foreign key of and into the copied tables holds.
+func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn) error {
+	for _, tn := range j.Class.Tables {
+		t := j.Dst.Tables[tn]
+		for _, col := range t.Columns {
+			if col.Sequence == "" {
+				continue
+			}
+			q := fmt.Sprintf("SELECT setval(%s, coalesce((SELECT max(%s) FROM %s), 0) + 1, false)",
+				quoteLiteral(col.Sequence), pgx.Identifier{col.Name}.Sanitize(), t.Ident())
+			if _, err := c.Exec(ctx, q); err != nil {
+				return fmt.Errorf("%s: resetting sequence %s: %w", j.To.Env, col.Sequence, err)
+			}
+		}
+	}
+	copied := map[string]bool{}
+	for _, tn := range j.Class.Tables {
+		copied[tn] = true
+	}
+	var problems diag.List
+	for _, tn := range j.Dst.Names() {
+		t := j.Dst.Tables[tn]
+		for _, fk := range t.ForeignKeys {
+			if !copied[tn] && !copied[fk.RefTable] {
+				continue
+			}
+			pt := j.Dst.Tables[fk.RefTable]
+			var notNull, match []string
+			for i := range fk.Columns {
+				cc, pc := pgx.Identifier{fk.Columns[i]}.Sanitize(), pgx.Identifier{fk.RefColumns[i]}.Sanitize()
+				notNull = append(notNull, "c."+cc+" IS NOT NULL")
+				match = append(match, "p."+pc+" = c."+cc)
+			}
+			q := fmt.Sprintf("SELECT count(*) FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)",
+				t.Ident(), strings.Join(notNull, " AND "), pt.Ident(), strings.Join(match, " AND "))
+			var n int64
+			if err := c.QueryRow(ctx, q).Scan(&n); err != nil {
+				return fmt.Errorf("%s: checking %s: %w", j.To.Env, fk.Name, err)
+			}
+			if n > 0 {
+				problems = append(problems, diag.Errorf(diag.Pos{}, "%s: %s.(%s) → %s.(%s): %d rows reference no row (%s)",
+					j.To.Env, tn, strings.Join(fk.Columns, ", "), fk.RefTable, strings.Join(fk.RefColumns, ", "), n, fk.Name))
+			}
+		}
+	}
+	return problems.Err()
+}
+
+func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
+
+// progress reports each table's rows and rate every tick.
+type progress struct {
+	fn   func(Progress)
+	mu   sync.Mutex
+	live map[string]*tableProgress
+	quit chan struct{}
+	wg   sync.WaitGroup
+}
+
+type tableProgress struct {
+	rows  atomic.Int64
+	start time.Time
+}
+
+func newProgress(fn func(Progress), tick time.Duration) *progress {
+	p := &progress{fn: fn, live: map[string]*tableProgress{}, quit: make(chan struct{})}
+	if fn == nil {
+		return p
+	}
+	if tick <= 0 {
+		tick = 500 * time.Millisecond
+	}
+	p.wg.Add(1)
+	go func() {
+		defer p.wg.Done()
+		t := time.NewTicker(tick)
+		defer t.Stop()
+		for {
+			select {
+			case <-p.quit:
+				return
+			case <-t.C:
+				p.mu.Lock()
+				for _, tn := range sortedKeys(p.live) {
+					tp := p.live[tn]
+					p.fn(Progress{Table: tn, Rows: tp.rows.Load(), RowsPerSec: rate(tp.rows.Load(), tp.start)})
+				}
+				p.mu.Unlock()
+			}
+		}
+	}()
+	return p
+}
+
+func rate(n int64, start time.Time) float64 {
+	s := time.Since(start).Seconds()
+	if s <= 0 {
+		return 0
+	}
+	return float64(int64(float64(n)/s*10)) / 10
+}
+
+func (p *progress) start(tn string) *atomic.Int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tp := &tableProgress{start: time.Now()}
+	p.live[tn] = tp
+	return &tp.rows
+}
+
+func (p *progress) finish(tn string, n int64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	tp := p.live[tn]
+	delete(p.live, tn)
+	if p.fn != nil && tp != nil {
+		p.fn(Progress{Table: tn, Rows: n, RowsPerSec: rate(n, tp.start), Done: true})
+	}
+}
+
+func (p *progress) stop() {
+	close(p.quit)
+	p.wg.Wait()
+}
