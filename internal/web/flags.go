@@ -140,6 +140,19 @@ func (u *UI) flagsData(q *req) (*flagsData, error) {
 	return d, nil
 }
 
+// flagList is env's flag listing, when p may read it.
+func (u *UI) flagList(p *auth.Principal, env string) (flagListJSON, bool) {
+	var list flagListJSON
+	if p.Can(auth.ReadConfig, env) != nil {
+		return list, false
+	}
+	raw, err := u.src.FlagList(env)
+	if err != nil || json.Unmarshal(raw, &list) != nil {
+		return list, false
+	}
+	return list, true
+}
+
 // flagOverride is POST /environments/{env}/flags/{key}: state=ENABLED or
 // DISABLED, or defaultVariant=NAME, through the server's override (checked
 // against the flag, then the App's use case: authorized, audited).

@@ -149,3 +149,29 @@ func TestFlagOverrideAuthorization(t *testing.T) {
 		t.Errorf("a refused toggle changed the flag: %v", got)
 	}
 }
+
+func TestOverviewLinksFlagsAndSecretsAndNamesOverriddenFlags(t *testing.T) {
+	h := flagged(t)
+	admin := h.signIn(adminToken)
+	body := admin.must("/")
+	for _, want := range []string{`href="/environments/development/flags">2 flags</a>`, `href="/environments/staging/secrets"`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("overview lacks %q", want)
+		}
+	}
+	if strings.Contains(body, "changed from their defaults") {
+		t.Error("overview names changed flags before any override")
+	}
+	if st, _ := admin.post("/environments/staging/flags/banner", url.Values{"state": {"DISABLED"}}); st != http.StatusSeeOther {
+		t.Fatalf("disable: %d", st)
+	}
+	body = admin.must("/")
+	if !strings.Contains(body, `changed from their defaults: <a class="tag warn" href="/environments/staging/flags#flag-banner">banner</a>`) {
+		t.Errorf("overview does not name the overridden flag:\n%s", body)
+	}
+	// Development's viewer sees neither staging's flags nor its secrets.
+	dev := h.signIn(h.token("dev", "viewer", []string{"development"}))
+	if body := dev.must("/"); strings.Contains(body, "/environments/staging/") {
+		t.Error("development's viewer is linked to staging's flags or secrets")
+	}
+}
