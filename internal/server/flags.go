@@ -343,7 +343,31 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if body.State == nil && body.DefaultVariant == nil && body.Targeting == nil {
+	if err := s.overrideFlag(r.Context(), p, env, key, body.State, body.DefaultVariant, body.Targeting); err != nil {
+		return err
+	}
+	// The write reloaded the snapshot: answer the flag as now in effect.
+	f, err := s.flagsOf(env)
+	if err != nil {
+		return err
+	}
+	in, _ := f.set.Flag(key)
+	j := newFlagJSON(in, f.set)
+	if held, ok := f.overrides[key]; ok {
+		j.Override = &overrideJSON{State: held.State, DefaultVariant: held.DefaultVariant, Targeting: held.Targeting,
+			UpdatedAt: held.UpdatedAt, UpdatedBy: held.UpdatedBy}
+	}
+	return writeJSON(w, http.StatusOK, j)
+}
+
+// overrideFlag merges the fields given into the override of flag key in
+// env, checks the result against the flag and stores it through the App
+// (authorized, audited, announced). The API's PATCH and the web UI share it.
+func (s *Server) overrideFlag(ctx context.Context, p *auth.Principal, env, key string, state, defaultVariant *string, targeting json.RawMessage) error {
+	if err := p.Can(auth.WriteFlags, env); err != nil {
+		return err // before anything about the flag is told
+	}
+	if state == nil && defaultVariant == nil && targeting == nil {
 		return errs.Field("body", "give at least one of state, defaultVariant, targeting")
 	}
 	f, err := s.flagsOf(env)
@@ -356,14 +380,14 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	}
 	o := f.overrides[key]
 	o.Environment, o.Key, o.VariantsDigest = env, key, variantsDigest(in)
-	if body.State != nil {
-		o.State = body.State
+	if state != nil {
+		o.State = state
 	}
-	if body.DefaultVariant != nil {
-		o.DefaultVariant = body.DefaultVariant
+	if defaultVariant != nil {
+		o.DefaultVariant = defaultVariant
 	}
-	if body.Targeting != nil {
-		o.Targeting = body.Targeting
+	if targeting != nil {
+		o.Targeting = targeting
 	}
 	if _, problems := f.base.WithOverride(key, overrideOf(o)); len(problems) > 0 {
 		e := &errs.Error{Kind: errs.Unprocessable, Message: fmt.Sprintf("the override of flag %q does not apply", key)}
@@ -372,18 +396,5 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *auth.Princ
 		}
 		return e
 	}
-	if err := s.app.SetFlagOverride(r.Context(), p, o); err != nil {
-		return err
-	}
-	// The write reloaded the snapshot: answer the flag as now in effect.
-	if f, err = s.flagsOf(env); err != nil {
-		return err
-	}
-	in, _ = f.set.Flag(key)
-	j := newFlagJSON(in, f.set)
-	if held, ok := f.overrides[key]; ok {
-		j.Override = &overrideJSON{State: held.State, DefaultVariant: held.DefaultVariant, Targeting: held.Targeting,
-			UpdatedAt: held.UpdatedAt, UpdatedBy: held.UpdatedBy}
-	}
-	return writeJSON(w, http.StatusOK, j)
+	return s.app.SetFlagOverride(ctx, p, o)
 }

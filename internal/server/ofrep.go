@@ -126,6 +126,17 @@ func ofrepContext(r *http.Request) (ctx map[string]any, raw []byte, failure *ofr
 		return fail(string(flags.ErrParse), "the body is not valid JSON: "+strings.TrimPrefix(err.Error(), "json: "))
 	}
 	raw = bytes.TrimSpace(req.Context)
+	ctx, failure = parseContext(raw)
+	return ctx, raw, failure, nil
+}
+
+// parseContext reads an evaluation context, the JSON object of
+// {"context":{…}}: what is not an object, or has a targetingKey that is
+// not a string, is INVALID_CONTEXT.
+func parseContext(raw []byte) (map[string]any, *ofrepFailure) {
+	fail := func(code, details string) (map[string]any, *ofrepFailure) {
+		return nil, &ofrepFailure{ErrorCode: code, ErrorDetails: details}
+	}
 	if len(raw) == 0 || raw[0] != '{' {
 		what := "missing"
 		if len(raw) > 0 {
@@ -133,6 +144,7 @@ func ofrepContext(r *http.Request) (ctx map[string]any, raw []byte, failure *ofr
 		}
 		return fail(string(flags.ErrInvalidContext), "context: "+what+"; send {\"context\":{\"targetingKey\":\"…\",…}}")
 	}
+	var ctx map[string]any
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	if err := dec.Decode(&ctx); err != nil {
@@ -143,7 +155,7 @@ func ofrepContext(r *http.Request) (ctx map[string]any, raw []byte, failure *ofr
 			return fail(string(flags.ErrInvalidContext), "context.targetingKey: must be a string")
 		}
 	}
-	return ctx, raw, nil, nil
+	return ctx, nil
 }
 
 // jsonDepth is the deepest nesting of arrays and objects in data, counted

@@ -1,11 +1,16 @@
 package server
 
 import (
+	"bytes"
+	"context"
+	"encoding/json"
 	"net/http"
 	"strings"
 
 	"github.com/envplane/envplane/internal/app"
+	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/flags"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/tree"
 )
@@ -78,4 +83,43 @@ func (s *Server) handler() http.Handler {
 		}
 		s.ServeHTTP(w, r)
 	})
+}
+
+// FlagList is the listing of env's flags in effect, the JSON body GET
+// /api/v1/environments/{env}/flags answers.
+func (s *Server) FlagList(env string) ([]byte, error) {
+	f, err := s.flagsOf(env)
+	if err != nil {
+		return nil, err
+	}
+	return f.list.data, nil
+}
+
+// EvaluateFlag is the OFREP answer (JSON) for flag key of env and the
+// evaluation context contextJSON (a JSON object), computed as POST
+// /ofrep/v1/evaluate/flags/{key} computes it: an evaluation, or a failure
+// with errorCode and errorDetails.
+func (s *Server) EvaluateFlag(env, key string, contextJSON []byte) []byte {
+	raw := bytes.TrimSpace(contextJSON)
+	var out any
+	if jsonDepth(raw) > ofrepMaxDepth-1 {
+		out = ofrepFailure{Key: key, ErrorCode: string(flags.ErrInvalidContext), ErrorDetails: "the context nests deeper than 14 levels"}
+	} else if ctx, failure := parseContext(raw); failure != nil {
+		failure.Key = key
+		out = failure
+	} else {
+		out = evaluate(s.ofrepSet(env), key, ctx)
+	}
+	b, err := json.Marshal(out)
+	if err != nil { // values come from YAML/JSON and always encode
+		b, _ = json.Marshal(ofrepFailure{Key: key, ErrorCode: string(flags.ErrGeneral), ErrorDetails: err.Error()})
+	}
+	return b
+}
+
+// OverrideFlag overrides flag key's state and/or default variant in env
+// for p, as PATCH /api/v1/environments/{env}/flags/{key} does: checked
+// against the flag, then stored through the App (authorized, audited).
+func (s *Server) OverrideFlag(ctx context.Context, p *auth.Principal, env, key string, state, defaultVariant *string) error {
+	return s.overrideFlag(ctx, p, env, key, state, defaultVariant, nil)
 }

@@ -214,3 +214,36 @@ func TestBrowserApproveAsTwoUsersLive(t *testing.T) {
 	}
 	screenshot(t, ctx3, "audit")
 }
+
+func TestBrowserToggleFlagChangesEvaluation(t *testing.T) {
+	ctx := browser(t)
+	h := flagged(t)
+	editor := h.token("ed", "editor", []string{"development"})
+	evaluate := chromedp.Tasks{
+		chromedp.WaitVisible(`#eval-submit`, chromedp.ByID),
+		chromedp.SetValue(`#eval-key`, "banner", chromedp.ByID),
+		chromedp.SetValue(`#eval-context`, `{"targetingKey":"u1"}`, chromedp.ByID),
+		chromedp.Click(`#eval-submit`, chromedp.ByID),
+		chromedp.WaitVisible(`#evaluation`, chromedp.ByID),
+	}
+	var value, reason string
+	run(t, ctx, signInTasks(h.hs.URL, editor),
+		chromedp.Navigate(h.hs.URL+"/environments/development/flags"),
+		evaluate,
+		chromedp.Text(`#eval-value`, &value, chromedp.ByID),
+		chromedp.Text(`#eval-reason`, &reason, chromedp.ByID))
+	if value != `"Welcome"` || reason != "STATIC" {
+		t.Fatalf("before: value %q reason %q", value, reason)
+	}
+	screenshot(t, ctx, "flag-evaluated")
+
+	run(t, ctx, chromedp.Click(`#flag-banner button[name="state"][value="DISABLED"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#flag-banner button[name="state"][value="ENABLED"]`, chromedp.ByQuery),
+		evaluate,
+		chromedp.Text(`#eval-value`, &value, chromedp.ByID),
+		chromedp.Text(`#eval-reason`, &reason, chromedp.ByID))
+	if reason != "DISABLED" || !strings.Contains(value, "code default") {
+		t.Fatalf("after disabling: value %q reason %q", value, reason)
+	}
+	screenshot(t, ctx, "flag-disabled")
+}

@@ -78,6 +78,12 @@ type envColumn struct {
 	Promotion *domain.Promotion
 	From      string // the previous stage
 	Drift     int    // keys that differ from From; -1: unknown
+	// Flags is how many flags the environment has, -1 when the user may
+	// not read them; Overridden the keys changed from their release's
+	// definition by an override.
+	Flags      int
+	Overridden []string
+	Secrets    bool // the user may list the environment's secrets
 }
 
 type overviewData struct {
@@ -109,7 +115,16 @@ func (u *UI) overview(q *req) error {
 		}
 	}
 	for i, e := range envs {
-		c := envColumn{Environment: e, From: previous(envs, i), Drift: -1, Release: u.releaseOf(q, e.Release)}
+		c := envColumn{Environment: e, From: previous(envs, i), Drift: -1, Release: u.releaseOf(q, e.Release),
+			Flags: -1, Secrets: q.p.Can(auth.ReadSecrets, e.Name) == nil}
+		if list, ok := u.flagList(q.p, e.Name); ok {
+			c.Flags = len(list.Flags)
+			for _, f := range list.Flags {
+				if f.Override != nil {
+					c.Overridden = append(c.Overridden, f.Key)
+				}
+			}
+		}
 		if c.Release != nil {
 			for k, v := range c.Release.Labels {
 				c.Labels = append(c.Labels, label{k, v})

@@ -45,6 +45,14 @@ type Source interface {
 	Resolved(env, service string) (*tree.Value, render.Options, error)
 	// Watch streams env's change events as SSE messages.
 	Watch(env string) (msgs <-chan []byte, gone <-chan struct{}, cancel func())
+	// FlagList is env's flags in effect, as the API's JSON listing.
+	FlagList(env string) ([]byte, error)
+	// EvaluateFlag is the OFREP answer (JSON) for flag key in env and
+	// the context contextJSON, as the server's OFREP endpoint computes it.
+	EvaluateFlag(env, key string, contextJSON []byte) []byte
+	// OverrideFlag overrides flag key's state and/or default variant in
+	// env for p: checked against the flag, stored through the App.
+	OverrideFlag(ctx context.Context, p *auth.Principal, env, key string, state, defaultVariant *string) error
 }
 
 // DefaultSessionTTL is how long a sign-in lasts.
@@ -119,6 +127,11 @@ func New(o Options) (*UI, error) {
 	u.mux.HandleFunc("POST /promotions/{id}/checklist/{index}", u.signedIn(u.tick))
 	u.mux.HandleFunc("GET /audit", u.signedIn(u.audit))
 	u.mux.HandleFunc("GET /events", u.signedIn(u.events))
+	u.mux.HandleFunc("GET /environments/{env}/flags", u.signedIn(u.flagsPage))
+	u.mux.HandleFunc("POST /environments/{env}/evaluate", u.signedIn(u.flagEvaluate))
+	u.mux.HandleFunc("POST /environments/{env}/flags/{key}", u.signedIn(u.flagOverride))
+	u.mux.HandleFunc("GET /environments/{env}/secrets", u.signedIn(u.secretsPage))
+	u.mux.HandleFunc("POST /environments/{env}/secrets/{name}/reveal", u.signedIn(u.revealSecret))
 	return u, nil
 }
 
