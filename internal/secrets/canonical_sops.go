@@ -28,7 +28,10 @@ func parseCanonicalSOPS(file string, data []byte) (*tree.Value, bool) {
 	p.lines = strings.Split(string(data[:len(data)-1]), "\n")
 	root := p.value(1, 1, tree.Map, "")
 	fields := make([]tree.Field, 0, n)
-	seen := make(map[string]struct{}, n)
+	// Names are unique. Marshal writes them sorted after the binding: while
+	// they come in order that needs no map; one out of order starts one.
+	var seen map[string]struct{}
+	last := ""
 	for ; p.i < len(p.lines); p.i++ {
 		line := p.lines[p.i]
 		if line == sopsKey+":" {
@@ -65,10 +68,22 @@ func parseCanonicalSOPS(file string, data []byte) (*tree.Value, bool) {
 		if !ok || !validSyntax(name) {
 			return nil, false
 		}
-		if _, dup := seen[name]; dup {
-			return nil, false
+		switch {
+		case seen == nil && len(fields) == 0 && name == bindingKey:
+		case seen == nil && name > last && name != bindingKey:
+			last = name
+		default:
+			if seen == nil {
+				seen = make(map[string]struct{}, n)
+				for _, fl := range fields {
+					seen[fl.Key] = struct{}{}
+				}
+			}
+			if _, dup := seen[name]; dup {
+				return nil, false
+			}
+			seen[name] = struct{}{}
 		}
-		seen[name] = struct{}{}
 		var v *tree.Value
 		switch {
 		case val == `""`:

@@ -116,7 +116,34 @@ func (f *File) Open(ids []age.Identity) (*Opened, error) {
 	o.doc = cloneDoc(f.doc)
 	leaves := o.leaves()
 	var binding *leaf
+	// Every value is decrypted into one buffer that becomes one string, of
+	// which the values are pieces; the first value that fails is reported
+	// after any earlier one that fails to decode, as one value at a time
+	// would.
+	size := 0
 	for _, l := range leaves {
+		if !l.clear && l.text != "" {
+			size += len(l.box.data)
+		}
+	}
+	plain := make([]byte, 0, size)
+	ends := make([]int, len(leaves))
+	var ad []byte
+	failed := len(leaves)
+	for i, l := range leaves {
+		if !l.clear && l.text != "" {
+			ad = appendAD(ad[:0], l.path)
+			out, err := l.box.openTo(o.aead, plain, ad)
+			if err != nil {
+				failed = i
+				break
+			}
+			plain = out
+		}
+		ends[i] = len(plain)
+	}
+	all := string(plain)
+	for i, l := range leaves[:failed] {
 		if l.name == bindingKey && len(l.path) == 1 {
 			binding = l
 		}
@@ -126,17 +153,22 @@ func (f *File) Open(ids []age.Identity) (*Opened, error) {
 		case l.text == "":
 			l.typ = "str"
 		default:
-			plain, err := l.box.open(o.aead, additionalData(l.path))
-			if err != nil {
-				return nil, &TamperError{Pos: l.pos, Name: l.name,
-					Reason: "the value was changed, or moved here from another name"}
+			start := 0
+			if i > 0 {
+				start = ends[i-1]
 			}
 			l.typ = l.box.typ
-			if l.value, l.plain, err = decode(l.box.typ, plain); err != nil {
+			var err error
+			if l.value, l.plain, err = decode(l.box.typ, all[start:ends[i]]); err != nil {
 				return nil, &TamperError{Pos: l.pos, Name: l.name, Reason: err.Error()}
 			}
 		}
 		l.orig = l.value
+	}
+	if failed < len(leaves) {
+		l := leaves[failed]
+		return nil, &TamperError{Pos: l.pos, Name: l.name,
+			Reason: "the value was changed, or moved here from another name"}
 	}
 	mac, err := f.sops.mac.open(o.aead, f.sops.lastModified)
 	if err != nil {
@@ -247,9 +279,17 @@ func cloneDoc(doc []*node) []*node {
 	return clone(doc)
 }
 
+// appendAD appends SOPS's additional data for a value (additionalData).
+func appendAD(b []byte, path []string) []byte {
+	for _, p := range path {
+		b = append(append(b, p...), ':')
+	}
+	return b
+}
+
 // leaves returns every value in document order, the MAC's order.
 func (o *Opened) leaves() []*leaf {
-	var out []*leaf
+	out := make([]*leaf, 0, len(o.byName)+1)
 	var walk func([]*node)
 	walk = func(ns []*node) {
 		for _, n := range ns {
@@ -266,13 +306,15 @@ func (o *Opened) leaves() []*leaf {
 // index names every value after a change of shape: list items are named by
 // their index.
 func (o *Opened) index() {
-	o.byName = map[string]*leaf{}
+	o.byName = make(map[string]*leaf, max(len(o.byName), len(o.doc)))
 	var walk func(ns []*node, name string, path []string, list bool)
 	walk = func(ns []*node, name string, path []string, list bool) {
 		for i, n := range ns {
 			nm, p := joinName(name, n.key), path
 			if list {
 				nm = joinName(name, strconv.Itoa(i))
+			} else if l := n.leaf; l != nil && len(l.path) == len(path)+1 && l.path[len(path)] == n.key && slices.Equal(l.path[:len(path)], path) {
+				p = l.path // unchanged: no new slice
 			} else {
 				p = append(slices.Clip(path), n.key)
 			}
