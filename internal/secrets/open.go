@@ -2,7 +2,9 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/errs"
@@ -373,7 +376,64 @@ func (f *File) unwrap(ids []age.Identity) ([]byte, error) {
 }
 
 // unwrapKey decrypts one armored age file and checks it holds a data key.
+//
+// The age file holds 32 bytes: its payload is one STREAM chunk, which this
+// opens directly instead of through age.Decrypt's reader and its 64 KiB
+// chunk buffers. Anything but that succeeding goes to age.Decrypt
+// (decryptKey), so that errors stay exactly age's.
 func unwrapKey(armored string, ids []age.Identity) ([]byte, error) {
+	key, ok, err := unwrapChunk(armored, ids)
+	if !ok {
+		return decryptKey(armored, ids)
+	}
+	return key, err
+}
+
+// unwrapChunk is unwrapKey's direct path; ok false when it does not apply.
+func unwrapChunk(armored string, ids []age.Identity) (key []byte, ok bool, err error) {
+	const payloadSize = 16 + keySize + chacha20poly1305.Overhead // nonce, one chunk
+	bin, err := io.ReadAll(armor.NewReader(strings.NewReader(armored)))
+	if err != nil {
+		return nil, false, nil
+	}
+	fileKey, err := age.DecryptHeader(bin, ids...)
+	if err != nil {
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) {
+			return nil, true, err
+		}
+		return nil, false, nil
+	}
+	// The header ends with its first line starting "---" (the MAC line).
+	end := bytes.Index(bin, []byte("\n---"))
+	if end < 0 {
+		return nil, false, nil
+	}
+	eol := bytes.IndexByte(bin[end+1:], '\n')
+	if eol < 0 || len(bin)-(end+1+eol+1) != payloadSize {
+		return nil, false, nil
+	}
+	payload := bin[end+1+eol+1:]
+	nonce, chunk := payload[:16], payload[16:]
+	streamKey, err := hkdf.Key(sha256.New, fileKey, nonce, "payload", chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, false, nil
+	}
+	aead, err := chacha20poly1305.New(streamKey)
+	if err != nil {
+		return nil, false, nil
+	}
+	var chunkNonce [chacha20poly1305.NonceSize]byte
+	chunkNonce[len(chunkNonce)-1] = 1 // the last chunk, counter 0
+	key, err = aead.Open(nil, chunkNonce[:], chunk, nil)
+	if err != nil || len(key) != keySize {
+		return nil, false, nil
+	}
+	return key, true, nil
+}
+
+// decryptKey is unwrapKey through age.Decrypt.
+func decryptKey(armored string, ids []age.Identity) ([]byte, error) {
 	r, err := age.Decrypt(armor.NewReader(strings.NewReader(armored)), ids...)
 	if err != nil {
 		return nil, err
