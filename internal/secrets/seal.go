@@ -90,19 +90,30 @@ func (a *boxArena) parse(s string) (box, error) {
 		}
 		return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 	}
-	// base64 decoding skips line breaks; the text must be one plain token.
-	if !allIn(rest, &encChars) {
+	// The text must be one plain token: characters of encChars only, checked
+	// before anything else is reported. Scanning for them separately costs
+	// as much as decoding, so it happens only on the way to an error: the
+	// strict decoder accepts base64 characters only, and skips line breaks,
+	// which are looked for here.
+	token := rest
+	bad2 := func(what string) (box, error) {
+		if !allIn(token, &encChars) {
+			return bad("unexpected characters")
+		}
+		return bad(what)
+	}
+	if strings.IndexByte(rest, '\n') >= 0 || strings.IndexByte(rest, '\r') >= 0 {
 		return bad("unexpected characters")
 	}
 	var text [3]string
 	for i, field := range [3]string{"data:", "iv:", "tag:"} {
 		var ok bool
 		if rest, ok = strings.CutPrefix(rest, field); !ok {
-			return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
+			return bad2("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 		}
 		if i < 2 {
 			if text[i], rest, ok = strings.Cut(rest, ","); !ok {
-				return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
+				return bad2("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 			}
 		} else {
 			text[i] = rest
@@ -124,7 +135,7 @@ func (a *boxArena) parse(s string) (box, error) {
 		a.scratch = append(a.scratch[:0], text[i]...)
 		n, err := b64.Decode(buf[at:], a.scratch)
 		if err != nil {
-			return bad(name + " is not standard base64")
+			return bad2(name + " is not standard base64")
 		}
 		raw[i] = buf[at : at+n : at+n]
 	}
