@@ -115,8 +115,18 @@ func (f *File) Open(ids []age.Identity) (*Opened, error) {
 		wrapped:      maps.Clone(f.wrapped),
 		lastModified: f.LastModified,
 	}
-	// Fresh copies of the document: an Opened changes its own.
-	o.doc = cloneDoc(f.doc)
+	// An Opened changes its document: the first Open takes the one Parse
+	// built, any other builds its own from the parsed file again.
+	if f.taken.CompareAndSwap(false, true) {
+		o.doc = f.doc
+		f.doc, f.leaves = nil, nil
+	} else {
+		g, err := fromSOPS(f.Path, f.root)
+		if err != nil {
+			return nil, err // cannot happen: it was built from root before
+		}
+		o.doc = g.doc
+	}
 	leaves := o.leaves()
 	var binding *leaf
 	// Every value is decrypted into one buffer that becomes one string, of
@@ -243,43 +253,6 @@ func (f *File) openLegacy(key []byte) (*Opened, error) {
 	}
 	o.index()
 	return o, nil
-}
-
-// cloneDoc deep-copies a document, its nodes and leaves each in one
-// allocation (a 500-secret file would otherwise cost a thousand).
-func cloneDoc(doc []*node) []*node {
-	nodes, leaves := 0, 0
-	var count func([]*node)
-	count = func(ns []*node) {
-		for _, n := range ns {
-			nodes++
-			if n.leaf != nil {
-				leaves++
-			}
-			count(n.kids)
-		}
-	}
-	count(doc)
-	nodeBuf, leafBuf := make([]node, 0, nodes), make([]leaf, 0, leaves)
-	var clone func([]*node) []*node
-	clone = func(ns []*node) []*node {
-		if ns == nil {
-			return nil
-		}
-		out := make([]*node, len(ns))
-		for i, n := range ns {
-			nodeBuf = append(nodeBuf, *n)
-			c := &nodeBuf[len(nodeBuf)-1]
-			if n.leaf != nil {
-				leafBuf = append(leafBuf, *n.leaf)
-				c.leaf = &leafBuf[len(leafBuf)-1]
-			}
-			c.kids = clone(n.kids)
-			out[i] = c
-		}
-		return out
-	}
-	return clone(doc)
 }
 
 // appendAD appends SOPS's additional data for a value (additionalData).

@@ -324,6 +324,7 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 		paths[i] = fl.Key
 		if n := walk(fl.Value, fl.Key, fl.Key, paths[i:i+1:i+1]); n != nil {
 			f.doc = append(f.doc, n)
+			f.bound = f.bound || fl.Key == bindingKey
 		}
 	}
 	// Names are unique: sorted (stably, so that the first in the document
@@ -345,6 +346,7 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 		}
 	}
 	slices.Sort(f.Recipients)
+	f.root = root
 	return f, nil
 }
 
