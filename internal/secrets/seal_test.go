@@ -115,3 +115,31 @@ func parseBoxReference(s string) (box, error) {
 	}
 	return box{data: raw[0], iv: raw[1], tag: raw[2], typ: typ}, nil
 }
+
+// TestPrintableLines checks the eight-bytes-at-a-time scan against the byte
+// loop it replaced, for every byte value at every position of inputs of
+// several lengths.
+func TestPrintableLines(t *testing.T) {
+	naive := func(data []byte) bool {
+		for _, c := range data {
+			if c != '\n' && (c < 0x20 || c >= 0x7f) {
+				return false
+			}
+		}
+		return true
+	}
+	for _, base := range []string{"", "a", "abc: ENC[x]\n", strings.Repeat("SERVICE_001: ENC[AES256_GCM,data:+/=]\n", 3)} {
+		for i := range len(base) + 1 {
+			for c := range 256 {
+				for _, data := range [][]byte{
+					[]byte(base[:i] + string(byte(c)) + base[i:]),
+					append([]byte(base[:i]), append([]byte{byte(c), byte(c)}, base[i:]...)...),
+				} {
+					if got, want := printableLines(data), naive(data); got != want {
+						t.Fatalf("%q: %v, want %v", data, got, want)
+					}
+				}
+			}
+		}
+	}
+}

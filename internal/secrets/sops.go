@@ -260,8 +260,8 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 	f.leaves = make([]*leaf, 0, len(root.Fields))
 	var walk func(v *tree.Value, key, name string, path []string) *node
 	walk = func(v *tree.Value, key, name string, path []string) *node {
-		n := nodes.alloc()
-		*n = node{key: key, pos: v.Src.Pos()}
+		n := nodes.alloc() // zeroed: set field by field, cheaper than a copy
+		n.key, n.pos = key, v.Src.Pos()
 		switch v.Kind {
 		case tree.Map:
 			n.kind, n.empty = mapNode, len(v.Fields) == 0
@@ -286,7 +286,7 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 			return nil
 		default:
 			l := leaves.alloc()
-			*l = leaf{name: name, path: path, pos: v.Src.Pos(), kind: v.Kind}
+			l.name, l.path, l.pos, l.kind = name, path, v.Src.Pos(), v.Kind
 			l.clear = !r.encrypted(path)
 			switch {
 			case l.clear:
