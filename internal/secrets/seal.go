@@ -46,6 +46,7 @@ func parseBox(s string) (box, error) {
 // boxArena decodes the fields of many boxes into a few shared buffers
 // instead of one allocation (and a copy of the text) per value.
 type boxArena struct {
+	chunk   int    // bytes to allocate at a time; 0 for each box its own
 	buf     []byte // decoded fields; a new chunk when full, never regrown
 	scratch []byte // the base64 text being decoded
 }
@@ -53,7 +54,7 @@ type boxArena struct {
 // alloc returns n bytes of the arena.
 func (a *boxArena) alloc(n int) []byte {
 	if cap(a.buf)-len(a.buf) < n {
-		a.buf = make([]byte, 0, max(n, 16<<10))
+		a.buf = make([]byte, 0, max(n, a.chunk))
 	}
 	b := a.buf[len(a.buf) : len(a.buf)+n]
 	a.buf = a.buf[:len(a.buf)+n]

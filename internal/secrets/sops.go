@@ -252,7 +252,7 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 	// top-level paths and decoded boxes are carved out of a few shared
 	// allocations: a 500-secret file would otherwise cost thousands.
 	var (
-		arena  boxArena
+		arena  = boxArena{chunk: 16 << 10}
 		nodes  = slab[node]{size: len(root.Fields)}
 		leaves = slab[leaf]{size: len(root.Fields)}
 		paths  = make([]string, len(root.Fields))
