@@ -117,17 +117,17 @@ func (f *File) Open(ids []age.Identity) (*Opened, error) {
 	}
 	// An Opened changes its document: the first Open takes the one Parse
 	// built, any other builds its own from the parsed file again.
+	var leaves []*leaf // of o.doc, in document order
 	if f.taken.CompareAndSwap(false, true) {
-		o.doc = f.doc
+		o.doc, leaves = f.doc, f.leaves
 		f.doc, f.leaves = nil, nil
 	} else {
 		g, err := fromSOPS(f.Path, f.root)
 		if err != nil {
 			return nil, err // cannot happen: it was built from root before
 		}
-		o.doc = g.doc
+		o.doc, leaves = g.doc, g.leaves
 	}
-	leaves := o.leaves()
 	var binding *leaf
 	// Every value is decrypted into one buffer that becomes one string, of
 	// which the values are pieces; the first value that fails is reported
