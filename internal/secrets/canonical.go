@@ -1,6 +1,7 @@
 package secrets
 
 import (
+	"bytes"
 	"strings"
 
 	"github.com/envplane/envplane/internal/tree"
@@ -19,14 +20,10 @@ func parseCanonical(file string, data []byte) (*tree.Value, bool) {
 	if len(data) == 0 || data[len(data)-1] != '\n' {
 		return nil, false
 	}
-	n := 0
-	for _, c := range data {
-		if c == '\n' {
-			n++
-		} else if c < 0x20 || c >= 0x7f { // tabs, CRs, control and non-ASCII bytes
-			return nil, false
-		}
+	if !printableLines(data) { // tabs, CRs, control and non-ASCII bytes
+		return nil, false
 	}
+	n := bytes.Count(data, []byte{'\n'})
 	p := canonParser{file: file, values: make([]tree.Value, 0, n+8)}
 	lines := strings.Split(string(data[:len(data)-1]), "\n")
 	for len(lines) > 0 && lines[len(lines)-1] == "" {
@@ -89,9 +86,16 @@ type canonParser struct {
 }
 
 func (p *canonParser) value(line, col int, kind tree.Kind, s string) *tree.Value {
-	p.values = append(p.values, tree.Value{Kind: kind, Str: s,
-		Src: tree.Source{Name: p.file, Line: line, Column: col}})
-	return &p.values[len(p.values)-1]
+	if len(p.values) == cap(p.values) {
+		p.values = make([]tree.Value, 0, 16) // rarely: sized by the lines
+	}
+	// Field by field into zeroed memory: cheaper than copying in a whole
+	// Value, which holds pointers.
+	p.values = p.values[:len(p.values)+1]
+	v := &p.values[len(p.values)-1]
+	v.Kind, v.Str = kind, s
+	v.Src.Name, v.Src.Line, v.Src.Column = p.file, line, col
+	return v
 }
 
 // meta parses the lines of the envplane: block, all of them to the end.

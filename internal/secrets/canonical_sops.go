@@ -1,6 +1,8 @@
 package secrets
 
 import (
+	"bytes"
+	"encoding/binary"
 	"strings"
 
 	"github.com/envplane/envplane/internal/tree"
@@ -16,19 +18,18 @@ func parseCanonicalSOPS(file string, data []byte) (*tree.Value, bool) {
 	if len(data) == 0 || data[len(data)-1] != '\n' {
 		return nil, false
 	}
-	n := 0
-	for _, c := range data {
-		if c == '\n' {
-			n++
-		} else if c < 0x20 || c >= 0x7f {
-			return nil, false
-		}
+	if !printableLines(data) {
+		return nil, false
 	}
+	n := bytes.Count(data, []byte{'\n'})
 	p := canonParser{file: file, values: make([]tree.Value, 0, n+8)}
-	p.lines = strings.Split(string(data[:len(data)-1]), "\n")
+	p.lines = splitLines(string(data[:len(data)-1]), n)
 	root := p.value(1, 1, tree.Map, "")
 	fields := make([]tree.Field, 0, n)
-	seen := make(map[string]struct{}, n)
+	// Names are unique. Marshal writes them sorted after the binding: while
+	// they come in order that needs no map; one out of order starts one.
+	var seen map[string]struct{}
+	last := ""
 	for ; p.i < len(p.lines); p.i++ {
 		line := p.lines[p.i]
 		if line == sopsKey+":" {
@@ -65,10 +66,22 @@ func parseCanonicalSOPS(file string, data []byte) (*tree.Value, bool) {
 		if !ok || !validSyntax(name) {
 			return nil, false
 		}
-		if _, dup := seen[name]; dup {
-			return nil, false
+		switch {
+		case seen == nil && len(fields) == 0 && name == bindingKey:
+		case seen == nil && name > last && name != bindingKey:
+			last = name
+		default:
+			if seen == nil {
+				seen = make(map[string]struct{}, n)
+				for _, fl := range fields {
+					seen[fl.Key] = struct{}{}
+				}
+			}
+			if _, dup := seen[name]; dup {
+				return nil, false
+			}
+			seen[name] = struct{}{}
 		}
-		seen[name] = struct{}{}
 		var v *tree.Value
 		switch {
 		case val == `""`:
@@ -198,4 +211,48 @@ func (p *canonParser) ageList() (*tree.Value, bool) {
 		seq.Items = append(seq.Items, m)
 	}
 	return seq, true
+}
+
+// printableLines reports whether data holds printable ASCII and line feeds
+// only (no tab, CR, other control or non-ASCII byte): what the canonical
+// parsers accept. It looks at eight bytes at a time.
+func printableLines(data []byte) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	i := 0
+	for ; i+8 <= len(data); i += 8 {
+		w := binary.LittleEndian.Uint64(data[i:])
+		if w&highs != 0 {
+			return false // a byte ≥ 0x80
+		}
+		del := w ^ 0x7f*ones
+		if (del-ones)&^del&highs != 0 {
+			return false // a 0x7f
+		}
+		if (w-0x20*ones)&^w&highs != 0 { // a byte < 0x20: line feeds only
+			for _, c := range data[i : i+8] {
+				if c < 0x20 && c != '\n' {
+					return false
+				}
+			}
+		}
+	}
+	for _, c := range data[i:] {
+		if c != '\n' && (c < 0x20 || c >= 0x7f) {
+			return false
+		}
+	}
+	return true
+}
+
+// splitLines is strings.Split(s, "\n") for s with n line feeds.
+func splitLines(s string, n int) []string {
+	lines := make([]string, 0, n+1)
+	for {
+		i := strings.IndexByte(s, '\n')
+		if i < 0 {
+			return append(lines, s)
+		}
+		lines = append(lines, s[:i])
+		s = s[i+1:]
+	}
 }

@@ -2,6 +2,7 @@ package secrets
 
 import (
 	"bytes"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -148,5 +149,46 @@ func TestCanaryNeverInErrors(t *testing.T) {
 		if msg := err.Error(); strings.Contains(msg, canary) || strings.Contains(msg, canary[:12]) {
 			t.Fatalf("an error shows the canary: %s", msg)
 		}
+	}
+}
+
+// TestUnwrapChunk checks that the direct unwrap of a data key applies to
+// what wrapKey writes and agrees with age.Decrypt, and that a wrong identity
+// is age's NoIdentityMatchError either way.
+func TestUnwrapChunk(t *testing.T) {
+	key := bytes.Repeat([]byte{7}, keySize)
+	r, err := ParseRecipient(alice)
+	if err != nil {
+		t.Fatal(err)
+	}
+	armored, err := wrapKey(key, r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, ok, err := unwrapChunk(armored, identity(t, aliceKey))
+	if !ok || err != nil || !bytes.Equal(got, key) {
+		t.Fatalf("unwrapChunk: ok %v, err %v, key %x", ok, err, got)
+	}
+	slow, err := decryptKey(armored, identity(t, aliceKey))
+	if err != nil || !bytes.Equal(slow, key) {
+		t.Fatalf("decryptKey: %v %x", err, slow)
+	}
+	var nm *age.NoIdentityMatchError
+	if _, ok, err := unwrapChunk(armored, identity(t, bobKey)); !ok || !errors.As(err, &nm) {
+		t.Fatalf("wrong identity: ok %v, err %v", ok, err)
+	}
+	if _, err := decryptKey(armored, identity(t, bobKey)); !errors.As(err, &nm) {
+		t.Fatalf("wrong identity, age.Decrypt: %v", err)
+	}
+	// A key file holding other than 32 bytes is left to age.Decrypt.
+	long, err := wrapKey(append(key, 1), r)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := unwrapChunk(long, identity(t, aliceKey)); ok {
+		t.Fatal("unwrapChunk took a 33-byte key file")
+	}
+	if _, err := unwrapKey(long, identity(t, aliceKey)); err == nil {
+		t.Fatal("a 33-byte key file unwrapped")
 	}
 }

@@ -2,7 +2,9 @@ package secrets
 
 import (
 	"bytes"
+	"crypto/hkdf"
 	"crypto/rand"
+	"crypto/sha256"
 	"crypto/subtle"
 	"errors"
 	"fmt"
@@ -16,6 +18,7 @@ import (
 
 	"filippo.io/age"
 	"filippo.io/age/armor"
+	"golang.org/x/crypto/chacha20poly1305"
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/errs"
@@ -112,11 +115,48 @@ func (f *File) Open(ids []age.Identity) (*Opened, error) {
 		wrapped:      maps.Clone(f.wrapped),
 		lastModified: f.LastModified,
 	}
-	// Fresh copies of the document: an Opened changes its own.
-	o.doc = cloneDoc(f.doc)
-	leaves := o.leaves()
+	// An Opened changes its document: the first Open takes the one Parse
+	// built, any other builds its own from the parsed file again.
+	var leaves []*leaf // of o.doc, in document order
+	if f.taken.CompareAndSwap(false, true) {
+		o.doc, leaves = f.doc, f.leaves
+		f.doc, f.leaves = nil, nil
+	} else {
+		g, err := fromSOPS(f.Path, f.root)
+		if err != nil {
+			return nil, err // cannot happen: it was built from root before
+		}
+		o.doc, leaves = g.doc, g.leaves
+	}
 	var binding *leaf
+	// Every value is decrypted into one buffer that becomes one string, of
+	// which the values are pieces; the first value that fails is reported
+	// after any earlier one that fails to decode, as one value at a time
+	// would.
+	size := 0
 	for _, l := range leaves {
+		if !l.clear && l.text != "" {
+			size += len(l.box.data)
+		}
+	}
+	plain := make([]byte, 0, size)
+	ends := make([]int, len(leaves))
+	var ad []byte
+	failed := len(leaves)
+	for i, l := range leaves {
+		if !l.clear && l.text != "" {
+			ad = appendAD(ad[:0], l.path)
+			out, err := l.box.openTo(o.aead, plain, ad)
+			if err != nil {
+				failed = i
+				break
+			}
+			plain = out
+		}
+		ends[i] = len(plain)
+	}
+	all := string(plain)
+	for i, l := range leaves[:failed] {
 		if l.name == bindingKey && len(l.path) == 1 {
 			binding = l
 		}
@@ -126,17 +166,22 @@ func (f *File) Open(ids []age.Identity) (*Opened, error) {
 		case l.text == "":
 			l.typ = "str"
 		default:
-			plain, err := l.box.open(o.aead, additionalData(l.path))
-			if err != nil {
-				return nil, &TamperError{Pos: l.pos, Name: l.name,
-					Reason: "the value was changed, or moved here from another name"}
+			start := 0
+			if i > 0 {
+				start = ends[i-1]
 			}
 			l.typ = l.box.typ
-			if l.value, l.plain, err = decode(l.box.typ, plain); err != nil {
+			var err error
+			if l.value, l.plain, err = decode(l.box.typ, all[start:ends[i]]); err != nil {
 				return nil, &TamperError{Pos: l.pos, Name: l.name, Reason: err.Error()}
 			}
 		}
 		l.orig = l.value
+	}
+	if failed < len(leaves) {
+		l := leaves[failed]
+		return nil, &TamperError{Pos: l.pos, Name: l.name,
+			Reason: "the value was changed, or moved here from another name"}
 	}
 	mac, err := f.sops.mac.open(o.aead, f.sops.lastModified)
 	if err != nil {
@@ -210,46 +255,17 @@ func (f *File) openLegacy(key []byte) (*Opened, error) {
 	return o, nil
 }
 
-// cloneDoc deep-copies a document, its nodes and leaves each in one
-// allocation (a 500-secret file would otherwise cost a thousand).
-func cloneDoc(doc []*node) []*node {
-	nodes, leaves := 0, 0
-	var count func([]*node)
-	count = func(ns []*node) {
-		for _, n := range ns {
-			nodes++
-			if n.leaf != nil {
-				leaves++
-			}
-			count(n.kids)
-		}
+// appendAD appends SOPS's additional data for a value (additionalData).
+func appendAD(b []byte, path []string) []byte {
+	for _, p := range path {
+		b = append(append(b, p...), ':')
 	}
-	count(doc)
-	nodeBuf, leafBuf := make([]node, 0, nodes), make([]leaf, 0, leaves)
-	var clone func([]*node) []*node
-	clone = func(ns []*node) []*node {
-		if ns == nil {
-			return nil
-		}
-		out := make([]*node, len(ns))
-		for i, n := range ns {
-			nodeBuf = append(nodeBuf, *n)
-			c := &nodeBuf[len(nodeBuf)-1]
-			if n.leaf != nil {
-				leafBuf = append(leafBuf, *n.leaf)
-				c.leaf = &leafBuf[len(leafBuf)-1]
-			}
-			c.kids = clone(n.kids)
-			out[i] = c
-		}
-		return out
-	}
-	return clone(doc)
+	return b
 }
 
 // leaves returns every value in document order, the MAC's order.
 func (o *Opened) leaves() []*leaf {
-	var out []*leaf
+	out := make([]*leaf, 0, len(o.byName)+1)
 	var walk func([]*node)
 	walk = func(ns []*node) {
 		for _, n := range ns {
@@ -266,13 +282,15 @@ func (o *Opened) leaves() []*leaf {
 // index names every value after a change of shape: list items are named by
 // their index.
 func (o *Opened) index() {
-	o.byName = map[string]*leaf{}
+	o.byName = make(map[string]*leaf, max(len(o.byName), len(o.doc)))
 	var walk func(ns []*node, name string, path []string, list bool)
 	walk = func(ns []*node, name string, path []string, list bool) {
 		for i, n := range ns {
 			nm, p := joinName(name, n.key), path
 			if list {
 				nm = joinName(name, strconv.Itoa(i))
+			} else if l := n.leaf; l != nil && len(l.path) == len(path)+1 && l.path[len(path)] == n.key && slices.Equal(l.path[:len(path)], path) {
+				p = l.path // unchanged: no new slice
 			} else {
 				p = append(slices.Clip(path), n.key)
 			}
@@ -331,7 +349,64 @@ func (f *File) unwrap(ids []age.Identity) ([]byte, error) {
 }
 
 // unwrapKey decrypts one armored age file and checks it holds a data key.
+//
+// The age file holds 32 bytes: its payload is one STREAM chunk, which this
+// opens directly instead of through age.Decrypt's reader and its 64 KiB
+// chunk buffers. Anything but that succeeding goes to age.Decrypt
+// (decryptKey), so that errors stay exactly age's.
 func unwrapKey(armored string, ids []age.Identity) ([]byte, error) {
+	key, ok, err := unwrapChunk(armored, ids)
+	if !ok {
+		return decryptKey(armored, ids)
+	}
+	return key, err
+}
+
+// unwrapChunk is unwrapKey's direct path; ok false when it does not apply.
+func unwrapChunk(armored string, ids []age.Identity) (key []byte, ok bool, err error) {
+	const payloadSize = 16 + keySize + chacha20poly1305.Overhead // nonce, one chunk
+	bin, err := io.ReadAll(armor.NewReader(strings.NewReader(armored)))
+	if err != nil {
+		return nil, false, nil
+	}
+	fileKey, err := age.DecryptHeader(bin, ids...)
+	if err != nil {
+		var nm *age.NoIdentityMatchError
+		if errors.As(err, &nm) {
+			return nil, true, err
+		}
+		return nil, false, nil
+	}
+	// The header ends with its first line starting "---" (the MAC line).
+	end := bytes.Index(bin, []byte("\n---"))
+	if end < 0 {
+		return nil, false, nil
+	}
+	eol := bytes.IndexByte(bin[end+1:], '\n')
+	if eol < 0 || len(bin)-(end+1+eol+1) != payloadSize {
+		return nil, false, nil
+	}
+	payload := bin[end+1+eol+1:]
+	nonce, chunk := payload[:16], payload[16:]
+	streamKey, err := hkdf.Key(sha256.New, fileKey, nonce, "payload", chacha20poly1305.KeySize)
+	if err != nil {
+		return nil, false, nil
+	}
+	aead, err := chacha20poly1305.New(streamKey)
+	if err != nil {
+		return nil, false, nil
+	}
+	var chunkNonce [chacha20poly1305.NonceSize]byte
+	chunkNonce[len(chunkNonce)-1] = 1 // the last chunk, counter 0
+	key, err = aead.Open(nil, chunkNonce[:], chunk, nil)
+	if err != nil || len(key) != keySize {
+		return nil, false, nil
+	}
+	return key, true, nil
+}
+
+// decryptKey is unwrapKey through age.Decrypt.
+func decryptKey(armored string, ids []age.Identity) ([]byte, error) {
 	r, err := age.Decrypt(armor.NewReader(strings.NewReader(armored)), ids...)
 	if err != nil {
 		return nil, err

@@ -39,6 +39,31 @@ var b64 = base64.StdEncoding.Strict()
 // parseBox parses the ENC[…] form. It accepts exactly what String writes, so
 // that a value read and written back keeps its text.
 func parseBox(s string) (box, error) {
+	var a boxArena
+	return a.parse(s)
+}
+
+// boxArena decodes the fields of many boxes into a few shared buffers
+// instead of one allocation (and a copy of the text) per value.
+type boxArena struct {
+	chunk   int    // bytes to allocate at a time; 0 for each box its own
+	buf     []byte // decoded fields; a new chunk when full, never regrown
+	scratch []byte // the base64 text being decoded
+}
+
+// alloc returns n bytes of the arena.
+func (a *boxArena) alloc(n int) []byte {
+	if cap(a.buf)-len(a.buf) < n {
+		a.buf = make([]byte, 0, max(n, a.chunk))
+	}
+	b := a.buf[len(a.buf) : len(a.buf)+n]
+	a.buf = a.buf[:len(a.buf)+n]
+	return b
+}
+
+// parse is parseBox. The data and tag are decoded next to each other (data
+// then tag), so that open reads the ciphertext in place.
+func (a *boxArena) parse(s string) (box, error) {
 	bad := func(what string) (box, error) {
 		return box{}, errors.New("malformed ENC[AES256_GCM,data:…,iv:…,tag:…,type:str] value: " + what)
 	}
@@ -66,33 +91,54 @@ func parseBox(s string) (box, error) {
 		}
 		return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 	}
-	// base64 decoding skips line breaks; the text must be one plain token.
-	if !allIn(rest, &encChars) {
+	// The text must be one plain token: characters of encChars only, checked
+	// before anything else is reported. Scanning for them separately costs
+	// as much as decoding, so it happens only on the way to an error: the
+	// strict decoder accepts base64 characters only, and skips line breaks,
+	// which are looked for here.
+	token := rest
+	bad2 := func(what string) (box, error) {
+		if !allIn(token, &encChars) {
+			return bad("unexpected characters")
+		}
+		return bad(what)
+	}
+	if strings.IndexByte(rest, '\n') >= 0 || strings.IndexByte(rest, '\r') >= 0 {
 		return bad("unexpected characters")
 	}
 	var text [3]string
 	for i, field := range [3]string{"data:", "iv:", "tag:"} {
 		var ok bool
 		if rest, ok = strings.CutPrefix(rest, field); !ok {
-			return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
+			return bad2("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 		}
 		if i < 2 {
 			if text[i], rest, ok = strings.Cut(rest, ","); !ok {
-				return bad("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
+				return bad2("expected AES256_GCM and the four fields data, iv, tag and type, in that order")
 			}
 		} else {
 			text[i] = rest
 		}
 	}
-	// One buffer for all three fields.
-	buf := make([]byte, b64.DecodedLen(len(text[0]))+b64.DecodedLen(len(text[1]))+b64.DecodedLen(len(text[2])))
+	// One piece of the arena for the three fields, laid out data, tag, iv;
+	// decoded in the order of the text, so that the first bad field is named.
+	tagLen := b64.DecodedLen(len(text[2]))
+	buf := a.alloc(b64.DecodedLen(len(text[0])) + tagLen + b64.DecodedLen(len(text[1])))
 	var raw [3][]byte
+	at := 0
 	for i, name := range [3]string{"data", "iv", "tag"} {
-		n, err := b64.Decode(buf, []byte(text[i]))
-		if err != nil {
-			return bad(name + " is not standard base64")
+		switch i {
+		case 1:
+			at = len(raw[0]) + tagLen
+		case 2:
+			at = len(raw[0])
 		}
-		raw[i], buf = buf[:n:n], buf[n:]
+		a.scratch = append(a.scratch[:0], text[i]...)
+		n, err := b64.Decode(buf[at:], a.scratch)
+		if err != nil {
+			return bad2(name + " is not standard base64")
+		}
+		raw[i] = buf[at : at+n : at+n]
 	}
 	switch {
 	case len(raw[1]) != nonceSize && len(raw[1]) != sopsNonceSize:
@@ -100,7 +146,9 @@ func parseBox(s string) (box, error) {
 	case len(raw[2]) != tagSize:
 		return bad("tag is not 16 bytes")
 	}
-	return box{data: raw[0], iv: raw[1], tag: raw[2], typ: typ}, nil
+	// data keeps the capacity that reaches over the tag (see sealed).
+	data := buf[: len(raw[0]) : len(raw[0])+len(raw[2])]
+	return box{data: data, iv: raw[1], tag: raw[2], typ: typ}, nil
 }
 
 func (b box) String() string {
@@ -156,18 +204,35 @@ func seal(a *aeads, plain, ad, typ string) box {
 	rand.Read(iv)
 	out := a.sops.Seal(nil, iv, []byte(plain), []byte(ad))
 	n := len(out) - tagSize
-	return box{data: out[:n:n], iv: iv, tag: out[n:], typ: typ}
+	return box{data: out[:n:len(out)], iv: iv, tag: out[n:], typ: typ}
+}
+
+// sealed is the ciphertext followed by the tag, as AES-GCM opens it: in
+// place when the tag follows data in memory (as parseBox and seal leave
+// them), else a copy.
+func (b box) sealed() []byte {
+	n := len(b.data)
+	if len(b.tag) == tagSize && cap(b.data)-n >= tagSize {
+		if ct := b.data[:n+tagSize]; &ct[n] == &b.tag[0] {
+			return ct
+		}
+	}
+	ct := make([]byte, 0, n+tagSize)
+	return append(append(ct, b.data...), b.tag...)
 }
 
 // open decrypts and authenticates b.
 func (b box) open(a *aeads, ad string) (string, error) {
-	ct := make([]byte, 0, len(b.data)+tagSize)
-	ct = append(append(ct, b.data...), b.tag...)
-	plain, err := a.forNonce(len(b.iv)).Open(ct[:0], b.iv, ct, []byte(ad))
+	plain, err := b.openTo(a, nil, []byte(ad))
 	if err != nil {
 		return "", err
 	}
 	return string(plain), nil
+}
+
+// openTo decrypts and authenticates b, appending the plaintext to dst.
+func (b box) openTo(a *aeads, dst, ad []byte) ([]byte, error) {
+	return a.forNonce(len(b.iv)).Open(dst, b.iv, b.sealed(), ad)
 }
 
 // valueAD is the additional data of a value: its name and a colon, so that a

@@ -53,6 +53,7 @@ import (
 	"path"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/envplane/envplane/internal/diag"
@@ -92,6 +93,13 @@ type File struct {
 	leaves []*leaf // SOPS: every value, in document order
 	names  []string
 	sops   sopsMeta
+	bound  bool // SOPS: an envplane_environment entry at the top
+
+	// root is the parsed document, from which a later Open builds the
+	// document again: the first Open takes doc and leaves for its own
+	// (taken), saving a copy of them in the common case of one Open.
+	root  *tree.Value
+	taken atomic.Bool
 }
 
 // entry is one sealed secret and where its value is in the file.
@@ -116,14 +124,7 @@ func (f *File) Names() []string {
 
 // Bound reports whether a SOPS file has an envplane_environment entry (Open
 // checks that it is genuine and names the file's environment).
-func (f *File) Bound() bool {
-	for _, n := range f.doc {
-		if n.key == bindingKey {
-			return true
-		}
-	}
-	return false
-}
+func (f *File) Bound() bool { return f.bound }
 
 // Parse parses a secrets file. path names the file in messages; when its
 // base name is {env}.enc.yaml, env must be the environment the file holds.

@@ -4,8 +4,10 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -556,5 +558,71 @@ func TestLastModified(t *testing.T) {
 	when, err := time.Parse(time.RFC3339, ts)
 	if err != nil || time.Since(when) > time.Minute {
 		t.Errorf("changed file's lastmodified is %q", ts)
+	}
+}
+
+// TestOpenTwice checks that every Open of a File has its own document: the
+// first takes the one Parse built, later ones (concurrent ones too) build
+// theirs, and a change to one shows in no other.
+func TestOpenTwice(t *testing.T) {
+	data := build(t, "production", bigValues(20), alice, bob)
+	f, err := Parse("secrets/production.enc.yaml", data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !f.Bound() {
+		t.Fatal("not bound")
+	}
+	names := f.Names()
+	opened := make([]*Opened, 4)
+	var wg sync.WaitGroup
+	for i := range opened {
+		wg.Go(func() {
+			o, err := f.Open(identity(t, aliceKey))
+			if err != nil {
+				t.Error(err)
+			}
+			opened[i] = o
+		})
+	}
+	wg.Wait()
+	if t.Failed() {
+		t.FailNow()
+	}
+	if err := opened[0].Set("SERVICE_003_API_TOKEN", "changed"); err != nil {
+		t.Fatal(err)
+	}
+	opened[1].Delete("SERVICE_004_API_TOKEN")
+	if err := opened[2].Set("NEW", "x"); err != nil {
+		t.Fatal(err)
+	}
+	for i, o := range opened {
+		out, err := o.Marshal()
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := map[string]string{}
+		maps.Copy(want, bigValues(20))
+		switch i {
+		case 0:
+			want["SERVICE_003_API_TOKEN"] = "changed"
+		case 1:
+			delete(want, "SERVICE_004_API_TOKEN")
+		case 2:
+			want["NEW"] = "x"
+		case 3:
+			if !bytes.Equal(out, data) {
+				t.Errorf("open %d: unchanged file written differently", i)
+			}
+		}
+		if got := open(t, "secrets/production.enc.yaml", out, bobKey).Values(); !maps.Equal(got, want) {
+			t.Errorf("open %d: values %v, want %v", i, got, want)
+		}
+	}
+	if o, err := f.Open(identity(t, bobKey)); err != nil || !maps.Equal(o.Values(), bigValues(20)) {
+		t.Fatalf("a fifth Open: %v", err)
+	}
+	if !slices.Equal(f.Names(), names) || !f.Bound() {
+		t.Fatal("the File changed")
 	}
 }

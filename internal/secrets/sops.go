@@ -248,11 +248,20 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 		}
 	}
 
-	// The document, in order; the walk order is the MAC's.
-	names := map[string]bool{}
+	// The document, in order; the walk order is the MAC's. Nodes, leaves,
+	// top-level paths and decoded boxes are carved out of a few shared
+	// allocations: a 500-secret file would otherwise cost thousands.
+	var (
+		arena  = boxArena{chunk: 16 << 10}
+		nodes  = slab[node]{size: len(root.Fields)}
+		leaves = slab[leaf]{size: len(root.Fields)}
+		paths  = make([]string, len(root.Fields))
+	)
+	f.leaves = make([]*leaf, 0, len(root.Fields))
 	var walk func(v *tree.Value, key, name string, path []string) *node
 	walk = func(v *tree.Value, key, name string, path []string) *node {
-		n := &node{key: key, pos: v.Src.Pos()}
+		n := nodes.alloc() // zeroed: set field by field, cheaper than a copy
+		n.key, n.pos = key, v.Src.Pos()
 		switch v.Kind {
 		case tree.Map:
 			n.kind, n.empty = mapNode, len(v.Fields) == 0
@@ -276,7 +285,8 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 			errorf(v.Src.Pos(), "%s: the value is null, which SOPS neither encrypts nor authenticates; give it a value or remove it", name)
 			return nil
 		default:
-			l := &leaf{name: name, path: path, pos: v.Src.Pos(), kind: v.Kind}
+			l := leaves.alloc()
+			l.name, l.path, l.pos, l.kind = name, path, v.Src.Pos(), v.Kind
 			l.clear = !r.encrypted(path)
 			switch {
 			case l.clear:
@@ -291,24 +301,19 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 				errorf(v.Src.Pos(), "%s: the value is not sealed (expected ENC[AES256_GCM,…]); set secrets with envplane secrets set or edit, or encrypt the file with sops", name)
 				return nil
 			default:
-				b, err := parseBox(v.Str)
+				b, err := arena.parse(v.Str)
 				if err != nil {
 					errorf(v.Src.Pos(), "%s: %v", name, err)
 					return nil
 				}
 				l.text, l.box = v.Str, b
 			}
-			if names[name] {
-				errorf(v.Src.Pos(), "%s: two values have this name (a key with dots and a nested key, or a list index)", name)
-				return nil
-			}
-			names[name] = true
-			f.leaves = append(f.leaves, l)
+			f.leaves = append(f.leaves, l) // names checked unique below
 			n.leaf = l
 		}
 		return n
 	}
-	for _, fl := range root.Fields {
+	for i, fl := range root.Fields {
 		if fl.Key == sopsKey {
 			continue
 		}
@@ -316,21 +321,48 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 			errorf(fl.Value.Src.Pos(), "%q is not a valid secret name (letters, digits, _ . and -, not starting with a digit, . or -; not %q)", fl.Key, metaKey)
 			continue
 		}
-		if n := walk(fl.Value, fl.Key, fl.Key, []string{fl.Key}); n != nil {
+		paths[i] = fl.Key
+		if n := walk(fl.Value, fl.Key, fl.Key, paths[i:i+1:i+1]); n != nil {
 			f.doc = append(f.doc, n)
+			f.bound = f.bound || fl.Key == bindingKey
+		}
+	}
+	// Names are unique: sorted (stably, so that the first in the document
+	// stays first), a name equal to the one before is a second value of it.
+	byName := slices.Clone(f.leaves)
+	slices.SortStableFunc(byName, func(a, b *leaf) int { return strings.Compare(a.name, b.name) })
+	for i := 1; i < len(byName); i++ {
+		if l := byName[i]; l.name == byName[i-1].name {
+			errorf(l.pos, "%s: two values have this name (a key with dots and a nested key, or a list index)", l.name)
 		}
 	}
 	if len(errs) > 0 {
 		return nil, errs.Sort()
 	}
-	for _, l := range f.leaves {
+	f.names = make([]string, 0, len(byName))
+	for _, l := range byName {
 		if l.name != bindingKey {
 			f.names = append(f.names, l.name)
 		}
 	}
-	slices.Sort(f.names)
 	slices.Sort(f.Recipients)
+	f.root = root
 	return f, nil
+}
+
+// slab hands out values of T carved from shared chunks of size elements,
+// for many small objects that live and die together.
+type slab[T any] struct {
+	size int
+	buf  []T
+}
+
+func (s *slab[T]) alloc() *T {
+	if len(s.buf) == cap(s.buf) {
+		s.buf = make([]T, 0, max(s.size, 8))
+	}
+	s.buf = s.buf[:len(s.buf)+1]
+	return &s.buf[len(s.buf)-1]
 }
 
 // joinName is a nested value's envplane name.
@@ -463,11 +495,16 @@ func sopsMAC(r *rules, leaves []*leaf) string {
 	if r.macOnlyEncrypted {
 		h.Write(macOnlyEncryptedInit)
 	}
+	var buf []byte
 	for _, l := range leaves {
 		if r.macOnlyEncrypted && l.clear {
 			continue
 		}
-		h.Write([]byte(l.macBytes()))
+		buf = append(buf[:0], l.macBytes()...)
+		h.Write(buf)
 	}
-	return strings.ToUpper(hex.EncodeToString(h.Sum(nil)))
+	var sum [sha512.Size]byte
+	var out [2 * sha512.Size]byte
+	hex.Encode(out[:], h.Sum(sum[:0]))
+	return strings.ToUpper(string(out[:]))
 }
