@@ -4,8 +4,8 @@ go 1.26.8
 
 require (
 	cel.dev/cel-go v0.33.2
-	github.com/brianvoe/gofakeit/v7 v7.18.7
 	filippo.io/age v1.3.2
+	github.com/brianvoe/gofakeit/v7 v7.18.7
 	github.com/chromedp/chromedp v0.14.2
 	github.com/getsops/sops/v3 v3.13.3
 	github.com/google/go-cmp v0.7.0
@@ -18,6 +18,7 @@ require (
 	github.com/santhosh-tekuri/jsonschema/v6 v6.0.3
 	github.com/spf13/cobra v1.10.2
 	github.com/tailscale/hujson v0.0.0-20260727124030-b80ff77dac4f
+	golang.org/x/crypto v0.58.0
 	golang.org/x/mod v0.42.0
 	golang.org/x/term v0.47.0
 	golang.org/x/text v0.43.0
@@ -128,7 +129,6 @@ require (
 	go.opentelemetry.io/otel/sdk/metric v1.44.0 // indirect
 	go.opentelemetry.io/otel/trace v1.44.0 // indirect
 	go.uber.org/mock v0.6.0 // indirect
-	golang.org/x/crypto v0.58.0 // indirect
 	golang.org/x/net v0.61.0 // indirect
 	golang.org/x/oauth2 v0.37.0 // indirect
 	google.golang.org/api v0.289.0 // indirect
