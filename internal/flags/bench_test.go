@@ -28,6 +28,8 @@ func BenchmarkEvaluateStatic(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1"}
 	b.ReportAllocs()
+	start := rusage()
+	defer reportCPU(b, start)
 	for b.Loop() {
 		if r := s.Evaluate("static", Boolean, false, ctx); r.Value != true {
 			b.Fatal(r)
@@ -39,6 +41,8 @@ func BenchmarkEvaluateRule3(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1", "plan": "pro", "age": 30.0, "country": "NL"}
 	b.ReportAllocs()
+	start := rusage()
+	defer reportCPU(b, start)
 	for b.Loop() {
 		if r := s.Evaluate("rule", Boolean, false, ctx); r.Value != true {
 			b.Fatal(r)
@@ -50,6 +54,8 @@ func BenchmarkEvaluateFractional(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1"}
 	b.ReportAllocs()
+	start := rusage()
+	defer reportCPU(b, start)
 	for b.Loop() {
 		if r := s.Evaluate("split", String, "", ctx); r.ErrorCode != "" {
 			b.Fatal(r)
