@@ -43,7 +43,7 @@ func (s *Set) Evaluate(key string, typ Type, def any, ctx map[string]any) Result
 		r.Value, r.Reason = def, ReasonDisabled
 		return r
 	}
-	variant, reason := f.defaultVariant, ReasonStatic
+	variant, reason, value := f.defaultVariant, ReasonStatic, f.defaultValue
 	if f.targeting != nil {
 		st := statePool.Get().(*state)
 		st.data, st.scoped, st.flagKey, st.now = ctx, false, key, s.now
@@ -61,17 +61,18 @@ func (s *Set) Evaluate(key string, typ Type, def any, ctx map[string]any) Result
 			if !ok {
 				return fail(ErrParse, "targeting returned a number JSON cannot hold")
 			}
-			if _, ok := f.variants[name]; !ok {
+			chosen, ok := f.variants[name]
+			if !ok {
 				return fail(ErrGeneral, fmt.Sprintf("targeting chose variant %q, which the flag does not define", name))
 			}
-			variant, reason = name, ReasonTargetingMatch
+			variant, reason, value = name, ReasonTargetingMatch, chosen
 		}
 	}
 	if reason != ReasonTargetingMatch && !f.hasDefault {
 		r.Value, r.Reason = def, ReasonDefault
 		return r
 	}
-	value := f.variants[variant]
+	// value is f.variants[variant]: defaultValue is the default variant's.
 	switch typ {
 	case Boolean:
 		_, ok = value.(bool)
