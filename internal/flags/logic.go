@@ -37,9 +37,30 @@ func (st *state) fail(code ErrorCode, msg string) {
 }
 
 // cnode is a compiled expression; c is its value when it is a constant.
+// test, when set, is the expression's value for one that always yields a
+// boolean (comparisons, and/or of comparisons): conditions call it and
+// skip building a val. ref is set for {"var": "key"} without a default.
 type cnode struct {
-	fn node
-	c  *val
+	fn   node
+	c    *val
+	test func(st *state) bool
+	ref  *ctxKey
+}
+
+// ctxKey is a one-segment var path without a default.
+type ctxKey struct {
+	key   string
+	flagd bool // key is $flagd, which at the top is flagd's, not the context's
+}
+
+// raw is the key's value in the current data when that is a map (nil when
+// absent); ok is false when var must take the general path.
+func (r *ctxKey) raw(st *state) (x any, ok bool) {
+	m, ok := st.data.(map[string]any)
+	if !ok || r.flagd && !st.scoped {
+		return nil, false
+	}
+	return m[r.key], true
 }
 
 func constNode(v val) cnode { return cnode{fn: func(*state) val { return v }, c: &v} }
