@@ -31,6 +31,12 @@ func TestFastPathsMatchGeneral(t *testing.T) {
 		{`{"in": [{"var": "x"}, ["FR", "pro", "18"]]}`, `{"in": [{"var": "x"}, {"merge": [["FR", "pro", "18"]]}]}`},
 		{`{"in": [{"var": "x"}, ["a","b","c","d","e","f","g","h","pro"]]}`, `{"in": [{"var": "x"}, {"merge": [["a","b","c","d","e","f","g","h","pro"]]}]}`},
 		{`{"==": [{"var": "$flagd"}, "pro"]}`, `{"==": ["pro", {"var": "$flagd"}]}`},
+		{`{"==": [{"var": "u.x"}, "pro"]}`, `{"==": ["pro", {"var": "u.x"}]}`},
+		{`{">=": [{"var": "u.x"}, 18]}`, `{"<=": [18, {"var": "u.x"}]}`},
+		{`{"in": [{"var": "u.x"}, ["FR", "pro", "18"]]}`, `{"in": [{"var": "u.x"}, {"merge": [["FR", "pro", "18"]]}]}`},
+		{`{"==": [{"var": "u.0"}, "pro"]}`, `{"==": ["pro", {"var": "u.0"}]}`},
+		{`{"==": [{"var": "$flagd.x"}, "pro"]}`, `{"==": ["pro", {"var": "$flagd.x"}]}`},
+		{`{"==": [{"var": "$flagd.flagKey"}, "f15_0"]}`, `{"==": ["f15_0", {"var": "$flagd.flagKey"}]}`},
 		{`{"and": [{"==": [{"var": "x"}, "pro"]}, {"!=": [{"var": "x"}, 1]}]}`, `{"and": [{"==": ["pro", {"var": "x"}]}, {"!=": [1, {"var": "x"}]}]}`},
 		{`{"or": [{"==": [{"var": "x"}, "pro"]}, {">": [{"var": "x"}, 1]}, {"<": [{"var": "x"}, -1]}]}`, `{"or": [{"==": ["pro", {"var": "x"}]}, {"<": [1, {"var": "x"}]}, {">": [-1, {"var": "x"}]}]}`},
 		{`{"and": [{"==": [{"var": "x"}, "pro"]}, {"var": "x"}]}`, `{"and": [{"==": ["pro", {"var": "x"}]}, {"var": "x"}]}`},
@@ -58,7 +64,9 @@ func TestFastPathsMatchGeneral(t *testing.T) {
 	s := d.Set("")
 	ctxs := []map[string]any{nil, {}, {"$flagd": map[string]any{"x": 1.0}}}
 	for _, v := range values {
-		ctxs = append(ctxs, map[string]any{"x": v, "$flagd": v})
+		ctxs = append(ctxs, map[string]any{"x": v, "$flagd": v, "u": v},
+			map[string]any{"u": map[string]any{"x": v}, "$flagd": map[string]any{"x": v}},
+			map[string]any{"u": []any{v}})
 	}
 	for i, p := range pairs {
 		for _, ctx := range ctxs {

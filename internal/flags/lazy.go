@@ -258,7 +258,7 @@ func (c *compiler) variable(args *tree.Value) cnode {
 		key, flagd := parts[0], parts[0] == "$flagd"
 		var ref *ctxKey
 		if def == nil {
-			ref = &ctxKey{key: key, flagd: flagd}
+			ref = newCtxKey(parts)
 		}
 		return cnode{ref: ref, fn: func(st *state) val {
 			if m, ok := st.data.(map[string]any); ok && !(flagd && !st.scoped) {
@@ -273,7 +273,11 @@ func (c *compiler) variable(args *tree.Value) cnode {
 			return defNode(st)
 		}}
 	}
-	return cnode{fn: func(st *state) val {
+	var ref *ctxKey
+	if def == nil && len(parts) > 0 {
+		ref = newCtxKey(parts)
+	}
+	return cnode{ref: ref, fn: func(st *state) val {
 		if r := st.lookup(parts); r.k != kNull {
 			return r
 		}
