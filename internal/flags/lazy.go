@@ -26,18 +26,26 @@ func (c *compiler) lazy(v *tree.Value, op string, args *tree.Value) cnode {
 	switch op {
 	case "and", "or":
 		want := op == "or"
+		if len(items) == 0 {
+			return constNode(null)
+		}
 		if n, ok := boolAndOr(items, want); ok {
 			return n
 		}
 		return cnode{fn: func(st *state) val {
-			last := null
-			for _, it := range items {
-				last = it.fn(st)
-				if last.truthy() == want {
-					return last
+			for i, it := range items[:len(items)-1] {
+				if t := it.test; t != nil {
+					// A boolean operand: only its value matters.
+					if t(st) == want {
+						return boolVal(want)
+					}
+					continue
+				}
+				if v := items[i].fn(st); v.truthy() == want {
+					return v
 				}
 			}
-			return last
+			return items[len(items)-1].fn(st)
 		}}
 	case "if", "?:":
 		conds := make([]func(*state) bool, len(items)/2)
