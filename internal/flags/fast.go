@@ -1,8 +1,12 @@
 package flags
 
+import "strings"
+
 // Specialised nodes for the shapes rules use most, so that they skip the
-// argument stack: a comparison of two expressions, `in` over a constant
-// list of strings, and fractional over constant buckets.
+// argument stack: a comparison of two expressions (of a context key with
+// a constant, reading the context's string or float64 directly), `in`
+// over a constant list of strings, starts_with/ends_with of a context key
+// and a constant, and fractional over constant buckets.
 
 func (c *compiler) fast(op string, items []cnode) (cnode, bool) {
 	if len(items) == 2 {
@@ -48,6 +52,32 @@ func (c *compiler) fast(op string, items []cnode) (cnode, bool) {
 				// opIn yields null only after failing the evaluation, so
 				// the boolean stands for its result.
 				return cnode{test: test, fn: func(st *state) val { return boolVal(test(st)) }}, true
+			}
+		}
+		if op == "starts_with" || op == "ends_with" {
+			// Not a test: a non-string gives null, not false.
+			if bc, ref := items[1].c, items[0].ref; bc != nil && bc.k == kStr && ref != nil {
+				affix, suffix := bc.s, op == "ends_with"
+				general := func(st *state, x val) val {
+					if x.k != kStr {
+						return null
+					}
+					if suffix {
+						return boolVal(strings.HasSuffix(x.s, affix))
+					}
+					return boolVal(strings.HasPrefix(x.s, affix))
+				}
+				return cnode{fn: func(st *state) val {
+					if x, ok := ref.raw(st); ok {
+						if s, ok := x.(string); ok {
+							if suffix {
+								return boolVal(strings.HasSuffix(s, affix))
+							}
+							return boolVal(strings.HasPrefix(s, affix))
+						}
+					}
+					return general(st, a(st))
+				}}, true
 			}
 		}
 		if cmp != nil {
