@@ -11,6 +11,12 @@ const benchFlags = `{
         {">=": [{"var": "age"}, 18]},
         {"in": [{"var": "country"}, ["FR", "DE", "NL"]]}
       ]}, "on", "off"]}},
+    "general": {"state": "ENABLED", "variants": {"on": true, "off": false}, "defaultVariant": "off",
+      "targeting": {"if": [{"and": [
+        {"==": [{"var": "plan"}, {"var": "wanted"}]},
+        {">=": [{"+": [{"var": "age"}, 1]}, 18]},
+        {"in": ["N", {"var": "country"}]}
+      ]}, "on", "off"]}},
     "split": {"state": "ENABLED", "variants": {"a": "a", "b": "b", "c": "c"}, "defaultVariant": "a",
       "targeting": {"fractional": [["a", 50], ["b", 30], ["c", 20]]}}
   }
@@ -28,6 +34,8 @@ func BenchmarkEvaluateStatic(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1"}
 	b.ReportAllocs()
+	start := rusage()
+	defer reportCPU(b, start)
 	for b.Loop() {
 		if r := s.Evaluate("static", Boolean, false, ctx); r.Value != true {
 			b.Fatal(r)
@@ -39,8 +47,25 @@ func BenchmarkEvaluateRule3(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1", "plan": "pro", "age": 30.0, "country": "NL"}
 	b.ReportAllocs()
+	start := rusage()
+	defer reportCPU(b, start)
 	for b.Loop() {
 		if r := s.Evaluate("rule", Boolean, false, ctx); r.Value != true {
+			b.Fatal(r)
+		}
+	}
+}
+
+// BenchmarkEvaluateGeneral is a 3-condition rule that the specialised
+// nodes do not cover: values go through the general operators.
+func BenchmarkEvaluateGeneral(b *testing.B) {
+	s := benchSet(b)
+	ctx := map[string]any{"targetingKey": "user-1", "plan": "pro", "wanted": "pro", "age": 30.0, "country": "NL"}
+	b.ReportAllocs()
+	start := rusage()
+	defer reportCPU(b, start)
+	for b.Loop() {
+		if r := s.Evaluate("general", Boolean, false, ctx); r.Value != true {
 			b.Fatal(r)
 		}
 	}
@@ -50,6 +75,8 @@ func BenchmarkEvaluateFractional(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1"}
 	b.ReportAllocs()
+	start := rusage()
+	defer reportCPU(b, start)
 	for b.Loop() {
 		if r := s.Evaluate("split", String, "", ctx); r.ErrorCode != "" {
 			b.Fatal(r)

@@ -31,19 +31,13 @@ func (s *Set) Evaluate(key string, typ Type, def any, ctx map[string]any) Result
 	if !ok {
 		return Result{Key: key, Value: def, Reason: ReasonError, ErrorCode: ErrFlagNotFound, ErrorMessage: "flag " + key + " not found"}
 	}
-	r := Result{Key: key, Metadata: f.metadata}
-	fail := func(code ErrorCode, msg string) Result {
-		r.Value, r.Reason, r.ErrorCode, r.ErrorMessage = def, ReasonError, code, msg
-		return r
-	}
 	if len(f.problems) > 0 {
-		return fail(ErrParse, f.problems[0].Error())
+		return f.fail(key, def, ErrParse, f.problems[0].Error())
 	}
 	if f.disabled {
-		r.Value, r.Reason = def, ReasonDisabled
-		return r
+		return Result{Key: key, Value: def, Reason: ReasonDisabled, Metadata: f.metadata}
 	}
-	variant, reason := f.defaultVariant, ReasonStatic
+	variant, reason, value := f.defaultVariant, ReasonStatic, f.defaultValue
 	if f.targeting != nil {
 		st := statePool.Get().(*state)
 		st.data, st.scoped, st.flagKey, st.now = ctx, false, key, s.now
@@ -52,26 +46,26 @@ func (s *Set) Evaluate(key string, typ Type, def any, ctx map[string]any) Result
 		st.data, st.code, st.msg, st.stack = nil, "", "", st.stack[:0]
 		statePool.Put(st)
 		if code != "" {
-			return fail(code, "targeting: "+msg)
+			return f.fail(key, def, code, "targeting: "+msg)
 		}
 		if v.k == kNull {
 			reason = ReasonDefault
 		} else {
 			name, ok := variantName(v)
 			if !ok {
-				return fail(ErrParse, "targeting returned a number JSON cannot hold")
+				return f.fail(key, def, ErrParse, "targeting returned a number JSON cannot hold")
 			}
-			if _, ok := f.variants[name]; !ok {
-				return fail(ErrGeneral, fmt.Sprintf("targeting chose variant %q, which the flag does not define", name))
+			chosen, ok := f.variants[name]
+			if !ok {
+				return f.fail(key, def, ErrGeneral, fmt.Sprintf("targeting chose variant %q, which the flag does not define", name))
 			}
-			variant, reason = name, ReasonTargetingMatch
+			variant, reason, value = name, ReasonTargetingMatch, chosen
 		}
 	}
 	if reason != ReasonTargetingMatch && !f.hasDefault {
-		r.Value, r.Reason = def, ReasonDefault
-		return r
+		return Result{Key: key, Value: def, Reason: ReasonDefault, Metadata: f.metadata}
 	}
-	value := f.variants[variant]
+	// value is f.variants[variant]: defaultValue is the default variant's.
 	switch typ {
 	case Boolean:
 		_, ok = value.(bool)
@@ -90,10 +84,14 @@ func (s *Set) Evaluate(key string, typ Type, def any, ctx map[string]any) Result
 		ok = true
 	}
 	if !ok {
-		return fail(ErrTypeMismatch, fmt.Sprintf("flag %s is %s, not %s", key, f.typ, typ))
+		return f.fail(key, def, ErrTypeMismatch, fmt.Sprintf("flag %s is %s, not %s", key, f.typ, typ))
 	}
-	r.Value, r.Variant, r.Reason = value, variant, reason
-	return r
+	return Result{Key: key, Value: value, Variant: variant, Reason: reason, Metadata: f.metadata}
+}
+
+// fail is an evaluation of f that failed: the caller's default, ERROR.
+func (f *flag) fail(key string, def any, code ErrorCode, msg string) Result {
+	return Result{Key: key, Value: def, Reason: ReasonError, ErrorCode: code, ErrorMessage: msg, Metadata: f.metadata}
 }
 
 // EvaluateAll evaluates every flag as its own type (bulk OFREP).

@@ -26,21 +26,50 @@ func (c *compiler) lazy(v *tree.Value, op string, args *tree.Value) cnode {
 	switch op {
 	case "and", "or":
 		want := op == "or"
+		if len(items) == 0 {
+			return constNode(null)
+		}
+		if n, ok := boolAndOr(items, want); ok {
+			return n
+		}
 		return cnode{fn: func(st *state) val {
-			last := null
-			for _, it := range items {
-				last = it.fn(st)
-				if last.truthy() == want {
-					return last
+			for i, it := range items[:len(items)-1] {
+				if t := it.test; t != nil {
+					// A boolean operand: only its value matters.
+					if t(st) == want {
+						return boolVal(want)
+					}
+					continue
+				}
+				if v := items[i].fn(st); v.truthy() == want {
+					return v
 				}
 			}
-			return last
+			return items[len(items)-1].fn(st)
 		}}
 	case "if", "?:":
+		conds := make([]func(*state) bool, len(items)/2)
+		for i := range conds {
+			if t := items[2*i].test; t != nil {
+				conds[i] = t
+			} else {
+				fn := items[2*i].fn
+				conds[i] = func(st *state) bool { return fn(st).truthy() }
+			}
+		}
+		if len(items) == 3 {
+			cond, then, els := conds[0], items[1].fn, items[2].fn
+			return cnode{fn: func(st *state) val {
+				if cond(st) {
+					return then(st)
+				}
+				return els(st)
+			}}
+		}
 		return cnode{fn: func(st *state) val {
 			n := len(items)
 			for i := 0; i+1 < n; i += 2 {
-				if items[i].fn(st).truthy() {
+				if conds[i/2](st) {
 					return items[i+1].fn(st)
 				}
 			}
@@ -234,9 +263,13 @@ func (c *compiler) variable(args *tree.Value) cnode {
 	}
 	parts := splitPath(p)
 	if len(parts) == 1 {
-		key := parts[0]
-		return cnode{fn: func(st *state) val {
-			if m, ok := st.data.(map[string]any); ok && !(key == "$flagd" && !st.scoped) {
+		key, flagd := parts[0], parts[0] == "$flagd"
+		var ref *ctxKey
+		if def == nil {
+			ref = newCtxKey(parts)
+		}
+		return cnode{ref: ref, fn: func(st *state) val {
+			if m, ok := st.data.(map[string]any); ok && !(flagd && !st.scoped) {
 				if x := m[key]; x != nil {
 					return fromAny(st, x)
 				}
@@ -248,7 +281,11 @@ func (c *compiler) variable(args *tree.Value) cnode {
 			return defNode(st)
 		}}
 	}
-	return cnode{fn: func(st *state) val {
+	var ref *ctxKey
+	if def == nil && len(parts) > 0 {
+		ref = newCtxKey(parts)
+	}
+	return cnode{ref: ref, fn: func(st *state) val {
 		if r := st.lookup(parts); r.k != kNull {
 			return r
 		}
@@ -310,4 +347,38 @@ func (st *state) lookup(parts []string) val {
 		}
 	}
 	return fromAny(st, cur)
+}
+
+// boolAndOr compiles and/or over operands that all yield booleans: the
+// result is then a boolean too (the first false/true one, or the last).
+func boolAndOr(items []cnode, want bool) (cnode, bool) {
+	if len(items) == 0 {
+		return cnode{}, false
+	}
+	tests := make([]func(*state) bool, len(items))
+	for i, it := range items {
+		if it.test == nil {
+			return cnode{}, false
+		}
+		tests[i] = it.test
+	}
+	var test func(st *state) bool
+	switch {
+	case len(tests) == 2 && !want:
+		a, b := tests[0], tests[1]
+		test = func(st *state) bool { return a(st) && b(st) }
+	case len(tests) == 3 && !want:
+		a, b, c := tests[0], tests[1], tests[2]
+		test = func(st *state) bool { return a(st) && b(st) && c(st) }
+	default:
+		test = func(st *state) bool {
+			for _, t := range tests {
+				if t(st) == want {
+					return want
+				}
+			}
+			return !want
+		}
+	}
+	return cnode{test: test, fn: func(st *state) val { return boolVal(test(st)) }}, true
 }

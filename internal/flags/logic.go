@@ -37,9 +37,46 @@ func (st *state) fail(code ErrorCode, msg string) {
 }
 
 // cnode is a compiled expression; c is its value when it is a constant.
+// test, when set, is the expression's value for one that always yields a
+// boolean (comparisons, and/or of comparisons): conditions call it and
+// skip building a val. ref is set for {"var": "key"} without a default.
 type cnode struct {
-	fn node
-	c  *val
+	fn   node
+	c    *val
+	test func(st *state) bool
+	ref  *ctxKey
+}
+
+// ctxKey is a var path (split at the dots) without a default.
+type ctxKey struct {
+	key   string   // the first segment
+	rest  []string // the others
+	flagd bool     // the path starts at $flagd, which at the top is flagd's, not the context's
+}
+
+func newCtxKey(parts []string) *ctxKey {
+	return &ctxKey{key: parts[0], rest: parts[1:], flagd: parts[0] == "$flagd"}
+}
+
+// raw is the path's value in the current data when that and every map
+// on the way is a map[string]any (nil when absent); ok is false when var
+// must take the general path.
+func (r *ctxKey) raw(st *state) (x any, ok bool) {
+	m, ok := st.data.(map[string]any)
+	if !ok || r.flagd && !st.scoped {
+		return nil, false
+	}
+	x = m[r.key]
+	for _, p := range r.rest {
+		if x == nil {
+			return nil, true
+		}
+		if m, ok = x.(map[string]any); !ok {
+			return nil, false
+		}
+		x = m[p]
+	}
+	return x, true
 }
 
 func constNode(v val) cnode { return cnode{fn: func(*state) val { return v }, c: &v} }
