@@ -2,6 +2,7 @@ package web
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
 	"net/url"
 	"slices"
@@ -223,6 +224,8 @@ type matrixData struct {
 	Diff    bool
 	Service string
 	Total   int
+	// RowsHTML is Rows as the table body (matrix_html.go).
+	RowsHTML template.HTML
 }
 
 func (u *UI) matrix(q *req) error {
@@ -295,6 +298,7 @@ func (u *UI) matrix(q *req) error {
 		}
 		d.Rows = append(d.Rows, r)
 	}
+	d.RowsHTML = d.rowsHTML()
 	u.render(q.w, http.StatusOK, "matrix", d)
 	return nil
 }
