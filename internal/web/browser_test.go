@@ -138,7 +138,9 @@ func TestBrowserProvenanceMatrixAndDiff(t *testing.T) {
 		chromedp.WaitVisible(`#matrix`, chromedp.ByID),
 		chromedp.Click(`input[name="diff"]`, chromedp.ByQuery),
 		chromedp.Submit(`input[name="key"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#matrix`, chromedp.ByID),
+		// The old page's #matrix is visible until the new one loads: wait
+		// for the filtered page's.
+		chromedp.WaitVisible(`#matrix[data-diff="1"]`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll("#matrix tbody tr").length`, &rows),
 		chromedp.Evaluate(`document.querySelectorAll("#matrix tbody tr:not(.differs)").length === 0 && location.search.includes("diff=1")`, &ok))
 	if rows == 0 || !ok {
