@@ -119,3 +119,21 @@ func TestEnvironmentPromoteAndRefusals(t *testing.T) {
 		t.Error("the promotion is not the approver's")
 	}
 }
+
+func TestEnvironmentPageServices(t *testing.T) {
+	h, _ := arkaUI(t)
+	admin := h.signIn(adminToken)
+	body := admin.must("/environments/development")
+	for _, want := range []string{`<option>api</option>`, `<option>rtvm</option>`, `<option value="">(no service)</option>`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("the service selector lacks %q", want)
+		}
+	}
+	api := admin.must("/environments/development?service=api")
+	if !strings.Contains(api, `<option selected>api</option>`) || !strings.Contains(api, "&amp;service=api") {
+		t.Error("the api service's page does not keep its service in the selector and the explain links")
+	}
+	if strings.Contains(api, `class="bad"`) {
+		t.Errorf("the api service's config does not show:\n%s", api)
+	}
+}
