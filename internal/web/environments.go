@@ -54,7 +54,7 @@ type envData struct {
 	Candidate  string
 	// Refusal is why the App refused the form just posted.
 	Refusal string
-	// Release is the release ID the promotion form was posted with.
+	// Posted is the release ID the refused promotion form was posted with.
 	Posted string
 }
 
