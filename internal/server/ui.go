@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/envplane/envplane/internal/app"
@@ -122,4 +123,24 @@ func (s *Server) EvaluateFlag(env, key string, contextJSON []byte) []byte {
 // against the flag, then stored through the App (authorized, audited).
 func (s *Server) OverrideFlag(ctx context.Context, p *auth.Principal, env, key string, state, defaultVariant *string) error {
 	return s.overrideFlag(ctx, p, env, key, state, defaultVariant, nil)
+}
+
+// History is env's release assignments (who set which release when, and
+// what it replaced), newest first, at most limit (0: all), when p may read
+// environments there. Read-only, straight from the store.
+func (s *Server) History(ctx context.Context, p *auth.Principal, env string, limit int) ([]domain.Assignment, error) {
+	if err := p.Can(auth.ReadEnvironments, env); err != nil {
+		return nil, err
+	}
+	return s.st.History(ctx, env, limit)
+}
+
+// Services lists the services env's current release declares (none when
+// it has no release or the release does not load).
+func (s *Server) Services(env string) []string {
+	st := s.snap.Load().byName[env]
+	if st == nil || st.cfg == nil || st.cfg.rel == nil || st.cfg.rel.loaded == nil || st.cfg.rel.loaded.Workspace == nil {
+		return nil
+	}
+	return slices.Clone(st.cfg.rel.loaded.Workspace.Services)
 }

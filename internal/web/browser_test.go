@@ -138,7 +138,9 @@ func TestBrowserProvenanceMatrixAndDiff(t *testing.T) {
 		chromedp.WaitVisible(`#matrix`, chromedp.ByID),
 		chromedp.Click(`input[name="diff"]`, chromedp.ByQuery),
 		chromedp.Submit(`input[name="key"]`, chromedp.ByQuery),
-		chromedp.WaitVisible(`#matrix`, chromedp.ByID),
+		// The old page's #matrix is visible until the new one loads: wait
+		// for the filtered page's.
+		chromedp.WaitVisible(`#matrix[data-diff="1"]`, chromedp.ByQuery),
 		chromedp.Evaluate(`document.querySelectorAll("#matrix tbody tr").length`, &rows),
 		chromedp.Evaluate(`document.querySelectorAll("#matrix tbody tr:not(.differs)").length === 0 && location.search.includes("diff=1")`, &ok))
 	if rows == 0 || !ok {
@@ -246,4 +248,42 @@ func TestBrowserToggleFlagChangesEvaluation(t *testing.T) {
 		t.Fatalf("after disabling: value %q reason %q", value, reason)
 	}
 	screenshot(t, ctx, "flag-disabled")
+}
+
+// TestBrowserEnvironmentPromoteAndRollback: from the top navigation to
+// production's page, a refused rollback shown with its reason, then the
+// prefilled promotion opened and shown on the promotions page.
+func TestBrowserEnvironmentPromoteAndRollback(t *testing.T) {
+	ctx := browser(t)
+	h := seeded(t)
+	var refusal, state, values string
+	run(t, ctx, signInTasks(h.hs.URL, adminToken),
+		chromedp.Click(`header nav a.nav-env[href="/environments/staging"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#config`, chromedp.ByID),
+		chromedp.Text(`#config`, &values, chromedp.ByID))
+	if !strings.Contains(values, "db.staging") || strings.Contains(values, canary) {
+		t.Fatalf("staging's config: %s", values)
+	}
+	screenshot(t, ctx, "environment")
+	run(t, ctx, chromedp.Click(`header nav a.nav-env[href="/environments/production"]`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#rollback-form button`, chromedp.ByQuery),
+		chromedp.Click(`#rollback-form button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`#refusal`, chromedp.ByID),
+		chromedp.Text(`#refusal`, &refusal, chromedp.ByID))
+	if !strings.Contains(refusal, "no previous release") {
+		t.Fatalf("refusal: %q", refusal)
+	}
+	screenshot(t, ctx, "rollback-refused")
+	run(t, ctx, chromedp.Click(`#promote-form button`, chromedp.ByQuery),
+		chromedp.WaitVisible(`section.promotion`, chromedp.ByQuery),
+		chromedp.Text(`section.promotion .state`, &state, chromedp.ByQuery))
+	if state == "" || !strings.Contains(h.must(t, "/promotions"), h.release[:16]) {
+		t.Fatalf("promotion state %q", state)
+	}
+	screenshot(t, ctx, "promotion-opened")
+}
+
+func (h *harness) must(t *testing.T, path string) string {
+	t.Helper()
+	return h.signIn(adminToken).must(path)
 }

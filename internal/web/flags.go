@@ -108,6 +108,7 @@ func (u *UI) flagsData(q *req) (*flagsData, error) {
 	d := &flagsData{base: u.base(q, "Flags of "+env), Env: env, Release: list.Release, Context: `{"targetingKey": "user-1"}`,
 		CanWrite: q.p.Can(auth.WriteFlags, env) == nil}
 	d.Nav, d.Live = "flags", []string{env}
+	d.inEnv(q.p, env)
 	for _, e := range u.visible(q.p) {
 		if q.p.Can(auth.ReadConfig, e.Name) == nil {
 			d.Envs = append(d.Envs, e.Name)

@@ -2,7 +2,9 @@ package web
 
 import (
 	"encoding/json"
+	"html/template"
 	"net/http"
+	"net/url"
 	"slices"
 	"sort"
 	"strconv"
@@ -222,6 +224,8 @@ type matrixData struct {
 	Diff    bool
 	Service string
 	Total   int
+	// RowsHTML is Rows as the table body (matrix_html.go).
+	RowsHTML template.HTML
 }
 
 func (u *UI) matrix(q *req) error {
@@ -294,6 +298,7 @@ func (u *UI) matrix(q *req) error {
 		}
 		d.Rows = append(d.Rows, r)
 	}
+	d.RowsHTML = d.rowsHTML()
 	u.render(q.w, http.StatusOK, "matrix", d)
 	return nil
 }
@@ -491,20 +496,96 @@ type auditData struct {
 	Entries         []auditRow
 	Older, Newer    int64
 	HasOlder, Paged bool
+	// The filters (query parameters action, actor, target, environment)
+	// and, when any is set, the range of entries they were applied to.
+	Filter                auditFilter
+	Filtered              bool
+	Scanned               int
+	Actions               []string
+	OlderHref, NewestHref string
 }
 
-const auditPage = 100
+type auditFilter struct{ Action, Actor, Target, Environment string }
+
+func (f auditFilter) set() bool { return f != auditFilter{} }
+
+// match: action exactly or as a prefix ("promotion" matches
+// promotion.approve), actor and target containing the text (any case),
+// environment among those the entry is about.
+func (f auditFilter) match(e domain.AuditEntry) bool {
+	if f.Action != "" && e.Action != f.Action && !strings.HasPrefix(e.Action, f.Action+".") {
+		return false
+	}
+	if f.Actor != "" && !strings.Contains(strings.ToLower(e.Actor), strings.ToLower(f.Actor)) {
+		return false
+	}
+	if f.Target != "" && !strings.Contains(strings.ToLower(e.Target), strings.ToLower(f.Target)) {
+		return false
+	}
+	return f.Environment == "" || slices.Contains(entryEnvironments(e), f.Environment)
+}
+
+func (f auditFilter) query() url.Values {
+	v := url.Values{}
+	for k, s := range map[string]string{"action": f.Action, "actor": f.Actor, "target": f.Target, "environment": f.Environment} {
+		if s != "" {
+			v.Set(k, s)
+		}
+	}
+	return v
+}
+
+// entryEnvironments names the environments an entry is about, as the App
+// scopes audit listings: its details' environment and environments, or
+// the target of a set-release.
+func entryEnvironments(e domain.AuditEntry) []string {
+	var d struct {
+		Environment  string   `json:"environment"`
+		Environments []string `json:"environments"`
+	}
+	_ = json.Unmarshal(e.Details, &d)
+	envs := d.Environments
+	if d.Environment != "" {
+		envs = append(envs, d.Environment)
+	}
+	if len(envs) == 0 && e.Action == string(domain.ActionSetRelease) {
+		envs = append(envs, e.Target)
+	}
+	return envs
+}
+
+var auditActions = []domain.AuditAction{domain.ActionReleaseCreate, domain.ActionSetRelease, domain.ActionTokenCreate, domain.ActionTokenDelete,
+	domain.ActionSecretSet, domain.ActionSecretDelete, domain.ActionSecretReveal, domain.ActionConfigReveal, domain.ActionMasterKeyRotate,
+	"promotion", domain.ActionPromotionCreate, domain.ActionPromotionCheck, domain.ActionPromotionChecklist, domain.ActionPromotionApprove,
+	domain.ActionPromotionReject, domain.ActionPromotionCancel, domain.ActionPromotionAdvance, domain.ActionPromotionApply,
+	domain.ActionPromotionFail, domain.ActionPromotionSupersede, "flag", domain.ActionFlagOverride, domain.ActionFlagOverrideClear, domain.ActionFlagOverrideDrop}
+
+const (
+	auditPage = 100
+	// auditScan bounds the entries one filtered page reads: the newest
+	// auditScan before its start; "Older entries" goes on from there.
+	auditScan = 10000
+)
 
 func (u *UI) audit(q *req) error {
 	d := auditData{base: u.base(q, "Audit log")}
 	d.Nav = "audit"
+	for _, a := range auditActions {
+		d.Actions = append(d.Actions, string(a))
+	}
 	res, err := u.app.VerifyAudit(q.ctx(), q.p, "")
 	if err != nil {
 		return err
 	}
 	d.Verify = res
-	after := max(0, res.Entries-auditPage)
-	if s := q.r.URL.Query().Get("after"); s != "" {
+	qv := q.r.URL.Query()
+	d.Filter = auditFilter{Action: strings.TrimSpace(qv.Get("action")), Actor: strings.TrimSpace(qv.Get("actor")),
+		Target: strings.TrimSpace(qv.Get("target")), Environment: strings.TrimSpace(qv.Get("environment"))}
+	if d.Filter.set() {
+		return u.filteredAudit(q, &d, int64(res.Entries))
+	}
+	after := max(0, int64(res.Entries)-auditPage)
+	if s := qv.Get("after"); s != "" {
 		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n >= 0 {
 			after, d.Paged = n, true
 		}
@@ -517,6 +598,55 @@ func (u *UI) audit(q *req) error {
 		d.Entries = append(d.Entries, auditRow{AuditEntry: e, DetailsText: string(e.Details)})
 	}
 	d.HasOlder, d.Older = after > 0, max(0, after-auditPage)
+	d.OlderHref, d.NewestHref = "/audit?after="+strconv.FormatInt(d.Older, 10), "/audit"
+	u.render(q.w, http.StatusOK, "audit", d)
+	return nil
+}
+
+// filteredAudit shows the newest auditPage entries matching d.Filter among
+// the auditScan entries before ?before (exclusive; default: the end).
+func (u *UI) filteredAudit(q *req, d *auditData, last int64) error {
+	d.Filtered = true
+	before := last + 1
+	if s := q.r.URL.Query().Get("before"); s != "" {
+		if n, err := strconv.ParseInt(s, 10, 64); err == nil && n > 0 && n <= before {
+			before, d.Paged = n, true
+		}
+	}
+	from := max(0, before-1-auditScan)
+	var matched []domain.AuditEntry
+	for after := from; after < before-1; {
+		page, next, err := u.app.ListAudit(q.ctx(), q.p, after, 1000)
+		if err != nil {
+			return err
+		}
+		for _, e := range page {
+			if e.Seq >= before {
+				break
+			}
+			if d.Filter.match(e) {
+				matched = append(matched, e)
+			}
+		}
+		if next <= after || len(page) == 0 {
+			break
+		}
+		after = next
+	}
+	d.Scanned = int(before - 1 - from)
+	oldest := from + 1 // the next page ends before it
+	if len(matched) > auditPage {
+		matched = matched[len(matched)-auditPage:]
+		oldest = matched[0].Seq
+	}
+	for _, e := range slices.Backward(matched) {
+		d.Entries = append(d.Entries, auditRow{AuditEntry: e, DetailsText: string(e.Details)})
+	}
+	d.HasOlder = oldest > 1
+	fq := d.Filter.query()
+	d.NewestHref = "/audit?" + fq.Encode()
+	fq.Set("before", strconv.FormatInt(oldest, 10))
+	d.OlderHref = "/audit?" + fq.Encode()
 	u.render(q.w, http.StatusOK, "audit", d)
 	return nil
 }

@@ -59,6 +59,7 @@ func TestARKAPagesAreFastAndLight(t *testing.T) {
 	for _, path := range []string{"/", "/static/app.css", "/static/app.js"} {
 		weight += serve(t, handler, path, cookies).Body.Len()
 	}
+	t.Logf("overview with its assets: %d bytes", weight)
 	if weight > 100<<10 {
 		t.Errorf("overview weighs %d bytes with its assets, want ≤ 100 KB", weight)
 	}

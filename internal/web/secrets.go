@@ -37,6 +37,7 @@ func (u *UI) secretsData(q *req) (*secretsData, error) {
 	d := &secretsData{base: u.base(q, "Secrets of "+env), Env: env, Secrets: list,
 		CanReveal: q.p.Can(auth.RevealSecrets, env) == nil}
 	d.Nav, d.Live = "secrets", []string{env}
+	d.inEnv(q.p, env)
 	for _, e := range u.visible(q.p) {
 		if q.p.Can(auth.ReadSecrets, e.Name) == nil {
 			d.Envs = append(d.Envs, e.Name)

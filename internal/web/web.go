@@ -127,6 +127,9 @@ func New(o Options) (*UI, error) {
 	u.mux.HandleFunc("POST /promotions/{id}/checklist/{index}", u.signedIn(u.tick))
 	u.mux.HandleFunc("GET /audit", u.signedIn(u.audit))
 	u.mux.HandleFunc("GET /events", u.signedIn(u.events))
+	u.mux.HandleFunc("GET /environments/{env}", u.signedIn(u.environment))
+	u.mux.HandleFunc("POST /environments/{env}/promote", u.signedIn(u.envPromote))
+	u.mux.HandleFunc("POST /environments/{env}/rollback", u.signedIn(u.envPromote))
 	u.mux.HandleFunc("GET /environments/{env}/flags", u.signedIn(u.flagsPage))
 	u.mux.HandleFunc("POST /environments/{env}/evaluate", u.signedIn(u.flagEvaluate))
 	u.mux.HandleFunc("POST /environments/{env}/flags/{key}", u.signedIn(u.flagOverride))
@@ -234,6 +237,12 @@ type base struct {
 	Role  auth.Role
 	CSRF  string
 	Nav   string
+	// NavEnvs are the environments the top navigation links to; NavEnv
+	// the one its Flags and Secrets links open (the page's own, else the
+	// first), NavSecrets whether the user may list NavEnv's secrets.
+	NavEnvs    []string
+	NavEnv     string
+	NavSecrets bool
 	// Live lists the environments whose changes reload the page.
 	Live []string
 }
@@ -245,6 +254,15 @@ func (u *UI) base(q *req, title string) base {
 		if b.User == "" {
 			b.User = "token " + q.p.TokenID
 		}
+		b.NavEnvs = names(u.visible(q.p))
+		if len(b.NavEnvs) > 0 {
+			b.inEnv(q.p, b.NavEnvs[0])
+		}
 	}
 	return b
+}
+
+// inEnv points the navigation's Flags and Secrets links at env.
+func (b *base) inEnv(p *auth.Principal, env string) {
+	b.NavEnv, b.NavSecrets = env, p.Can(auth.ReadSecrets, env) == nil
 }
