@@ -169,8 +169,10 @@ func (a *app) dataCopyCommand() *cobra.Command {
 the target's data class is lower than the source's, when the target is live, when both are
 the same database, or when the target's tables do not fit. Otherwise it reads every table
 under one snapshot with binary COPY, transforms each column by its rule (keyed by the
-rules' key, a secret of the target) and loads each table in its own transaction — or, with
---atomic, all tables in one. Sequences are reset and foreign keys checked at the end.`,
+rules' key, a secret of the target) and loads each table in its own transaction. With
+--atomic it loads shadow copies of the tables in a schema of their own, validates them and
+swaps them in with one short transaction: readers see the old rows until then, and an
+interruption leaves the target as it was. Sequences are reset and foreign keys checked.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" || to == "" {
@@ -236,10 +238,10 @@ rules' key, a secret of the target) and loads each table in its own transaction 
 	cmd.Flags().StringVar(&from, "from", "", "source environment")
 	cmd.Flags().StringVar(&to, "to", "", "target environment")
 	cmd.Flags().StringVar(&tables, "tables", "", "copy only these tables (comma-separated)")
-	cmd.Flags().BoolVar(&atomic, "atomic", false, "load every table in one transaction: all or nothing")
+	cmd.Flags().BoolVar(&atomic, "atomic", false, "load into a shadow schema swapped in at the end: all or nothing")
 	cmd.Flags().StringVar(&progress, "progress", "bar", "progress per table: bar, json (one JSON object a line on stdout) or none")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation on a terminal")
-	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once (without --atomic)")
+	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once")
 	return cmd
 }
 
@@ -254,7 +256,7 @@ func copyFailed(rep *data.Report, atomic bool, err error) error {
 	case errors.Is(err, errConfirm):
 		return err
 	case atomic:
-		state = "nothing was written: the target is as it was"
+		state = "the target is as it was (the shadow tables were dropped)"
 	case len(rep.Copied) == 0:
 		state = "no table was changed"
 	default:
