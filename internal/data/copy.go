@@ -418,7 +418,9 @@ func (j *CopyJob) loadOne(ctx context.Context, src, dst *pgx.Conn, tn string, pr
 	if err != nil {
 		return 0, err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// An interruption does not cut the commit short: a commit whose answer
+	// is lost may have happened, and the report must say what did.
+	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
 		return 0, fmt.Errorf("%s: %s: %w", j.To.Env, tn, err)
 	}
 	return n, nil

@@ -298,14 +298,21 @@ func (j *CopyJob) validateShadow(ctx context.Context, sh *shadow) error {
 // swap drops the old tables and moves the shadows into their place in one
 // transaction; it waits at most a few seconds for the tables' locks, and
 // tries again a few times.
+//
+// Once begun, the swap is not interrupted (a commit whose answer is lost
+// may have happened): it takes at most a few seconds.
 func (j *CopyJob) swap(ctx context.Context, sh *shadow) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	ctx = context.WithoutCancel(ctx)
 	var err error
 	for try := 0; try < 5; try++ {
 		if err = j.swapOnce(ctx, sh); err == nil {
 			return nil
 		}
 		var pe *pgconn.PgError
-		if !errors.As(err, &pe) || pe.Code != "55P03" || ctx.Err() != nil { // lock_not_available
+		if !errors.As(err, &pe) || pe.Code != "55P03" { // lock_not_available
 			break
 		}
 		time.Sleep(time.Duration(try+1) * 200 * time.Millisecond)
