@@ -70,6 +70,8 @@ const (
 	ApprovePromotion Action = "promotions.approve"
 	// WriteFlags overrides a flag in one environment without a release.
 	WriteFlags Action = "flags.write"
+	// RecordData records a data copy or seed into one environment (data.go).
+	RecordData Action = "data.record"
 )
 
 // grants is the permission table. Environment-scoped actions are further
@@ -77,13 +79,13 @@ const (
 var grants = map[Role]map[Action]bool{
 	Viewer: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true, ReadPromotions: true},
 	Editor: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, CreateRelease: true,
-		ReadSecrets: true, WriteSecrets: true, ReadPromotions: true, Promote: true, WriteFlags: true},
+		ReadSecrets: true, WriteSecrets: true, ReadPromotions: true, Promote: true, WriteFlags: true, RecordData: true},
 	Approver: {ReadConfig: true, ReadReleases: true, ReadEnvironments: true, ReadEvents: true, ReadSecrets: true,
 		ReadPromotions: true, Promote: true, ApprovePromotion: true},
 	Admin: {ReadConfig: true, RevealConfig: true, ReadReleases: true, CreateRelease: true, ReadEnvironments: true,
 		SetRelease: true, ReadEvents: true, ReadAudit: true, ManageTokens: true,
 		ReadSecrets: true, WriteSecrets: true, RevealSecrets: true,
-		ReadPromotions: true, Promote: true, ApprovePromotion: true, WriteFlags: true},
+		ReadPromotions: true, Promote: true, ApprovePromotion: true, WriteFlags: true, RecordData: true},
 	// An application reads its own environment's secrets; writing them is
 	// for people and CI.
 	SDK: {ReadConfig: true, RevealConfig: true, ReadEvents: true, ReadSecrets: true, RevealSecrets: true},

@@ -15,6 +15,7 @@ import (
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
+	envapp "github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/data"
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/domain"
@@ -162,15 +163,21 @@ func (a *app) dataCopyCommand() *cobra.Command {
 	var from, to, tables, progress string
 	var atomic, yes bool
 	var workers int
+	var r remote
 	cmd := &cobra.Command{
-		Use:   "copy --from E1 --to E2 [--tables a,b] [--atomic] [--progress bar|json|none] [--yes]",
+		Use:   "copy --from E1 --to E2 [--tables a,b] [--atomic] [--progress bar|json|none] [--yes] [--server [URL]]",
 		Short: "Stream tables from one environment's database to another's, transforming each column",
 		Long: `copy refuses (exit 2, every problem listed, nothing written) when a column has no rule and
 the target's data class is lower than the source's, when the target is live, when both are
 the same database, or when the target's tables do not fit. Otherwise it reads every table
 under one snapshot with binary COPY, transforms each column by its rule (keyed by the
-rules' key, a secret of the target) and loads each table in its own transaction — or, with
---atomic, all tables in one. Sequences are reset and foreign keys checked at the end.`,
+rules' key, a secret of the target) and loads each table in its own transaction. With
+--atomic it loads shadow copies of the tables in a schema of their own, validates them and
+swaps them in with one short transaction: readers see the old rows until then, and an
+interruption leaves the target as it was. Sequences are reset and foreign keys checked.
+With --server the copy is recorded on the server's audit log (data.copy: from, to, tables,
+rows, the rules' digest — never a value) before it writes and when it ends; a refusal
+there stops it before it writes.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if from == "" || to == "" {
@@ -210,6 +217,20 @@ rules' key, a secret of the target) and loads each table in its own transaction 
 			if !yes && a.stdinTerminal() {
 				opts.Confirm = a.confirmCopy
 			}
+			var rec *dataRecorder
+			if r.server != "" {
+				confirm := opts.Confirm
+				opts.Confirm = func(j *data.CopyJob) error {
+					if confirm != nil {
+						if err := confirm(j); err != nil {
+							return err
+						}
+					}
+					rec = a.dataRecorder(&r, to, envapp.DataOperation{Kind: "copy", From: from, Tables: j.Class.Tables,
+						Atomic: atomic, Digest: fileDigest(s.l.dir, rules.File)})
+					return rec.record(a.ctx, "start")
+				}
+			}
 			job, err := data.PrepareCopy(a.ctx, src, dst, rules, opts)
 			if err != nil {
 				return err
@@ -218,6 +239,9 @@ rules' key, a secret of the target) and loads each table in its own transaction 
 			rep, err := job.Run(a.ctx)
 			if f, ok := a.stderr.(*os.File); ok && progress == "bar" && term.IsTerminal(int(f.Fd())) {
 				fmt.Fprint(a.stderr, "\r\033[K")
+			}
+			if rec != nil {
+				err = rec.finish(a.ctx, err, rep.Rows, rep.Copied)
 			}
 			if err != nil {
 				if a.ctx.Err() != nil {
@@ -236,10 +260,11 @@ rules' key, a secret of the target) and loads each table in its own transaction 
 	cmd.Flags().StringVar(&from, "from", "", "source environment")
 	cmd.Flags().StringVar(&to, "to", "", "target environment")
 	cmd.Flags().StringVar(&tables, "tables", "", "copy only these tables (comma-separated)")
-	cmd.Flags().BoolVar(&atomic, "atomic", false, "load every table in one transaction: all or nothing")
+	cmd.Flags().BoolVar(&atomic, "atomic", false, "load into a shadow schema swapped in at the end: all or nothing")
 	cmd.Flags().StringVar(&progress, "progress", "bar", "progress per table: bar, json (one JSON object a line on stdout) or none")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation on a terminal")
-	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once (without --atomic)")
+	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once")
+	dataServerFlags(cmd, &r)
 	return cmd
 }
 
@@ -254,7 +279,7 @@ func copyFailed(rep *data.Report, atomic bool, err error) error {
 	case errors.Is(err, errConfirm):
 		return err
 	case atomic:
-		state = "nothing was written: the target is as it was"
+		state = "the target is as it was (the shadow tables were dropped)"
 	case len(rep.Copied) == 0:
 		state = "no table was changed"
 	default:
@@ -315,14 +340,17 @@ func (a *app) dataSeedCommand() *cobra.Command {
 	var env string
 	var seed uint64
 	var force bool
+	var r remote
 	cmd := &cobra.Command{
-		Use:   "seed --env E [--seed N] [--force]",
+		Use:   "seed --env E [--seed N] [--force] [--server [URL]]",
 		Short: "Fill an empty database with synthetic rows (data/seed.yaml)",
 		Long: `seed fills the empty tables named in the seed spec with synthetic rows, parents first, in
 one transaction. Columns the spec does not name get values from their name, type,
 constraints and foreign keys; columns with defaults (serial, identity) keep them. The
 same --seed gives the same rows. Only environments whose data class is synthetic are
-seeded, unless --force; a live environment never is.`,
+seeded, unless --force; a live environment never is. With --server the seed is recorded on
+the server's audit log (data.seed: tables, rows, the spec's digest) before it writes and
+when it ends.`,
 		Args: argCount(0, 0),
 		RunE: func(cmd *cobra.Command, _ []string) error {
 			if env == "" {
@@ -356,7 +384,22 @@ seeded, unless --force; a live environment never is.`,
 			if len(errs) > 0 {
 				return errs
 			}
+			n := int64(seed)
+			rec := a.dataRecorder(&r, env, envapp.DataOperation{Kind: "seed", Tables: sortedTables(spec.Tables), Digest: fileDigest(s.l.dir, name), Seed: &n})
+			if err := rec.record(a.ctx, "start"); err != nil {
+				return err
+			}
 			rep, err := data.Seed(a.ctx, ep, spec, seed)
+			if rec != nil {
+				var rows map[string]int64
+				if rep != nil {
+					rows = map[string]int64{}
+					for tn, c := range rep.Rows {
+						rows[tn] = int64(c)
+					}
+				}
+				err = rec.finish(a.ctx, err, rows, nil)
+			}
 			if err != nil {
 				return err
 			}
@@ -372,5 +415,6 @@ seeded, unless --force; a live environment never is.`,
 	cmd.Flags().StringVar(&env, "env", "", "environment to seed")
 	cmd.Flags().Uint64Var(&seed, "seed", 1, "random seed: the same seed gives the same rows")
 	cmd.Flags().BoolVar(&force, "force", false, "seed an environment whose data class is not synthetic (never live)")
+	dataServerFlags(cmd, &r)
 	return cmd
 }

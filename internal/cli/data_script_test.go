@@ -23,9 +23,11 @@ func TestDataScripts(t *testing.T) {
 		Dir:                 "testdata/data",
 		RequireExplicitExec: true,
 		Cmds: map[string]func(*testscript.TestScript, bool, []string){
-			"exits":  cmdExits,
-			"keygen": cmdKeygen,
-			"subst":  cmdSubst,
+			"exits":       cmdExits,
+			"startserver": cmdStartServer,
+			"stopserver":  cmdStopServer,
+			"keygen":      cmdKeygen,
+			"subst":       cmdSubst,
 			// pgdb VAR [SQLFILE]: a fresh database (dropped after the
 			// script) whose URL is $VAR, made from SQLFILE.
 			"pgdb": func(ts *testscript.TestScript, neg bool, args []string) {

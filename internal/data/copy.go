@@ -29,10 +29,10 @@ type Progress struct {
 // CopyOptions are how a copy runs.
 type CopyOptions struct {
 	Tables []string // all of the source's when empty
-	Atomic bool     // one target transaction: all tables or none
+	Atomic bool     // load into a shadow schema swapped in at the end: all tables or none
 	// Key keys the transformers (HMAC-SHA256).
 	Key      []byte
-	Workers  int                  // parallel tables (not with Atomic); 0 is 4
+	Workers  int                  // parallel tables; 0 is 4
 	Progress func(Progress)       // called from one goroutine at a time
 	Tick     time.Duration        // between progress reports; 0 is 500ms
 	Confirm  func(*CopyJob) error // after every check, before anything is written
@@ -46,6 +46,7 @@ type CopyJob struct {
 	opts     CopyOptions
 	src, dst *pgx.Conn
 	plans    map[string][]colT
+	shadow   *shadow // an atomic copy's, while it loads
 }
 
 // Report is what a copy did.
@@ -101,6 +102,9 @@ func PrepareCopy(ctx context.Context, from, to Endpoint, rules *Rules, opts Copy
 	}
 	if len(problems) == 0 {
 		problems = append(problems, j.compile(ctx, rules)...)
+	}
+	if len(problems) == 0 && opts.Atomic {
+		problems = append(problems, shadowProblems(ctx, j.dst, j.Dst, j.Class.Tables, to.Env)...)
 	}
 	if len(problems) > 0 {
 		j.Close()
@@ -214,7 +218,8 @@ func fixedBytes(ctx context.Context, c *pgx.Conn, col Column, v any) ([]byte, er
 }
 
 // Run copies the tables. Without Atomic each table is loaded in its own
-// transaction, several at a time; with it, all in one. Either way the
+// transaction, several at a time; with it, into shadow tables swapped in
+// at the end in one short transaction. Either way the
 // source is read under one snapshot. On error or interruption the report
 // says which tables were copied completely and which were left as they
 // were.
@@ -239,47 +244,41 @@ func (j *CopyJob) Run(ctx context.Context) (*Report, error) {
 	prog := newProgress(j.opts.Progress, j.opts.Tick)
 	defer prog.stop()
 	if j.opts.Atomic {
-		err = j.runAtomic(ctx, stx, rep, prog)
+		err = j.runAtomic(ctx, snapshot, rep, prog)
 	} else {
 		err = j.runTables(ctx, snapshot, rep, prog)
 	}
 	return rep, err
 }
 
-func (j *CopyJob) runAtomic(ctx context.Context, stx pgx.Tx, rep *Report, prog *progress) error {
-	tx, err := j.dst.Begin(ctx)
+// runAtomic loads every table into a shadow schema, Workers at a time,
+// validates it and swaps it in; on failure it drops the shadow and the
+// target is as it was.
+func (j *CopyJob) runAtomic(ctx context.Context, snapshot string, rep *Report, prog *progress) (err error) {
+	sh, err := j.buildShadow(ctx)
 	if err != nil {
-		return err
-	}
-	defer tx.Rollback(context.Background())
-	if err := replicaRole(ctx, tx); err != nil {
-		return fmt.Errorf("%s: %w", j.To.Env, err)
-	}
-	idents := make([]string, len(j.Class.Tables))
-	for i, tn := range j.Class.Tables {
-		idents[i] = j.Dst.Tables[tn].Ident()
-	}
-	if _, err := tx.Exec(ctx, "TRUNCATE "+strings.Join(idents, ", ")); err != nil {
 		rep.Untouched = j.Class.Tables
-		return fmt.Errorf("%s: %w", j.To.Env, err)
+		return fmt.Errorf("%s: preparing the shadow tables: %w", j.To.Env, err)
 	}
-	for _, tn := range j.Class.Tables {
-		n, err := j.copyTable(ctx, stx.Conn(), tx.Conn(), tn, prog)
-		if err != nil {
-			rep.Untouched = j.Class.Tables
-			return err
+	swapped := false
+	defer func() {
+		j.shadow = nil
+		if !swapped {
+			j.dropShadow(sh)
+			rep.Copied, rep.Untouched = nil, j.Class.Tables
 		}
-		rep.Rows[tn] = n
-	}
-	if err := j.afterLoad(ctx, tx.Conn()); err != nil {
-		rep.Untouched = j.Class.Tables
+	}()
+	j.shadow = sh
+	if err := j.runTables(ctx, snapshot, rep, prog); err != nil {
 		return err
 	}
-	if err := tx.Commit(ctx); err != nil {
-		rep.Untouched = j.Class.Tables
+	if err := j.validateShadow(ctx, sh); err != nil {
 		return err
 	}
-	rep.Copied = j.Class.Tables
+	if err := j.swap(ctx, sh); err != nil {
+		return err
+	}
+	swapped = true
 	return nil
 }
 
@@ -338,7 +337,19 @@ func (j *CopyJob) runTables(ctx context.Context, snapshot string, rep *Report, p
 	if len(errs) > 0 {
 		return firstReal(errs)
 	}
-	return j.afterLoad(ctx, j.dst)
+	if j.shadow != nil {
+		return nil
+	}
+	return j.afterLoad(ctx, j.dst, j.into)
+}
+
+// into is the table a copied table is loaded into: the target's, or its
+// shadow's.
+func (j *CopyJob) into(tn string) string {
+	if j.shadow != nil {
+		return j.shadow.byID[tn].ident
+	}
+	return j.Dst.Tables[tn].Ident()
 }
 
 // firstReal prefers the error that caused the others' cancellation.
@@ -384,6 +395,9 @@ func (j *CopyJob) worker(ctx context.Context, snapshot string, queue <-chan stri
 }
 
 func (j *CopyJob) loadOne(ctx context.Context, src, dst *pgx.Conn, tn string, prog *progress) (int64, error) {
+	if j.shadow != nil { // a fresh table, seen by no one: no locks, no clearing, no triggers
+		return j.copyTable(ctx, src, dst, tn, prog)
+	}
 	tx, err := dst.Begin(ctx)
 	if err != nil {
 		return 0, err
@@ -404,7 +418,9 @@ func (j *CopyJob) loadOne(ctx context.Context, src, dst *pgx.Conn, tn string, pr
 	if err != nil {
 		return 0, err
 	}
-	if err := tx.Commit(ctx); err != nil {
+	// An interruption does not cut the commit short: a commit whose answer
+	// is lost may have happened, and the report must say what did.
+	if err := tx.Commit(context.WithoutCancel(ctx)); err != nil {
 		return 0, fmt.Errorf("%s: %s: %w", j.To.Env, tn, err)
 	}
 	return n, nil
@@ -452,7 +468,7 @@ func (j *CopyJob) copyTable(ctx context.Context, src, dst *pgx.Conn, tn string, 
 		}
 		dstW.CloseWithError(xformErr)
 	}()
-	_, writeErr := dst.PgConn().CopyFrom(ctx, dstR, "COPY "+j.Dst.Tables[tn].Ident()+" ("+list+") FROM STDIN (FORMAT binary)")
+	_, writeErr := dst.PgConn().CopyFrom(ctx, dstR, "COPY "+j.into(tn)+" ("+list+") FROM STDIN (FORMAT binary)")
 	if writeErr != nil {
 		dstR.CloseWithError(writeErr)
 		cancel()
@@ -508,15 +524,19 @@ func transformStream(r io.Reader, w io.Writer, ncols int, tr *transformer, count
 
 // afterLoad resets the sequences of copied columns and checks that every
 // foreign key of and into the copied tables holds.
-func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn) error {
+func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string) string) error {
 	for _, tn := range j.Class.Tables {
 		t := j.Dst.Tables[tn]
 		for _, col := range t.Columns {
 			if col.Sequence == "" {
 				continue
 			}
+			seq := quoteLiteral(col.Sequence)
+			if ident(tn) != t.Ident() { // a shadow table has sequences of its own
+				seq = fmt.Sprintf("pg_get_serial_sequence(%s, %s)", quoteLiteral(ident(tn)), quoteLiteral(col.Name))
+			}
 			q := fmt.Sprintf("SELECT setval(%s, coalesce((SELECT max(%s) FROM %s), 0) + 1, false)",
-				quoteLiteral(col.Sequence), pgx.Identifier{col.Name}.Sanitize(), t.Ident())
+				seq, pgx.Identifier{col.Name}.Sanitize(), ident(tn))
 			if _, err := c.Exec(ctx, q); err != nil {
 				return fmt.Errorf("%s: resetting sequence %s: %w", j.To.Env, col.Sequence, err)
 			}
@@ -541,7 +561,7 @@ func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn) error {
 				match = append(match, "p."+pc+" = c."+cc)
 			}
 			q := fmt.Sprintf("SELECT count(*) FROM %s c WHERE %s AND NOT EXISTS (SELECT 1 FROM %s p WHERE %s)",
-				t.Ident(), strings.Join(notNull, " AND "), pt.Ident(), strings.Join(match, " AND "))
+				ident(tn), strings.Join(notNull, " AND "), ident(pt.ID()), strings.Join(match, " AND "))
 			var n int64
 			if err := c.QueryRow(ctx, q).Scan(&n); err != nil {
 				return fmt.Errorf("%s: checking %s: %w", j.To.Env, fk.Name, err)

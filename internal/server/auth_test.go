@@ -54,6 +54,8 @@ func TestAuthorization(t *testing.T) {
 		"GET /api/v1/environments/{env}/flags":        {fixed("GET", "/api/v1/environments/development/flags", nil), envReaders},
 		"PATCH /api/v1/environments/{env}/flags/{key}": {fixed("PATCH", "/api/v1/environments/development/flags/banner",
 			map[string]any{"defaultVariant": "loud"}), []string{"editor", "admin"}},
+		"POST /api/v1/environments/{env}/data-operations": {fixed("POST", "/api/v1/environments/development/data-operations",
+			map[string]any{"kind": "seed", "phase": "start", "tables": []string{"customers"}, "digest": "sha256:" + strings.Repeat("ab", 32)}), []string{"editor", "admin"}},
 		// OFREP takes the environment from the token: sdk keys and tokens
 		// scoped to one environment only.
 		"POST /ofrep/v1/evaluate/flags/{key}":    {fixed("POST", "/ofrep/v1/evaluate/flags/banner", ofrepBody), oneEnv},

@@ -33,6 +33,7 @@ func (s *Server) registerRoutes() {
 	s.api("GET /api/v1/environments/{env}/events", auth.ReadEvents, perEnv, small, s.events)
 	s.api("GET /api/v1/environments/{env}/flags", auth.ReadConfig, perEnv, small, s.listFlags)
 	s.api("PATCH /api/v1/environments/{env}/flags/{key}", auth.WriteFlags, perEnv, small, s.patchFlag)
+	s.api("POST /api/v1/environments/{env}/data-operations", auth.RecordData, perEnv, small, s.postDataOperation)
 
 	// OFREP: the environment is the token's (flags.go, ofrep.go).
 	ofrep := min(int64(ofrepBodyLimit), small)
