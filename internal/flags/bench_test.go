@@ -1,6 +1,10 @@
 package flags
 
-import "testing"
+import (
+	"testing"
+
+	"github.com/envplane/envplane/internal/cputime"
+)
 
 const benchFlags = `{
   "flags": {
@@ -34,8 +38,8 @@ func BenchmarkEvaluateStatic(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1"}
 	b.ReportAllocs()
-	start := rusage()
-	defer reportCPU(b, start)
+	cpu := cputime.Start()
+	defer cpu.Report(b)
 	for b.Loop() {
 		if r := s.Evaluate("static", Boolean, false, ctx); r.Value != true {
 			b.Fatal(r)
@@ -47,8 +51,8 @@ func BenchmarkEvaluateRule3(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1", "plan": "pro", "age": 30.0, "country": "NL"}
 	b.ReportAllocs()
-	start := rusage()
-	defer reportCPU(b, start)
+	cpu := cputime.Start()
+	defer cpu.Report(b)
 	for b.Loop() {
 		if r := s.Evaluate("rule", Boolean, false, ctx); r.Value != true {
 			b.Fatal(r)
@@ -62,8 +66,8 @@ func BenchmarkEvaluateGeneral(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1", "plan": "pro", "wanted": "pro", "age": 30.0, "country": "NL"}
 	b.ReportAllocs()
-	start := rusage()
-	defer reportCPU(b, start)
+	cpu := cputime.Start()
+	defer cpu.Report(b)
 	for b.Loop() {
 		if r := s.Evaluate("general", Boolean, false, ctx); r.Value != true {
 			b.Fatal(r)
@@ -75,8 +79,8 @@ func BenchmarkEvaluateFractional(b *testing.B) {
 	s := benchSet(b)
 	ctx := map[string]any{"targetingKey": "user-1"}
 	b.ReportAllocs()
-	start := rusage()
-	defer reportCPU(b, start)
+	cpu := cputime.Start()
+	defer cpu.Report(b)
 	for b.Loop() {
 		if r := s.Evaluate("split", String, "", ctx); r.ErrorCode != "" {
 			b.Fatal(r)

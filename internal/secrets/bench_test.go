@@ -2,6 +2,8 @@ package secrets
 
 import (
 	"testing"
+
+	"github.com/envplane/envplane/internal/cputime"
 )
 
 // BenchmarkOpen500 is parse, unwrap, decrypt and MAC check of a 500-secret
@@ -10,7 +12,7 @@ func BenchmarkOpen500(b *testing.B) {
 	data := build(b, "production", bigValues(500), alice, bob)
 	ids := identity(b, bobKey)
 	b.SetBytes(int64(len(data)))
-	start := rusage()
+	cpu := cputime.Start()
 	for b.Loop() {
 		f, err := Parse("secrets/production.enc.yaml", data)
 		if err != nil {
@@ -20,7 +22,7 @@ func BenchmarkOpen500(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
-	reportCPU(b, start)
+	cpu.Report(b)
 }
 
 // BenchmarkGetOne is the in-process part of `secrets get`: identities from
