@@ -4,9 +4,10 @@ import (
 	"context"
 
 	"fmt"
-	"github.com/jackc/pgx/v5"
 	"sort"
 	"strings"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/domain"

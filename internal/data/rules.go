@@ -16,6 +16,7 @@ import (
 
 	"github.com/envplane/envplane/internal/diag"
 	"github.com/envplane/envplane/internal/suggest"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // Rule kinds.
@@ -150,7 +151,7 @@ func ParseRules(file string, src []byte) (*Rules, error) {
 		},
 		"tables": func(v *yaml.Node) {
 			if v.Kind != yaml.MappingNode {
-				p.errorf(v, "tables: expected a mapping of table: {column: rule}, found %s", describe(v))
+				p.errorf(v, "tables: expected a mapping of table: {column: rule}, found %s", tree.DescribeYAML(v))
 				return
 			}
 			for i := 0; i+1 < len(v.Content); i += 2 {
@@ -162,7 +163,7 @@ func ParseRules(file string, src []byte) (*Rules, error) {
 				cols := map[string]*Rule{}
 				rs.Tables[tk.Value], rs.TablePos[tk.Value] = cols, p.pos(tk)
 				if tv.Kind != yaml.MappingNode {
-					p.errorf(tv, "%s: expected a mapping of column: rule, found %s", tk.Value, describe(tv))
+					p.errorf(tv, "%s: expected a mapping of column: rule, found %s", tk.Value, tree.DescribeYAML(tv))
 					continue
 				}
 				for j := 0; j+1 < len(tv.Content); j += 2 {
@@ -200,24 +201,9 @@ func (p *rparser) errorf(n *yaml.Node, format string, args ...any) {
 	p.errs = append(p.errs, diag.Errorf(p.pos(n), format, args...))
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	if n.ShortTag() == "!!null" {
-		return "nothing"
-	}
-	return strconv.Quote(n.Value)
-}
-
 func (p *rparser) str(n *yaml.Node, what string) string {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" || n.Value == "" {
-		p.errorf(n, "%s: expected a string, found %s", what, describe(n))
+		p.errorf(n, "%s: expected a string, found %s", what, tree.DescribeYAML(n))
 		return ""
 	}
 	return n.Value
@@ -225,7 +211,7 @@ func (p *rparser) str(n *yaml.Node, what string) string {
 
 func (p *rparser) fields(n *yaml.Node, what string, fields map[string]func(*yaml.Node)) {
 	if n.Kind != yaml.MappingNode {
-		p.errorf(n, "%s: expected a mapping, found %s", what, describe(n))
+		p.errorf(n, "%s: expected a mapping, found %s", what, tree.DescribeYAML(n))
 		return
 	}
 	for i := 0; i+1 < len(n.Content); i += 2 {
@@ -276,7 +262,7 @@ func (p *rparser) rule(n *yaml.Node, col string) *Rule {
 		return r
 	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		p.errorf(n, "%s: expected keep, null or a mapping with one rule, like {fake: email}, found %s", col, describe(n))
+		p.errorf(n, "%s: expected keep, null or a mapping with one rule, like {fake: email}, found %s", col, tree.DescribeYAML(n))
 		return nil
 	}
 	k, v := n.Content[0], n.Content[1]
@@ -336,7 +322,7 @@ func (p *rparser) rule(n *yaml.Node, col string) *Rule {
 func (p *rparser) count(v *yaml.Node, what string) int {
 	i, err := strconv.Atoi(v.Value)
 	if v.Kind != yaml.ScalarNode || err != nil || i < 0 || i > 1000 {
-		p.errorf(v, "%s: expected a whole number from 0 to 1000, found %s", what, describe(v))
+		p.errorf(v, "%s: expected a whole number from 0 to 1000, found %s", what, tree.DescribeYAML(v))
 		return 0
 	}
 	return i

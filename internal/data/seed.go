@@ -16,6 +16,7 @@ import (
 	"gopkg.in/yaml.v3"
 
 	"github.com/envplane/envplane/internal/diag"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // MaxSeedRows bounds one table of a seed spec.
@@ -61,7 +62,7 @@ func ParseSeed(file string, src []byte) (*SeedSpec, error) {
 	p.fields(doc.Content[0], "seed file", map[string]func(*yaml.Node){
 		"tables": func(v *yaml.Node) {
 			if v.Kind != yaml.MappingNode {
-				p.errorf(v, "tables: expected a mapping of table: {count: N, columns: {…}}, found %s", describe(v))
+				p.errorf(v, "tables: expected a mapping of table: {count: N, columns: {…}}, found %s", tree.DescribeYAML(v))
 				return
 			}
 			for i := 0; i+1 < len(v.Content); i += 2 {
@@ -72,14 +73,14 @@ func ParseSeed(file string, src []byte) (*SeedSpec, error) {
 					"count": func(v *yaml.Node) {
 						n, err := strconv.Atoi(v.Value)
 						if err != nil || n < 0 || n > MaxSeedRows {
-							p.errorf(v, "%s.count: expected a whole number from 0 to %d, found %s", tk.Value, MaxSeedRows, describe(v))
+							p.errorf(v, "%s.count: expected a whole number from 0 to %d, found %s", tk.Value, MaxSeedRows, tree.DescribeYAML(v))
 							return
 						}
 						st.Count = n
 					},
 					"columns": func(v *yaml.Node) {
 						if v.Kind != yaml.MappingNode {
-							p.errorf(v, "%s.columns: expected a mapping of column: generator, found %s", tk.Value, describe(v))
+							p.errorf(v, "%s.columns: expected a mapping of column: generator, found %s", tk.Value, tree.DescribeYAML(v))
 							return
 						}
 						for j := 0; j+1 < len(v.Content); j += 2 {
@@ -108,7 +109,7 @@ func (p *rparser) gen(n *yaml.Node, col string) *Gen {
 		return g
 	}
 	if n.Kind != yaml.MappingNode || len(n.Content) != 2 {
-		p.errorf(n, "%s: expected a generator like {fake: email}, {range: [1, 100]}, {choice: {a: 3, b: 1}} or {ref: table.column}, found %s", col, describe(n))
+		p.errorf(n, "%s: expected a generator like {fake: email}, {range: [1, 100]}, {choice: {a: 3, b: 1}} or {ref: table.column}, found %s", col, tree.DescribeYAML(n))
 		return nil
 	}
 	k, v := n.Content[0], n.Content[1]
@@ -127,7 +128,7 @@ func (p *rparser) gen(n *yaml.Node, col string) *Gen {
 		g.Arg = p.str(v, where)
 	case "range":
 		if v.Kind != yaml.SequenceNode || len(v.Content) != 2 {
-			p.errorf(v, "%s: expected [low, high], found %s", where, describe(v))
+			p.errorf(v, "%s: expected [low, high], found %s", where, tree.DescribeYAML(v))
 			return nil
 		}
 		g.Lo, g.Hi = v.Content[0].Value, v.Content[1].Value
@@ -143,7 +144,7 @@ func (p *rparser) gen(n *yaml.Node, col string) *Gen {
 			a, ea := parseTime(g.Lo)
 			b, eb := parseTime(g.Hi)
 			if ea != nil || eb != nil {
-				p.errorf(v, "%s: expected numbers or dates (2024-01-01, RFC 3339), found %s and %s", where, describe(v.Content[0]), describe(v.Content[1]))
+				p.errorf(v, "%s: expected numbers or dates (2024-01-01, RFC 3339), found %s and %s", where, tree.DescribeYAML(v.Content[0]), tree.DescribeYAML(v.Content[1]))
 			} else if a.After(b) {
 				p.errorf(v, "%s: low %s is after high %s", where, g.Lo, g.Hi)
 			}
@@ -158,13 +159,13 @@ func (p *rparser) gen(n *yaml.Node, col string) *Gen {
 			for i := 0; i+1 < len(v.Content); i += 2 {
 				w, err := strconv.Atoi(v.Content[i+1].Value)
 				if err != nil || w < 0 || w > 1_000_000 {
-					p.errorf(v.Content[i+1], "%s: weight of %q: expected a whole number from 0 to 1000000, found %s", where, v.Content[i].Value, describe(v.Content[i+1]))
+					p.errorf(v.Content[i+1], "%s: weight of %q: expected a whole number from 0 to 1000000, found %s", where, v.Content[i].Value, tree.DescribeYAML(v.Content[i+1]))
 					continue
 				}
 				g.Choices, g.Weights = append(g.Choices, v.Content[i].Value), append(g.Weights, w)
 			}
 		default:
-			p.errorf(v, "%s: expected a list of values or a mapping of value: weight, found %s", where, describe(v))
+			p.errorf(v, "%s: expected a list of values or a mapping of value: weight, found %s", where, tree.DescribeYAML(v))
 			return nil
 		}
 		total := 0

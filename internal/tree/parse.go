@@ -971,3 +971,20 @@ func specialFloat(s string) (float64, bool) {
 	}
 	return 0, false
 }
+
+// DescribeYAML names what a YAML node is, for "expected X, found Y"
+// messages: a mapping, a list, an alias, nothing, or the quoted scalar.
+func DescribeYAML(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.MappingNode:
+		return "a mapping"
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.AliasNode:
+		return "an alias"
+	}
+	if n.ShortTag() == "!!null" {
+		return "nothing"
+	}
+	return strconv.Quote(n.Value)
+}

@@ -13,6 +13,7 @@ import (
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/promote"
 	"github.com/envplane/envplane/internal/suggest"
+	"github.com/envplane/envplane/internal/tree"
 )
 
 // parser walks the YAML node tree of envplane.yaml so that every problem can
@@ -35,7 +36,7 @@ type fieldFunc func(v *yaml.Node)
 // unknown keys with the closest known one.
 func (p *parser) mapping(n *yaml.Node, what string, fields map[string]fieldFunc) {
 	if n.Kind != yaml.MappingNode {
-		p.errorf(pos(n), "%s: expected a mapping, found %s", what, describe(n))
+		p.errorf(pos(n), "%s: expected a mapping, found %s", what, tree.DescribeYAML(n))
 		return
 	}
 	seen := map[string]bool{}
@@ -65,24 +66,9 @@ func (p *parser) mapping(n *yaml.Node, what string, fields map[string]fieldFunc)
 	}
 }
 
-func describe(n *yaml.Node) string {
-	switch n.Kind {
-	case yaml.MappingNode:
-		return "a mapping"
-	case yaml.SequenceNode:
-		return "a list"
-	case yaml.AliasNode:
-		return "an alias"
-	}
-	if n.ShortTag() == "!!null" {
-		return "nothing"
-	}
-	return strconv.Quote(n.Value)
-}
-
 func (p *parser) str(n *yaml.Node, what string) string {
 	if n.Kind != yaml.ScalarNode || n.ShortTag() == "!!null" {
-		p.errorf(pos(n), "%s: expected a string, found %s", what, describe(n))
+		p.errorf(pos(n), "%s: expected a string, found %s", what, tree.DescribeYAML(n))
 		return ""
 	}
 	return n.Value
@@ -93,7 +79,7 @@ func (p *parser) strList(n *yaml.Node, what string) []string {
 		return nil
 	}
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(pos(n), "%s: expected a list of strings, found %s", what, describe(n))
+		p.errorf(pos(n), "%s: expected a list of strings, found %s", what, tree.DescribeYAML(n))
 		return nil
 	}
 	out := make([]string, 0, len(n.Content))
@@ -108,7 +94,7 @@ func (p *parser) strList(n *yaml.Node, what string) []string {
 func (p *parser) boolean(n *yaml.Node, what string) bool {
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.ShortTag() != "!!bool" {
-		p.errorf(pos(n), "%s: expected true or false, found %s", what, describe(n))
+		p.errorf(pos(n), "%s: expected true or false, found %s", what, tree.DescribeYAML(n))
 		return false
 	}
 	_ = n.Decode(&b)
@@ -118,7 +104,7 @@ func (p *parser) boolean(n *yaml.Node, what string) bool {
 func (p *parser) integer(n *yaml.Node, what string, min int) int {
 	i, err := strconv.Atoi(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil || i < min {
-		p.errorf(pos(n), "%s: expected a whole number of at least %d, found %s", what, min, describe(n))
+		p.errorf(pos(n), "%s: expected a whole number of at least %d, found %s", what, min, tree.DescribeYAML(n))
 		return 0
 	}
 	return i
@@ -317,7 +303,7 @@ var WebhookEvents = []string{"promotion.created", "promotion.approved", "promoti
 func (p *parser) duration(v *yaml.Node, what string) time.Duration {
 	d, err := time.ParseDuration(v.Value)
 	if v.Kind != yaml.ScalarNode || err != nil || d < 0 {
-		p.errorf(pos(v), "%s: expected a duration like 10m or 1h30m, found %s", what, describe(v))
+		p.errorf(pos(v), "%s: expected a duration like 10m or 1h30m, found %s", what, tree.DescribeYAML(v))
 		return 0
 	}
 	return d
@@ -331,7 +317,7 @@ func (p *parser) freeze(n *yaml.Node) Freeze {
 	rfc := func(v *yaml.Node, what string) time.Time {
 		t, err := time.Parse(time.RFC3339, v.Value)
 		if err != nil {
-			p.errorf(pos(v), "%s: expected an RFC 3339 time like 2025-12-20T00:00:00Z, found %s", what, describe(v))
+			p.errorf(pos(v), "%s: expected an RFC 3339 time like 2025-12-20T00:00:00Z, found %s", what, tree.DescribeYAML(v))
 		}
 		return t
 	}
@@ -468,7 +454,7 @@ func (p *parser) policy(n *yaml.Node) Policy {
 func (p *parser) envSelect(n *yaml.Node) []string {
 	const what = "config.env.select"
 	if n.Kind != yaml.SequenceNode {
-		p.errorf(pos(n), "%s: expected a list of environment variable names (like [APP_ENV, NODE_ENV]), found %s", what, describe(n))
+		p.errorf(pos(n), "%s: expected a list of environment variable names (like [APP_ENV, NODE_ENV]), found %s", what, tree.DescribeYAML(n))
 		return nil
 	}
 	var out []string
