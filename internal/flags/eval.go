@@ -1,7 +1,6 @@
 package flags
 
 import (
-	"encoding/json"
 	"fmt"
 	"maps"
 	"strings"
@@ -186,41 +185,10 @@ func summarize(rule *tree.Value) string {
 	if rule == nil {
 		return ""
 	}
-	var b strings.Builder
-	writeCompact(&b, rule)
-	s := b.String()
+	s := string(tree.AppendJSON(nil, rule))
 	const max = 72
 	if utf8.RuneCountInString(s) > max {
 		s = string([]rune(s)[:max-1]) + "…"
 	}
 	return s
-}
-
-func writeCompact(b *strings.Builder, v *tree.Value) {
-	switch v.Kind {
-	case tree.Map:
-		b.WriteByte('{')
-		for i, f := range v.Fields {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			k, _ := json.Marshal(f.Key)
-			b.Write(k)
-			b.WriteByte(':')
-			writeCompact(b, f.Value)
-		}
-		b.WriteByte('}')
-	case tree.Array:
-		b.WriteByte('[')
-		for i, it := range v.Items {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeCompact(b, it)
-		}
-		b.WriteByte(']')
-	default:
-		j, _ := json.Marshal(literal(v))
-		b.Write(j)
-	}
 }

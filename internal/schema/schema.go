@@ -7,7 +7,6 @@ package schema
 
 import (
 	"bytes"
-	"fmt"
 	"io/fs"
 	"regexp"
 	"sort"
@@ -80,42 +79,7 @@ func unwrapPathError(err error) error {
 
 // standardJSON re-encodes the parsed document as plain JSON so comments and
 // trailing commas are allowed in schema files too.
-func standardJSON(v *tree.Value) []byte {
-	var b bytes.Buffer
-	writeJSON(&b, v)
-	return b.Bytes()
-}
-
-func writeJSON(b *bytes.Buffer, v *tree.Value) {
-	switch v.Kind {
-	case tree.Map:
-		b.WriteByte('{')
-		for i, f := range v.Fields {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			fmt.Fprintf(b, "%q:", f.Key)
-			writeJSON(b, f.Value)
-		}
-		b.WriteByte('}')
-	case tree.Array:
-		b.WriteByte('[')
-		for i, it := range v.Items {
-			if i > 0 {
-				b.WriteByte(',')
-			}
-			writeJSON(b, it)
-		}
-		b.WriteByte(']')
-	case tree.String:
-		q, _ := jsonQuote(v.Str)
-		b.Write(q)
-	case tree.Null:
-		b.WriteString("null")
-	default:
-		b.WriteString(v.Scalar())
-	}
-}
+func standardJSON(v *tree.Value) []byte { return tree.AppendJSON(nil, v) }
 
 // Defaults returns a fresh copy of the tree of `default` values declared
 // under `properties`, each carrying the schema file position as provenance.

@@ -1,7 +1,9 @@
 package tree_test
 
 import (
+	"encoding/json"
 	"fmt"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
@@ -291,5 +293,27 @@ func TestPositionsAtEndOfInput(t *testing.T) {
 				t.Errorf("value at %q is at %d:%d, want %d:%d", tt.path, got.Src.Line, got.Src.Column, tt.line, tt.col)
 			}
 		})
+	}
+}
+
+// AppendJSON writes JSON that encoding/json reads back as the same
+// values — keys with control characters included, which Go's %q quoting
+// (used before) would have written as "\a", not JSON.
+func TestAppendJSON(t *testing.T) {
+	v, errs := tree.ParseJSON("t.json", []byte(`{"b\u0007ell":[1,2.5,true,null,"x\"y"],"big":18446744073709551615,"é":{}}`))
+	if len(errs) > 0 {
+		t.Fatal(errs)
+	}
+	got := string(tree.AppendJSON(nil, v))
+	want := `{"b\u0007ell":[1,2.5,true,null,"x\"y"],"big":18446744073709551615,"é":{}}`
+	if got != want {
+		t.Errorf("AppendJSON = %s\nwant          %s", got, want)
+	}
+	if !json.Valid([]byte(got)) {
+		t.Error("not valid JSON")
+	}
+	nan := &tree.Value{Kind: tree.Map, Fields: []tree.Field{{Key: "n", Value: &tree.Value{Kind: tree.Float, Float: math.NaN()}}}}
+	if got := string(tree.AppendJSON(nil, nan)); got != `{"n":null}` {
+		t.Errorf("NaN: %s", got)
 	}
 }

@@ -5,6 +5,8 @@
 package tree
 
 import (
+	"encoding/json"
+	"math"
 	"strconv"
 	"strings"
 
@@ -388,4 +390,48 @@ func (v *Value) WrittenAt() diag.Pos {
 		return v.Src.Pos()
 	}
 	return diag.Pos{File: v.Src.String()}
+}
+
+// AppendJSON appends v to dst as compact JSON, map keys in their order.
+// NaN and the infinities, which JSON cannot hold, are written as null.
+func AppendJSON(dst []byte, v *Value) []byte {
+	switch v.Kind {
+	case Map:
+		dst = append(dst, '{')
+		for i, f := range v.Fields {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = appendJSONString(dst, f.Key)
+			dst = append(dst, ':')
+			dst = AppendJSON(dst, f.Value)
+		}
+		return append(dst, '}')
+	case Array:
+		dst = append(dst, '[')
+		for i, it := range v.Items {
+			if i > 0 {
+				dst = append(dst, ',')
+			}
+			dst = AppendJSON(dst, it)
+		}
+		return append(dst, ']')
+	case String:
+		return appendJSONString(dst, v.Str)
+	case Float:
+		if math.IsNaN(v.Float) || math.IsInf(v.Float, 0) {
+			return append(dst, "null"...)
+		}
+		return strconv.AppendFloat(dst, v.Float, 'g', -1, 64)
+	case Bool, Int, Uint:
+		return append(dst, v.Scalar()...)
+	}
+	return append(dst, "null"...)
+}
+
+// appendJSONString appends s as a JSON string (valid UTF-8 is kept as it
+// is; encoding/json's quoting, which Go's %q is not).
+func appendJSONString(dst []byte, s string) []byte {
+	q, _ := json.Marshal(s)
+	return append(dst, q...)
 }

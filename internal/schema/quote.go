@@ -1,5 +1,0 @@
-package schema
-
-import "encoding/json"
-
-func jsonQuote(s string) ([]byte, error) { return json.Marshal(s) }
