@@ -124,22 +124,9 @@ func literal(v *tree.Value) any {
 	return nil
 }
 
-func literalVal(v *tree.Value) val {
-	x := literal(v)
-	switch t := x.(type) {
-	case nil:
-		return null
-	case bool:
-		return boolVal(t)
-	case float64:
-		return numVal(t)
-	case string:
-		return strVal(t)
-	case []any:
-		return arrVal(t)
-	}
-	return objVal(x.(map[string]any))
-}
+// literalVal is a constant of a rule as a value; literal gives only JSON's
+// types, which fromAny converts without needing an evaluation's state.
+func literalVal(v *tree.Value) val { return fromAny(nil, literal(v)) }
 
 // compile compiles one expression.
 func (c *compiler) compile(v *tree.Value) cnode {
