@@ -163,21 +163,23 @@ func TestLegacyAuditChain(t *testing.T) {
 			prev = e.Hash
 		}
 	}
-	restart := func() *harness {
+	// whileStopped runs once the old server's checkpoint goroutine has
+	// ended, so a checkpoint it signs late cannot land after it.
+	restart := func(whileStopped func()) *harness {
 		t.Helper()
 		h.srv.Close()
 		h.hs.Close()
 		h.st.Close()
+		whileStopped()
 		h2 := startOn(t, mustOpen(t, h.dbPath), withFile)
 		h2.dbPath = h.dbPath
 		return h2
 	}
 	relegacy()
-	os.Remove(file) // as before checkpoints existed
 	if v := h.verify(t); v.OK {
 		t.Fatalf("an unkeyed chain verifies: %+v", v)
 	}
-	h = restart()
+	h = restart(func() { os.Remove(file) }) // as before checkpoints existed
 	if v := h.verify(t); !v.OK || v.Entries != 3 {
 		t.Errorf("after migration: %+v; want ok with 3 entries", v)
 	}
@@ -185,7 +187,7 @@ func TestLegacyAuditChain(t *testing.T) {
 
 	// The same rewrite now that a checkpoint exists is not laundered.
 	relegacy()
-	h = restart()
+	h = restart(func() {})
 	if v := h.verify(t); v.OK || !strings.Contains(v.Problem, "unkeyed SHA-256") {
 		t.Errorf("an unkeyed chain after checkpoints: %+v; want it reported", v)
 	}
