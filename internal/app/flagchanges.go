@@ -13,6 +13,7 @@ import (
 	"github.com/envplane/envplane/internal/flags"
 	"github.com/envplane/envplane/internal/promote"
 	"github.com/envplane/envplane/internal/release"
+	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -248,19 +249,69 @@ func (a *App) flagNow(ctx context.Context, fc domain.FlagChange) (rel, variants 
 	if e.Release == "" {
 		return "", "", nil
 	}
-	r, err := a.st.GetRelease(ctx, e.Release)
+	set, err := releaseFlags(ctx, a.st, e.Release, fc.Environment)
 	if err != nil {
 		return "", "", err
 	}
-	ws, err := workspace.Load(release.FS(r.Files))
+	return e.Release, variantsIn(set, fc.Key), nil
+}
+
+// releaseFlags is the flag set of release id for env (none when the
+// release does not load or has no flag files).
+func releaseFlags(ctx context.Context, r store.Reader, id, env string) (*flags.Set, error) {
+	rel, err := r.GetRelease(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	ws, err := workspace.Load(release.FS(rel.Files))
 	if err != nil || len(ws.Flags) == 0 {
-		return e.Release, "", nil // a release that does not load has no flags
+		return nil, nil // a release that does not load has no flags
 	}
-	in, ok := flags.ReadFS(ws.FS, ws.Flags).Set(fc.Environment).Flag(fc.Key)
+	return flags.ReadFS(ws.FS, ws.Flags).Set(env), nil
+}
+
+// variantsIn is the variants digest of flag key in set ("" without it).
+func variantsIn(set *flags.Set, key string) string {
+	if set == nil {
+		return ""
+	}
+	in, ok := set.Flag(key)
 	if !ok {
-		return e.Release, "", nil
+		return ""
 	}
-	return e.Release, flags.VariantsDigest(in), nil
+	return flags.VariantsDigest(in)
+}
+
+// staleFlagChanges ends, in the transaction that makes release current in
+// env, the pending change requests of flags whose variants the release
+// changed (or that it no longer has): they are stale, each with its audit
+// entry and event.
+func (a *App) staleFlagChanges(ctx context.Context, t *txn, env, release string) error {
+	pending, err := t.ListFlagChanges(ctx, domain.FlagChangeFilter{Environment: env, State: domain.FlagChangePending})
+	if err != nil || len(pending) == 0 {
+		return err
+	}
+	set, err := releaseFlags(ctx, t, release, env)
+	if err != nil {
+		return err
+	}
+	for _, fc := range pending {
+		v := variantsIn(set, fc.Key)
+		if v == fc.Variants {
+			continue
+		}
+		fc.State, fc.UpdatedAt, fc.Reason = domain.FlagChangeStale, t.at, "release "+release+" changed the flag's variants"
+		if v == "" {
+			fc.Reason = "release " + release + " has no flag " + fc.Key
+		}
+		if err := t.UpdateFlagChange(ctx, fc); err != nil {
+			return err
+		}
+		if err := a.recordFlagChange(t, fc, auth.System("envplane").Actor(), domain.ActionFlagChangeStale, nil); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // flagAct runs one action on change request id of env by p: authorized as

@@ -235,12 +235,13 @@ func TestFlagChangeStale(t *testing.T) {
 		files["flags.yaml"] = strings.Replace(files["flags.yaml"], `dark: {bg: "#000"}`, `dark: {bg: "#111"}`, 1)
 	}))
 	h.promoteProd(rel2, bob)
-	r := h.must(http.StatusConflict, "POST", changes+c["id"].(string)+"/approve", bob, nil)
-	if msg := r.err(t).Message; !strings.Contains(msg, "is stale: release "+rel2+" changed the flag's variants") {
-		t.Errorf("approving a stale request: %q", msg)
+	if got := h.must(http.StatusOK, "GET", changes+c["id"].(string), bob, nil).json(t); got["state"] != "stale" ||
+		got["reason"] != "release "+rel2+" changed the flag's variants" {
+		t.Errorf("after the release: %v %v", got["state"], got["reason"])
 	}
-	if got := h.must(http.StatusOK, "GET", changes+c["id"].(string), bob, nil).json(t); got["state"] != "stale" {
-		t.Errorf("after the refused approval: %v", got["state"])
+	r := h.must(http.StatusConflict, "POST", changes+c["id"].(string)+"/approve", bob, nil)
+	if msg := r.err(t).Message; !strings.Contains(msg, "is stale: it can no longer change") {
+		t.Errorf("approving a stale request: %q", msg)
 	}
 	if f := flagOf(t, h, "production", "theme"); f["defaultVariant"] != "dark" {
 		t.Errorf("a stale change applied: %v", f["defaultVariant"])
