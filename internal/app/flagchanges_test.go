@@ -46,7 +46,7 @@ var sys = auth.System("test")
 // restricted is an App whose production runs the flag workspace's release
 // (set straight into the store's environments through a promotion-free
 // path: the test gives production's release by a promotion it approves).
-func restricted(t *testing.T, now *time.Time) (*app.App, string) {
+func restricted(t testing.TB, now *time.Time) (*app.App, string) {
 	t.Helper()
 	ctx := context.Background()
 	a := newApp(t, now)
@@ -74,7 +74,7 @@ func restricted(t *testing.T, now *time.Time) (*app.App, string) {
 
 // request opens a change of key in production as p, merged onto the
 // override in effect, as the server does.
-func request(t *testing.T, a *app.App, p *auth.Principal, release, key string, change domain.FlagFields) (domain.FlagChange, error) {
+func request(t testing.TB, a *app.App, p *auth.Principal, release, key string, change domain.FlagFields) (domain.FlagChange, error) {
 	t.Helper()
 	ctx := context.Background()
 	var before *domain.FlagOverride
