@@ -157,7 +157,7 @@ func TestFlagChangeRequests(t *testing.T) {
 	if done["state"] != "applied" {
 		t.Fatalf("after two approvals: %v", done["state"])
 	}
-	awaitLine(t, events, `data: {"change":"`+id+`","environment":"production","state":"applied"}`, 5*time.Second)
+	awaitLines(t, events, 5*time.Second, `data: {"change":"`+id+`","environment":"production","state":"applied"}`, "event: flags")
 	if f := flagOf(t, h, "production", "banner"); f["defaultVariant"] != "loud" || f["override"] == nil {
 		t.Fatalf("applied change not in effect: %v %v", f["defaultVariant"], f["override"])
 	}
@@ -338,5 +338,26 @@ func TestFlagChangeConcurrentApprovals(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// awaitLines waits until every one of want came on lines, in any order.
+func awaitLines(t *testing.T, lines <-chan string, within time.Duration, want ...string) {
+	t.Helper()
+	missing := map[string]bool{}
+	for _, w := range want {
+		missing[w] = true
+	}
+	deadline := time.After(within)
+	for len(missing) > 0 {
+		select {
+		case l, ok := <-lines:
+			if !ok {
+				t.Fatalf("stream ended without %v", missing)
+			}
+			delete(missing, l)
+		case <-deadline:
+			t.Fatalf("no %v within %v", missing, within)
+		}
 	}
 }
