@@ -11,6 +11,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -221,7 +222,7 @@ func kindOf(node *tree.Value) (tree.Kind, bool) {
 
 // groupedNumber matches numbers the message printer wrote with digit
 // grouping (70,000); config values are shown as they are written.
-var groupedNumber = regexp.MustCompile(`\b\d{1,3}(?:,\d{3})+\b`)
+var groupedNumber = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b\d{1,3}(?:,\d{3})+\b`) })
 
 // Violation is one way a config breaks the schema.
 type Violation struct {
@@ -246,7 +247,7 @@ func (s *Schema) Validate(config *tree.Value) []Violation {
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			msg := groupedNumber.ReplaceAllStringFunc(e.ErrorKind.LocalizedString(p), func(n string) string { return strings.ReplaceAll(n, ",", "") })
+			msg := groupedNumber().ReplaceAllStringFunc(e.ErrorKind.LocalizedString(p), func(n string) string { return strings.ReplaceAll(n, ",", "") })
 			out = append(out, Violation{Path: strings.Join(e.InstanceLocation, "."), Message: msg})
 			return
 		}
