@@ -158,6 +158,26 @@ func benchmarkArka(b *testing.B, env string) {
 		}
 	})
 
+	// cold-cached: cold as the CLI runs it with its user cache warm
+	// (resolve.NewCached, an in-memory cache here): the schema this binary
+	// compiled before skips the metaschema check (schema.LoadCached).
+	b.Run("cold-cached", func(b *testing.B) {
+		cache := memCache{}
+		if _, err := resolve.NewCached(mustParse(b, fsys), cache); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		for b.Loop() {
+			r, err := resolve.NewCached(mustParse(b, fsys), cache)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res := r.Resolve(req); len(res.Problems) != 0 {
+				b.Fatal(res.Err())
+			}
+		}
+	})
+
 	// warm: one long-lived Resolver (the server case). Every Resolve still
 	// parses the layer files from their bytes and builds a fresh tree; the
 	// workspace, compiled schema, file bytes and other environments' hint
@@ -219,3 +239,17 @@ func TestArkaBenchFixture(t *testing.T) {
 
 func BenchmarkResolveArkaProduction(b *testing.B)  { benchmarkArka(b, "production") }
 func BenchmarkResolveArkaDevelopment(b *testing.B) { benchmarkArka(b, "development") }
+
+// memCache is schema.Cache in memory.
+type memCache map[string][]byte
+
+func (c memCache) Get(k string) ([]byte, bool) { v, ok := c[k]; return v, ok }
+func (c memCache) Put(k string, v []byte)      { c[k] = v }
+
+func mustParse(b testing.TB, fsys fstest.MapFS) *workspace.Workspace {
+	ws, err := workspace.Parse(fsys, fsys[workspace.FileName].Data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ws
+}

@@ -93,7 +93,12 @@ type Resolver struct {
 }
 
 // New prepares a resolver for ws, loading its schema if it has one.
-func New(ws *workspace.Workspace) (*Resolver, error) {
+func New(ws *workspace.Workspace) (*Resolver, error) { return NewCached(ws, nil) }
+
+// NewCached is New that loads the schema through cache (schema.LoadCached):
+// the same resolver and problems, less work for a schema this binary
+// compiled before. A nil cache is New.
+func NewCached(ws *workspace.Workspace, cache schema.Cache) (*Resolver, error) {
 	r := &Resolver{
 		ws:        ws,
 		sensitive: NewSensitivity(ws.Config.Sensitive),
@@ -102,7 +107,7 @@ func New(ws *workspace.Workspace) (*Resolver, error) {
 		hints:     map[string]*tree.Value{},
 	}
 	if ws.Config.Schema != "" {
-		s, err := schema.Load(ws.FS, ws.Config.Schema, ws.Config.SchemaPos)
+		s, err := schema.LoadCached(ws.FS, ws.Config.Schema, ws.Config.SchemaPos, cache)
 		if err != nil {
 			return nil, err
 		}

@@ -1,11 +1,13 @@
 package schema
 
 import (
-	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"io/fs"
 	"net/url"
 	"path"
+	"sort"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -30,6 +32,10 @@ const (
 	// baseURL is the URL of the workspace root: a schema file F is
 	// baseURL+F, so relative references resolve between workspace files.
 	baseURL = "envplane:///"
+	// trustedURL is baseURL for a compile that skips the metaschema check
+	// of the workspace's files (LoadCached): the compiler checks no
+	// document under json-schema.org.
+	trustedURL = "https://json-schema.org/x-envplane-workspace/"
 	// maxDepth bounds the nesting of a schema file, checked on the raw
 	// bytes before any parser recurses into it; the same bound as config
 	// layers in internal/tree.
@@ -157,15 +163,40 @@ func short(s string) string {
 // compiler's less precise error.
 type fsLoader struct {
 	fsys     fs.FS
+	base     string              // baseURL, or trustedURL
 	refs     map[string]diag.Pos // workspace file -> where it is first referenced
 	loaded   int
 	problems diag.List
+	read     map[string][32]byte // file -> SHA-256 of what was read, for LoadCached
+}
+
+// readDigest is one digest of the files read and their bytes, in name order.
+func (l *fsLoader) readDigest() []byte {
+	names := make([]string, 0, len(l.read))
+	for name := range l.read {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, name := range names {
+		sum := l.read[name]
+		h.Write([]byte(name + "\x00"))
+		h.Write(sum[:])
+	}
+	return []byte(hex.EncodeToString(h.Sum(nil)))
 }
 
 var errRefused = errors.New("refused: " + sandboxHelp)
 
 // Load implements jsonschema.URLLoader.
 func (l *fsLoader) Load(raw string) (any, error) {
+	if l.base != baseURL { // trustedURL: the same files under another root
+		rest, ok := strings.CutPrefix(raw, l.base)
+		if !ok {
+			return nil, errRefused
+		}
+		raw = baseURL + rest
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "envplane" || u.Host != "" {
 		return nil, errRefused
@@ -187,6 +218,7 @@ func (l *fsLoader) Load(raw string) (any, error) {
 		l.problems = append(l.problems, diag.Errorf(at, "$ref: cannot read %s: %v", file, unwrapPathError(err)))
 		return nil, errRefused
 	}
+	l.read[file] = sha256.Sum256(data)
 	doc, problems := parseSchemaFile(file, data, l.refs)
 	if len(problems) > 0 {
 		l.problems = append(l.problems, problems...)
@@ -202,11 +234,7 @@ func parseSchemaFile(file string, data []byte, refs map[string]diag.Pos) (any, d
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(tr)))
-	if err != nil {
-		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
-	}
-	return doc, nil
+	return compilerDoc(tr), nil
 }
 
 func parseTree(file string, data []byte, refs map[string]diag.Pos) (*tree.Value, diag.List) {

@@ -7,11 +7,15 @@ package schema
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"regexp"
 	"sort"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -27,6 +31,7 @@ type Schema struct {
 	doc      *tree.Value // the schema document with positions
 	compiled *jsonschema.Schema
 	defaults *tree.Value
+	trusted  bool // compiled under trustedURL (LoadCached)
 }
 
 // Load reads and compiles the schema at file in fsys. References ($ref and
@@ -35,40 +40,91 @@ type Schema struct {
 // its place, and nothing outside fsys is opened: neither the disk nor the
 // network of the process that compiles it.
 func Load(fsys fs.FS, file string, at diag.Pos) (*Schema, error) {
+	return LoadCached(fsys, file, at, nil)
+}
+
+// Cache remembers, between processes of one binary, the schemas it
+// compiled without error (internal/usercache keys its entries by binary).
+type Cache interface {
+	Get(key string) ([]byte, bool)
+	Put(key string, value []byte)
+}
+
+// LoadCached is Load that skips checking the schema files against the JSON
+// Schema metaschema when cache says this binary compiled the same files
+// without error before: that check would pass again, and it is about half
+// of compiling a schema (docs/PERFORMANCE.md §8). The cache holds digests
+// only: the key names file and the SHA-256 of its bytes, the value is one
+// digest of every file the compile read (file and the files it references),
+// which the shortcut's compile must read alike for its result to stand.
+// Otherwise — a miss, a changed referenced file, any error — the schema is
+// compiled with every check, exactly as Load does, so the problems reported
+// never depend on the cache. A nil cache is Load.
+func LoadCached(fsys fs.FS, file string, at diag.Pos, cache Cache) (*Schema, error) {
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
 		return nil, diag.List{diag.Errorf(at, "config.schema: cannot read %s: %v", file, unwrapPathError(err))}
 	}
+	if cache == nil {
+		s, _, err := compile(fsys, file, data, false)
+		return s, err
+	}
+	sum := sha256.Sum256(data)
+	key := "schema\x00" + file + "\x00" + hex.EncodeToString(sum[:])
+	if want, ok := cache.Get(key); ok {
+		if s, read, err := compile(fsys, file, data, true); err == nil && bytes.Equal(read, want) {
+			return s, nil
+		}
+	}
+	s, read, err := compile(fsys, file, data, false)
+	if err == nil {
+		cache.Put(key, read)
+	}
+	return s, err
+}
+
+// compile parses and compiles the schema file whose bytes are data, and
+// returns it with a digest of every file it read (fsLoader.readDigest).
+//
+// trusted compiles the workspace's files under trustedURL instead of
+// baseURL. jsonschema/v6 does not check documents it loads from
+// json-schema.org against the metaschema (they are the metaschemas), and
+// that check is all the difference: every other step, reference and
+// keyword is the same, and the problems found while validating configs
+// are the same. Should a later jsonschema check those documents too, the
+// trusted compile is only slower, never different; TestTrustedCompile
+// says when that happens.
+func compile(fsys fs.FS, file string, data []byte, trusted bool) (*Schema, []byte, error) {
 	refs := map[string]diag.Pos{}
 	doc, problems := parseTree(file, data, refs)
 	if len(problems) > 0 {
-		return nil, problems
+		return nil, nil, problems
 	}
-	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(doc)))
-	if err != nil {
-		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
+	base := baseURL
+	if trusted {
+		base = trustedURL
 	}
-	loader := &fsLoader{fsys: fsys, refs: refs}
+	loader := &fsLoader{fsys: fsys, base: base, refs: refs, read: map[string][32]byte{file: sha256.Sum256(data)}}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(loader) // the only loader: no file:// or http(s):// ever
-	url := baseURL + file
-	if err := c.AddResource(url, raw); err != nil {
-		return nil, diag.List{compileError(file, err)}
+	url := base + file
+	if err := c.AddResource(url, compilerDoc(doc)); err != nil {
+		return nil, nil, diag.List{compileError(file, err)}
 	}
 	compiled, err := c.Compile(url)
 	if len(loader.problems) > 0 {
-		return nil, loader.problems.Sort()
+		return nil, nil, loader.problems.Sort()
 	}
 	if err != nil {
-		return nil, diag.List{compileError(file, err)}
+		return nil, nil, diag.List{compileError(file, err)}
 	}
-	s := &Schema{File: file, doc: doc, compiled: compiled}
+	s := &Schema{File: file, doc: doc, compiled: compiled, trusted: trusted}
 	s.defaults = defaultsOf(doc, 0)
 	if s.defaults == nil {
 		s.defaults = &tree.Value{Kind: tree.Map}
 	}
-	return s, nil
+	return s, loader.readDigest(), nil
 }
 
 func unwrapPathError(err error) error {
@@ -78,9 +134,58 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// standardJSON re-encodes the parsed document as plain JSON so comments and
-// trailing commas are allowed in schema files too.
+// standardJSON re-encodes the parsed document as plain JSON.
 func standardJSON(v *tree.Value) []byte { return tree.AppendJSON(nil, v) }
+
+// compilerDoc is the parsed document as the compiler takes it: what
+// jsonschema.UnmarshalJSON(standardJSON(v)) returns (maps, slices,
+// json.Number, string, bool, nil), built without writing and reading the
+// JSON text. Comments and trailing commas are allowed in schema files, as
+// tree.ParseJSON allows them.
+func compilerDoc(v *tree.Value) any {
+	switch v.Kind {
+	case tree.Map:
+		m := make(map[string]any, len(v.Fields))
+		for _, f := range v.Fields {
+			if !utf8.ValidString(f.Key) {
+				return roundTrip(v)
+			}
+			m[f.Key] = compilerDoc(f.Value)
+		}
+		return m
+	case tree.Array:
+		a := make([]any, len(v.Items))
+		for i, it := range v.Items {
+			a[i] = compilerDoc(it)
+		}
+		return a
+	case tree.String:
+		if !utf8.ValidString(v.Str) {
+			return roundTrip(v) // encoding/json writes U+FFFD for each bad byte
+		}
+		return v.Str
+	case tree.Bool:
+		return v.Bool
+	case tree.Int, tree.Uint, tree.Float:
+		b := tree.AppendJSON(nil, v)
+		if string(b) == "null" { // NaN, ±Inf
+			return nil
+		}
+		return json.Number(b)
+	case tree.Null:
+		return nil
+	}
+	return roundTrip(v)
+}
+
+// roundTrip is compilerDoc the long way, for what it does not build itself.
+func roundTrip(v *tree.Value) any {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(v)))
+	if err != nil {
+		return nil // AppendJSON writes valid JSON
+	}
+	return doc
+}
 
 // Defaults returns a fresh copy of the tree of `default` values declared
 // under `properties`, each carrying the schema file position as provenance.
@@ -248,6 +353,9 @@ func (s *Schema) Validate(config *tree.Value) []Violation {
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
 			msg := groupedNumber().ReplaceAllStringFunc(e.ErrorKind.LocalizedString(p), func(n string) string { return strings.ReplaceAll(n, ",", "") })
+			if s.trusted { // the few messages naming a schema URL name it as Load's would
+				msg = strings.ReplaceAll(msg, trustedURL, baseURL)
+			}
 			out = append(out, Violation{Path: strings.Join(e.InstanceLocation, "."), Message: msg})
 			return
 		}
