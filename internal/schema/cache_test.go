@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"fmt"
+	"io/fs"
 	"os"
 	"testing"
 	"testing/fstest"
@@ -150,5 +151,62 @@ func TestTrustedCompile(t *testing.T) {
 	_, got := LoadCached(changed, "config/schema.json", diag.Pos{}, cache)
 	if want == nil || fmt.Sprint(got) != fmt.Sprint(want) {
 		t.Errorf("changed referenced file: got %v, want %v", got, want)
+	}
+}
+
+// countFS counts the reads of each file.
+type countFS struct {
+	fstest.MapFS
+	reads map[string]int
+}
+
+func (c countFS) Open(name string) (fs.File, error) {
+	c.reads[name]++
+	return c.MapFS.Open(name)
+}
+
+func (c countFS) ReadFile(name string) ([]byte, error) {
+	c.reads[name]++
+	return c.MapFS.ReadFile(name)
+}
+
+// On a hit, LoadCached compiles nothing until the first Validate; files
+// that changed in between are compiled as Load does, problems included.
+func TestKnownSchemaCompilesOnFirstValidate(t *testing.T) {
+	fsys := countFS{fstest.MapFS{
+		"schema.json": {Data: []byte(`{"properties": {"port": {"$ref": "defs.json#/$defs/port"}}}`)},
+		"defs.json":   {Data: []byte(`{"$defs": {"port": {"type": "integer", "maximum": 10}}}`)},
+	}, map[string]int{}}
+	cache := &memCache{m: map[string][]byte{}}
+	if _, err := LoadCached(fsys, "schema.json", diag.Pos{}, cache); err != nil {
+		t.Fatal(err)
+	}
+	cfg, _ := tree.ParseYAML("c.yaml", []byte("port: 11\n"))
+	want := []Violation{{Path: "port", Message: "maximum: got 11, want 10"}}
+	for _, change := range []bool{false, true} {
+		clear(fsys.reads)
+		s, err := LoadCached(fsys, "schema.json", diag.Pos{}, cache)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !s.trusted || fsys.reads["defs.json"] != 1 {
+			t.Fatalf("hit: trusted %v, defs.json read %d times before Validate; want true, 1 (its digest)", s.trusted, fsys.reads["defs.json"])
+		}
+		if change {
+			fsys.MapFS["defs.json"] = &fstest.MapFile{Data: []byte(`{"$defs": {"port": {"type": 12}}}`)}
+			_, err := Load(fsys.MapFS, "schema.json", diag.Pos{})
+			if err == nil {
+				t.Fatal("the changed file compiles")
+			}
+			want = []Violation{{Message: err.Error()}}
+		}
+		if diff := cmp.Diff(want, s.Validate(cfg)); diff != "" {
+			t.Errorf("changed %v (-want +got):\n%s", change, diff)
+		}
+		// Once for the digest, once by the compile; changed, once more by
+		// the compile with every check.
+		if n := map[bool]int{false: 2, true: 3}[change]; fsys.reads["defs.json"] != n {
+			t.Errorf("defs.json read %d times, want %d", fsys.reads["defs.json"], n)
+		}
 	}
 }

@@ -1,13 +1,11 @@
 package schema
 
 import (
-	"crypto/sha256"
-	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/url"
 	"path"
-	"sort"
 	"strings"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
@@ -167,23 +165,13 @@ type fsLoader struct {
 	refs     map[string]diag.Pos // workspace file -> where it is first referenced
 	loaded   int
 	problems diag.List
-	read     map[string][32]byte // file -> SHA-256 of what was read, for LoadCached
+	read     map[string]string // file -> hex SHA-256 of what was read, for LoadCached
 }
 
-// readDigest is one digest of the files read and their bytes, in name order.
-func (l *fsLoader) readDigest() []byte {
-	names := make([]string, 0, len(l.read))
-	for name := range l.read {
-		names = append(names, name)
-	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, name := range names {
-		sum := l.read[name]
-		h.Write([]byte(name + "\x00"))
-		h.Write(sum[:])
-	}
-	return []byte(hex.EncodeToString(h.Sum(nil)))
+// readList is the files read with their digests, as JSON (names sorted).
+func (l *fsLoader) readList() string {
+	b, _ := json.Marshal(l.read)
+	return string(b)
 }
 
 var errRefused = errors.New("refused: " + sandboxHelp)
@@ -218,7 +206,7 @@ func (l *fsLoader) Load(raw string) (any, error) {
 		l.problems = append(l.problems, diag.Errorf(at, "$ref: cannot read %s: %v", file, unwrapPathError(err)))
 		return nil, errRefused
 	}
-	l.read[file] = sha256.Sum256(data)
+	l.read[file] = digest(data)
 	doc, problems := parseSchemaFile(file, data, l.refs)
 	if len(problems) > 0 {
 		l.problems = append(l.problems, problems...)

@@ -29,9 +29,12 @@ import (
 type Schema struct {
 	File     string
 	doc      *tree.Value // the schema document with positions
-	compiled *jsonschema.Schema
 	defaults *tree.Value
-	trusted  bool // compiled under trustedURL (LoadCached)
+	// compiled is the compiled schema, compiled on first use when the
+	// cache says it compiles (LoadCached); trusted when it is compiled
+	// under trustedURL.
+	compiled func() (*jsonschema.Schema, error)
+	trusted  bool
 }
 
 // Load reads and compiles the schema at file in fsys. References ($ref and
@@ -50,16 +53,21 @@ type Cache interface {
 	Put(key string, value []byte)
 }
 
-// LoadCached is Load that skips checking the schema files against the JSON
-// Schema metaschema when cache says this binary compiled the same files
-// without error before: that check would pass again, and it is about half
-// of compiling a schema (docs/PERFORMANCE.md §8). The cache holds digests
-// only: the key names file and the SHA-256 of its bytes, the value is one
-// digest of every file the compile read (file and the files it references),
-// which the shortcut's compile must read alike for its result to stand.
-// Otherwise — a miss, a changed referenced file, any error — the schema is
-// compiled with every check, exactly as Load does, so the problems reported
-// never depend on the cache. A nil cache is Load.
+// LoadCached is Load that does less for a schema this binary compiled
+// without error before, as cache says: the schema files are parsed (for
+// Defaults and KindAt) and their digests checked, and the compile waits
+// for the first Validate, which a caller that never validates (explain,
+// diff) never pays. That compile then skips checking the files against the
+// JSON Schema metaschema: the check would pass again, and it is about half
+// of compiling a schema (docs/PERFORMANCE.md §8).
+//
+// The cache holds digests only: the key names file and the SHA-256 of its
+// bytes, the value lists every file the compile read (file and the files
+// it references) with the SHA-256 of each, which must all match now, and
+// be what the deferred compile reads. Otherwise — a miss, a changed
+// referenced file, any error — the schema is compiled with every check,
+// exactly as Load does, so the problems reported never depend on the
+// cache. A nil cache is Load.
 func LoadCached(fsys fs.FS, file string, at diag.Pos, cache Cache) (*Schema, error) {
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
@@ -71,20 +79,72 @@ func LoadCached(fsys fs.FS, file string, at diag.Pos, cache Cache) (*Schema, err
 	}
 	sum := sha256.Sum256(data)
 	key := "schema\x00" + file + "\x00" + hex.EncodeToString(sum[:])
-	if want, ok := cache.Get(key); ok {
-		if s, read, err := compile(fsys, file, data, true); err == nil && bytes.Equal(read, want) {
+	if read, ok := cache.Get(key); ok {
+		if s := known(fsys, file, data, string(read)); s != nil {
 			return s, nil
 		}
 	}
 	s, read, err := compile(fsys, file, data, false)
 	if err == nil {
-		cache.Put(key, read)
+		cache.Put(key, []byte(read))
 	}
 	return s, err
 }
 
+// known is the schema in file for LoadCached when every file in read (what
+// a compile without error read before) is unchanged; nil otherwise.
+func known(fsys fs.FS, file string, data []byte, read string) *Schema {
+	var sums map[string]string
+	if json.Unmarshal([]byte(read), &sums) != nil || sums[file] != digest(data) {
+		return nil
+	}
+	for name, sum := range sums {
+		if name == file {
+			continue
+		}
+		if b, err := fs.ReadFile(fsys, name); err != nil || digest(b) != sum {
+			return nil
+		}
+	}
+	refs := map[string]diag.Pos{}
+	doc, problems := parseTree(file, data, refs)
+	if len(problems) > 0 {
+		return nil
+	}
+	s := newSchema(file, doc)
+	s.trusted = true
+	s.compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
+		if t, got, err := compileTree(fsys, file, data, doc, refs, true); err == nil && got == read {
+			return t.compiled()
+		}
+		// The files changed since: compile as Load does. An error is
+		// reported by Validate; the process would not get this far
+		// without the cache.
+		full, _, err := compile(fsys, file, data, false)
+		if err != nil {
+			return nil, err
+		}
+		return full.compiled()
+	})
+	return s
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func newSchema(file string, doc *tree.Value) *Schema {
+	s := &Schema{File: file, doc: doc}
+	s.defaults = defaultsOf(doc, 0)
+	if s.defaults == nil {
+		s.defaults = &tree.Value{Kind: tree.Map}
+	}
+	return s
+}
+
 // compile parses and compiles the schema file whose bytes are data, and
-// returns it with a digest of every file it read (fsLoader.readDigest).
+// returns it with the list of every file it read (fsLoader.readList).
 //
 // trusted compiles the workspace's files under trustedURL instead of
 // baseURL. jsonschema/v6 does not check documents it loads from
@@ -94,37 +154,40 @@ func LoadCached(fsys fs.FS, file string, at diag.Pos, cache Cache) (*Schema, err
 // are the same. Should a later jsonschema check those documents too, the
 // trusted compile is only slower, never different; TestTrustedCompile
 // says when that happens.
-func compile(fsys fs.FS, file string, data []byte, trusted bool) (*Schema, []byte, error) {
+func compile(fsys fs.FS, file string, data []byte, trusted bool) (*Schema, string, error) {
 	refs := map[string]diag.Pos{}
 	doc, problems := parseTree(file, data, refs)
 	if len(problems) > 0 {
-		return nil, nil, problems
+		return nil, "", problems
 	}
+	return compileTree(fsys, file, data, doc, refs, trusted)
+}
+
+// compileTree is compile after parseTree(file, data, refs) returned doc.
+func compileTree(fsys fs.FS, file string, data []byte, doc *tree.Value, refs map[string]diag.Pos, trusted bool) (*Schema, string, error) {
 	base := baseURL
 	if trusted {
 		base = trustedURL
 	}
-	loader := &fsLoader{fsys: fsys, base: base, refs: refs, read: map[string][32]byte{file: sha256.Sum256(data)}}
+	loader := &fsLoader{fsys: fsys, base: base, refs: refs, read: map[string]string{file: digest(data)}}
 	c := jsonschema.NewCompiler()
 	c.DefaultDraft(jsonschema.Draft2020)
 	c.UseLoader(loader) // the only loader: no file:// or http(s):// ever
 	url := base + file
 	if err := c.AddResource(url, compilerDoc(doc)); err != nil {
-		return nil, nil, diag.List{compileError(file, err)}
+		return nil, "", diag.List{compileError(file, err)}
 	}
 	compiled, err := c.Compile(url)
 	if len(loader.problems) > 0 {
-		return nil, nil, loader.problems.Sort()
+		return nil, "", loader.problems.Sort()
 	}
 	if err != nil {
-		return nil, nil, diag.List{compileError(file, err)}
+		return nil, "", diag.List{compileError(file, err)}
 	}
-	s := &Schema{File: file, doc: doc, compiled: compiled, trusted: trusted}
-	s.defaults = defaultsOf(doc, 0)
-	if s.defaults == nil {
-		s.defaults = &tree.Value{Kind: tree.Map}
-	}
-	return s, loader.readDigest(), nil
+	s := newSchema(file, doc)
+	s.trusted = trusted
+	s.compiled = func() (*jsonschema.Schema, error) { return compiled, nil }
+	return s, loader.readList(), nil
 }
 
 func unwrapPathError(err error) error {
@@ -339,7 +402,11 @@ type Violation struct {
 // path. Values are described by the schema's messages, which the caller must
 // not show for sensitive keys.
 func (s *Schema) Validate(config *tree.Value) []Violation {
-	err := s.compiled.Validate(config.Interface())
+	compiled, err := s.compiled()
+	if err != nil {
+		return []Violation{{Message: err.Error()}}
+	}
+	err = compiled.Validate(config.Interface())
 	if err == nil {
 		return nil
 	}
