@@ -95,7 +95,7 @@ func LoadCached(fsys fs.FS, file string, at diag.Pos, cache Cache) (*Schema, err
 // a compile without error read before) is unchanged; nil otherwise.
 func known(fsys fs.FS, file string, data []byte, read string) *Schema {
 	var sums map[string]string
-	if json.Unmarshal([]byte(read), &sums) != nil || sums[file] != digest(data) {
+	if json.Unmarshal([]byte(read), &sums) != nil || len(sums) > maxFiles+1 || sums[file] != digest(data) {
 		return nil
 	}
 	for name, sum := range sums {
