@@ -2,6 +2,7 @@ package schema
 
 import (
 	"bytes"
+	"encoding/json"
 	"fmt"
 	"io/fs"
 	"os"
@@ -207,6 +208,28 @@ func TestKnownSchemaCompilesOnFirstValidate(t *testing.T) {
 		// the compile with every check.
 		if n := map[bool]int{false: 2, true: 3}[change]; fsys.reads["defs.json"] != n {
 			t.Errorf("defs.json read %d times, want %d", fsys.reads["defs.json"], n)
+		}
+	}
+}
+
+// A cache entry is only a hint: one that is not JSON, misses the file,
+// names another digest, or lists more files than a schema may read is a
+// miss (and never makes LoadCached read more than maxFiles files).
+func TestKnownRefusesOddEntries(t *testing.T) {
+	data := []byte(`{"type": "object"}`)
+	fsys := fstest.MapFS{"s.json": {Data: data}}
+	if known(fsys, "s.json", data, `{"s.json":"`+digest(data)+`"}`) == nil {
+		t.Fatal("a good entry was refused")
+	}
+	many := map[string]string{"s.json": digest(data)}
+	for i := 0; i <= maxFiles; i++ {
+		many[fmt.Sprintf("f%d.json", i)] = digest(nil)
+		fsys[fmt.Sprintf("f%d.json", i)] = &fstest.MapFile{}
+	}
+	b, _ := json.Marshal(many)
+	for _, entry := range []string{"garbage", `{}`, `{"s.json":"00"}`, string(b)} {
+		if known(fsys, "s.json", data, entry) != nil {
+			t.Errorf("entry %.60q was taken", entry)
 		}
 	}
 }
