@@ -3,6 +3,7 @@ package app
 import (
 	"context"
 	"regexp"
+	"sync"
 
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/domain"
@@ -34,8 +35,8 @@ type DataOperation struct {
 }
 
 var (
-	digestRE = regexp.MustCompile(`^sha256:[0-9a-f]{64}$`)
-	tableRE  = regexp.MustCompile(`^[^\x00-\x1f]{1,127}$`)
+	digestRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^sha256:[0-9a-f]{64}$`) })
+	tableRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^\x00-\x1f]{1,127}$`) })
 )
 
 const maxDataTables = 10000
@@ -69,7 +70,7 @@ func (a *App) RecordDataOperation(ctx context.Context, p *auth.Principal, env st
 	default:
 		return errs.Field("phase", "one of start, done, failed, interrupted")
 	}
-	if !digestRE.MatchString(op.Digest) {
+	if !digestRE().MatchString(op.Digest) {
 		return errs.Field("digest", "sha256:<64 hex digits> of the rules or seed file")
 	}
 	if len(op.Tables) == 0 || len(op.Tables) > maxDataTables {
@@ -77,7 +78,7 @@ func (a *App) RecordDataOperation(ctx context.Context, p *auth.Principal, env st
 	}
 	tables := map[string]bool{}
 	for _, t := range op.Tables {
-		if !tableRE.MatchString(t) {
+		if !tableRE().MatchString(t) {
 			return errs.Field("tables", "a table name is 1 to 127 printable characters")
 		}
 		tables[t] = true

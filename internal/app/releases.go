@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/envplane/envplane/internal/auth"
@@ -20,7 +21,7 @@ const (
 	maxLabelValue = 256
 )
 
-var labelKey = regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$`)
+var labelKey = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z0-9]([A-Za-z0-9._/-]{0,62})$`) })
 
 // checkLabels reports every bad label.
 func checkLabels(labels map[string]string, fe *errs.FieldErrors) {
@@ -33,7 +34,7 @@ func checkLabels(labels map[string]string, fe *errs.FieldErrors) {
 	}
 	sort.Strings(keys)
 	for _, k := range keys {
-		if !labelKey.MatchString(k) {
+		if !labelKey().MatchString(k) {
 			fe.Add("labels."+k, "a label name is 1–63 letters, digits, '.', '_', '/' or '-', starting with a letter or digit")
 		}
 		if len(labels[k]) > maxLabelValue {

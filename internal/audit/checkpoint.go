@@ -39,13 +39,13 @@ type Checkpoint struct {
 // String is the SEQ:HEAD form `envplane audit verify --checkpoint` takes.
 func (cp Checkpoint) String() string { return strconv.FormatInt(cp.Seq, 10) + ":" + cp.Head }
 
-var headPattern = regexp.MustCompile(`^[0-9a-f]{64}$`)
+var headPattern = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-f]{64}$`) })
 
 // ParseCheckpoint reads SEQ:HEAD; a malformed anchor is Invalid.
 func ParseCheckpoint(s string) (Checkpoint, error) {
 	seqText, head, ok := strings.Cut(strings.TrimSpace(s), ":")
 	seq, err := strconv.ParseInt(seqText, 10, 64)
-	if !ok || err != nil || seq < 1 || !headPattern.MatchString(strings.ToLower(head)) {
+	if !ok || err != nil || seq < 1 || !headPattern().MatchString(strings.ToLower(head)) {
 		return Checkpoint{}, errs.E(errs.Invalid, "checkpoint %q: want SEQ:HEAD, a sequence number ≥ 1 and the entry's 64-digit hex hash", s)
 	}
 	return Checkpoint{Seq: seq, Head: strings.ToLower(head)}, nil

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
+	"sync"
 
 	"github.com/spf13/cobra"
 
@@ -116,13 +117,13 @@ func (a *app) printError(err error) {
 	}
 }
 
-var unknownCommandRE = regexp.MustCompile(`^unknown command "(.*)" for "envplane"$`)
+var unknownCommandRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^unknown command "(.*)" for "envplane"$`) })
 
 // unknownCommand rewrites cobra's multi-line "unknown command … Did you
 // mean this?" error into one line, so every problem stays one
 // "envplane: …" line on stderr.
 func unknownCommand(root *cobra.Command, err error) error {
-	m := unknownCommandRE.FindStringSubmatch(err.Error())
+	m := unknownCommandRE().FindStringSubmatch(err.Error())
 	if m == nil {
 		return err
 	}

@@ -66,11 +66,11 @@ func TestCompileCache(t *testing.T) {
 	if got := compileErr(t, fsys, o); got != "" {
 		t.Fatal(got)
 	}
-	if len(cache.m) != 1 || cache.hits != 0 {
-		t.Fatalf("after the first compile: %d entries, %d hits; want 1, 0", len(cache.m), cache.hits)
+	if len(cache.m) != 2 || cache.hits != 0 {
+		t.Fatalf("after the first compile: %d entries, %d hits; want 2 (policies, schema), 0", len(cache.m), cache.hits)
 	}
-	if got := compileErr(t, fsys, o); got != "" || cache.hits != 1 {
-		t.Fatalf("second compile: %q, %d hits; want no problems and 1 hit", got, cache.hits)
+	if got := compileErr(t, fsys, o); got != "" || cache.hits != 2 {
+		t.Fatalf("second compile: %q, %d hits; want no problems and 2 hits", got, cache.hits)
 	}
 	if c, err := config.CompileWith(fsys, o); err != nil || c.Policies != nil {
 		t.Fatalf("known policies compiled again for a caller that only checks them (%v)", err)

@@ -21,6 +21,7 @@ import (
 	"github.com/envplane/envplane/internal/policy"
 	"github.com/envplane/envplane/internal/render"
 	"github.com/envplane/envplane/internal/resolve"
+	"github.com/envplane/envplane/internal/schema"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -51,8 +52,9 @@ func Compile(fsys fs.FS) (*Compiled, error) { return CompileWith(fsys, Options{}
 
 // Options are how a caller wants Compile to cut its work.
 type Options struct {
-	// Cache remembers between processes the policy sets this binary
-	// compiled without error (internal/usercache); nil remembers nothing.
+	// Cache remembers between processes the policy sets and schemas this
+	// binary compiled without error (internal/usercache); nil remembers
+	// nothing. Which problems are reported never depends on it.
 	Cache Cache
 	// CheckPoliciesOnly is for callers that never evaluate policies (the
 	// CLI's resolve, explain, diff, run, …): when Cache knows the
@@ -104,7 +106,7 @@ func CompileWith(fsys fs.FS, o Options) (*Compiled, error) {
 		err = wsErr
 	} else {
 		var r *resolve.Resolver
-		if r, err = resolve.New(ws); err == nil {
+		if r, err = resolve.NewCached(ws, o.schemaCache()); err == nil {
 			c = &Compiled{Workspace: ws, Resolver: r}
 		}
 	}
@@ -125,6 +127,15 @@ func CompileWith(fsys fs.FS, o Options) (*Compiled, error) {
 	all = append(all, diag.Of(p.err)...)
 	all = all.Sort()
 	return nil, slices.CompactFunc(all, func(a, b diag.Diagnostic) bool { return a == b })
+}
+
+// schemaCache is o.Cache for schema.LoadCached (nil when there is none:
+// an interface holding a nil Cache is not nil).
+func (o Options) schemaCache() schema.Cache {
+	if o.Cache == nil {
+		return nil
+	}
+	return o.Cache
 }
 
 func (o Options) cacheGet(key string) ([]byte, bool) {

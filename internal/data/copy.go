@@ -136,7 +136,7 @@ func sameServer(ctx context.Context, a, b *pgx.Conn) (bool, error) {
 	return x == y, nil
 }
 
-var varcharLen = regexp.MustCompile(`^(?:character varying|character)\((\d+)\)$`)
+var varcharLen = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^(?:character varying|character)\((\d+)\)$`) })
 
 // compile turns each table's rules into column transformations; fixed
 // values are converted to the column's type by the target server once.
@@ -151,7 +151,7 @@ func (j *CopyJob) compile(ctx context.Context, rules *Rules) diag.List {
 				continue
 			}
 			c := colT{idx: i, col: cp.Column, rule: cp.Rule}
-			if m := varcharLen.FindStringSubmatch(cp.Column.Type); m != nil {
+			if m := varcharLen().FindStringSubmatch(cp.Column.Type); m != nil {
 				c.maxLen, _ = strconv.Atoi(m[1])
 			}
 			switch cp.Rule.Kind {

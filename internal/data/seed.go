@@ -502,7 +502,7 @@ func genValue(r *rand.Rand, fk *faker, col Column, g *Gen, keys []string, i int,
 		if unique && g.Arg != "email" && g.Arg != "username" && g.Arg != "url" && g.Arg != "uuid" {
 			v += "-" + strconv.Itoa(i+1)
 		}
-		if m := varcharLen.FindStringSubmatch(col.Type); m != nil {
+		if m := varcharLen().FindStringSubmatch(col.Type); m != nil {
 			if n, _ := strconv.Atoi(m[1]); n > 0 && len([]rune(v)) > n {
 				v = string([]rune(v)[:n])
 			}

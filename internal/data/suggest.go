@@ -3,16 +3,17 @@ package data
 import (
 	"regexp"
 	"strings"
+	"sync"
 )
 
 var (
-	emailRE = regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$`)
-	phoneRE = regexp.MustCompile(`^\+?[0-9][0-9 ().-]{6,18}[0-9]$`)
-	ssnRE   = regexp.MustCompile(`^[0-9]{3}-[0-9]{2}-[0-9]{4}$`)
-	cardRE  = regexp.MustCompile(`^[0-9][0-9 -]{11,21}[0-9]$`)
-	ibanRE  = regexp.MustCompile(`^[A-Z]{2}[0-9]{2} ?[A-Z0-9 ]{11,34}$`)
-	ipv4RE  = regexp.MustCompile(`^([0-9]{1,3}\.){3}[0-9]{1,3}(/[0-9]{1,2})?$`)
-	ipv6RE  = regexp.MustCompile(`^[0-9a-fA-F:]*:[0-9a-fA-F:]*:[0-9a-fA-F:.]*$`)
+	emailRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^@\s]+@[^@\s]+\.[a-zA-Z]{2,}$`) })
+	phoneRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^\+?[0-9][0-9 ().-]{6,18}[0-9]$`) })
+	ssnRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]{3}-[0-9]{2}-[0-9]{4}$`) })
+	cardRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9][0-9 -]{11,21}[0-9]$`) })
+	ibanRE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Z]{2}[0-9]{2} ?[A-Z0-9 ]{11,34}$`) })
+	ipv4RE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^([0-9]{1,3}\.){3}[0-9]{1,3}(/[0-9]{1,2})?$`) })
+	ipv6RE  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9a-fA-F:]*:[0-9a-fA-F:]*:[0-9a-fA-F:.]*$`) })
 )
 
 // nameHints map words in a column's name to a rule, first match wins.
@@ -95,12 +96,12 @@ func fromSamples(samples []string) (string, string) {
 		rule, why string
 		ok        func(string) bool
 	}{
-		{"{fake: email}", "values are e-mail addresses", emailRE.MatchString},
-		{"{fake: ssn}", "values are SSNs", ssnRE.MatchString},
-		{"{fake: iban}", "values are IBANs", func(s string) bool { return ibanRE.MatchString(s) && ibanOK(s) }},
-		{"{fake: card}", "values are card numbers", func(s string) bool { return cardRE.MatchString(s) && luhnOK(s) }},
-		{"{fake: ip}", "values are IP addresses", func(s string) bool { return ipv4RE.MatchString(s) || ipv6RE.MatchString(s) }},
-		{"{fake: phone}", "values are phone numbers", phoneRE.MatchString},
+		{"{fake: email}", "values are e-mail addresses", emailRE().MatchString},
+		{"{fake: ssn}", "values are SSNs", ssnRE().MatchString},
+		{"{fake: iban}", "values are IBANs", func(s string) bool { return ibanRE().MatchString(s) && ibanOK(s) }},
+		{"{fake: card}", "values are card numbers", func(s string) bool { return cardRE().MatchString(s) && luhnOK(s) }},
+		{"{fake: ip}", "values are IP addresses", func(s string) bool { return ipv4RE().MatchString(s) || ipv6RE().MatchString(s) }},
+		{"{fake: phone}", "values are phone numbers", phoneRE().MatchString},
 	}
 	for _, k := range kinds {
 		n := 0

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"sync"
 
 	"cel.dev/cel-go/cel"
 
@@ -33,7 +34,7 @@ type compiledPolicy struct {
 	firstKey []string // the first config.a.b path the rule reads, to place findings
 }
 
-var configPathRE = regexp.MustCompile(`\bconfig((?:\.[A-Za-z_][A-Za-z0-9_]*)+)`)
+var configPathRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\bconfig((?:\.[A-Za-z_][A-Za-z0-9_]*)+)`) })
 
 // Compile type-checks every policy and reports all that do not compile.
 func Compile(policies []workspace.Policy) (*Compiled, error) {
@@ -67,7 +68,7 @@ func Compile(policies []workspace.Policy) (*Compiled, error) {
 			continue
 		}
 		cp := compiledPolicy{Policy: p, program: prg}
-		if m := configPathRE.FindStringSubmatch(p.Rule); m != nil {
+		if m := configPathRE().FindStringSubmatch(p.Rule); m != nil {
 			cp.firstKey = strings.Split(strings.TrimPrefix(m[1], "."), ".")
 		}
 		out.policies = append(out.policies, cp)

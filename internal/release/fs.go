@@ -39,6 +39,17 @@ func (f filesFS) ReadFile(name string) ([]byte, error) {
 	return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
 }
 
+// LendFile is ReadFile without the copy, for readers that never change
+// the bytes and keep them as long as the release (resolve.LendingFS): a
+// loaded release's resolver then shares the release's files instead of
+// holding a second copy (docs/PERFORMANCE.md §8).
+func (f filesFS) LendFile(name string) ([]byte, error) {
+	if b, ok := f[name]; ok && fs.ValidPath(name) {
+		return b, nil
+	}
+	return nil, &fs.PathError{Op: "read", Path: name, Err: fs.ErrNotExist}
+}
+
 // children lists the entries directly under dir, sorted; nil when dir
 // holds nothing.
 func (f filesFS) children(dir string) []fs.DirEntry {

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"testing/fstest"
 
+	"github.com/envplane/envplane/internal/cputime"
 	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/tree"
 	"github.com/envplane/envplane/internal/workspace"
@@ -143,6 +144,7 @@ func benchmarkArka(b *testing.B, env string) {
 	// hints when a value needs one, interpolate, bind variables.
 	b.Run("cold", func(b *testing.B) {
 		b.ReportAllocs()
+		m := cputime.Start()
 		for b.Loop() {
 			ws, err := workspace.Parse(fsys, fsys[workspace.FileName].Data)
 			if err != nil {
@@ -156,6 +158,29 @@ func benchmarkArka(b *testing.B, env string) {
 				b.Fatal(res.Err())
 			}
 		}
+		m.Report(b)
+	})
+
+	// cold-cached: cold as the CLI runs it with its user cache warm
+	// (resolve.NewCached, an in-memory cache here): the schema this binary
+	// compiled before skips the metaschema check (schema.LoadCached).
+	b.Run("cold-cached", func(b *testing.B) {
+		cache := memCache{}
+		if _, err := resolve.NewCached(mustParse(b, fsys), cache); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportAllocs()
+		m := cputime.Start()
+		for b.Loop() {
+			r, err := resolve.NewCached(mustParse(b, fsys), cache)
+			if err != nil {
+				b.Fatal(err)
+			}
+			if res := r.Resolve(req); len(res.Problems) != 0 {
+				b.Fatal(res.Err())
+			}
+		}
+		m.Report(b)
 	})
 
 	// warm: one long-lived Resolver (the server case). Every Resolve still
@@ -166,11 +191,13 @@ func benchmarkArka(b *testing.B, env string) {
 		r := arkaResolver(b, fsys)
 		checkArka(b, r.Resolve(req))
 		b.ReportAllocs()
+		m := cputime.Start()
 		for b.Loop() {
 			if res := r.Resolve(req); len(res.Problems) != 0 {
 				b.Fatal(res.Err())
 			}
 		}
+		m.Report(b)
 	})
 
 	// setup: workspace.Parse + resolve.New alone, the part of cold that a
@@ -178,9 +205,11 @@ func benchmarkArka(b *testing.B, env string) {
 	// (file reads, hint trees).
 	b.Run("setup", func(b *testing.B) {
 		b.ReportAllocs()
+		m := cputime.Start()
 		for b.Loop() {
 			arkaResolver(b, fsys)
 		}
+		m.Report(b)
 	})
 }
 
@@ -219,3 +248,17 @@ func TestArkaBenchFixture(t *testing.T) {
 
 func BenchmarkResolveArkaProduction(b *testing.B)  { benchmarkArka(b, "production") }
 func BenchmarkResolveArkaDevelopment(b *testing.B) { benchmarkArka(b, "development") }
+
+// memCache is schema.Cache in memory.
+type memCache map[string][]byte
+
+func (c memCache) Get(k string) ([]byte, bool) { v, ok := c[k]; return v, ok }
+func (c memCache) Put(k string, v []byte)      { c[k] = v }
+
+func mustParse(b testing.TB, fsys fstest.MapFS) *workspace.Workspace {
+	ws, err := workspace.Parse(fsys, fsys[workspace.FileName].Data)
+	if err != nil {
+		b.Fatal(err)
+	}
+	return ws
+}

@@ -48,6 +48,7 @@ import (
 	"github.com/knadh/koanf/providers/rawbytes"
 	"github.com/knadh/koanf/v2"
 
+	"github.com/envplane/envplane/internal/cputime"
 	"github.com/envplane/envplane/internal/resolve"
 )
 
@@ -126,11 +127,13 @@ func BenchmarkCompare(b *testing.B) {
 		r := arkaResolver(b, fsys)
 		checkArka(b, r.Resolve(req))
 		b.ReportAllocs()
+		m := cputime.Start()
 		for b.Loop() {
 			if res := r.Resolve(req); len(res.Problems) != 0 {
 				b.Fatal(res.Err())
 			}
 		}
+		m.Report(b)
 	})
 
 	b.Run("koanf", func(b *testing.B) {
@@ -145,11 +148,13 @@ func BenchmarkCompare(b *testing.B) {
 		}
 		checkKoanf(b, k)
 		b.ReportAllocs()
+		m := cputime.Start()
 		for b.Loop() {
 			if _, err := koanfLoad(file, environ); err != nil {
 				b.Fatal(err)
 			}
 		}
+		m.Report(b)
 	})
 }
 

@@ -93,7 +93,12 @@ type Resolver struct {
 }
 
 // New prepares a resolver for ws, loading its schema if it has one.
-func New(ws *workspace.Workspace) (*Resolver, error) {
+func New(ws *workspace.Workspace) (*Resolver, error) { return NewCached(ws, nil) }
+
+// NewCached is New that loads the schema through cache (schema.LoadCached):
+// the same resolver and problems, less work for a schema this binary
+// compiled before. A nil cache is New.
+func NewCached(ws *workspace.Workspace, cache schema.Cache) (*Resolver, error) {
 	r := &Resolver{
 		ws:        ws,
 		sensitive: NewSensitivity(ws.Config.Sensitive),
@@ -102,7 +107,7 @@ func New(ws *workspace.Workspace) (*Resolver, error) {
 		hints:     map[string]*tree.Value{},
 	}
 	if ws.Config.Schema != "" {
-		s, err := schema.Load(ws.FS, ws.Config.Schema, ws.Config.SchemaPos)
+		s, err := schema.LoadCached(ws.FS, ws.Config.Schema, ws.Config.SchemaPos, cache)
 		if err != nil {
 			return nil, err
 		}
@@ -120,6 +125,17 @@ func (r *Resolver) Schema() *schema.Schema { return r.schema }
 // Sensitivity returns the workspace's rule for sensitive keys.
 func (r *Resolver) Sensitivity() Sensitivity { return r.sensitive }
 
+// LendingFS is a file system that can lend a file's bytes instead of
+// copying them (fs.ReadFile returns a copy its caller may change). A
+// Resolver keeps the bytes it reads for its whole life and only ever reads
+// them, so over a LendingFS (a release's files, internal/release) it holds
+// no second copy of the workspace. The lender must not change the bytes
+// either.
+type LendingFS interface {
+	fs.FS
+	LendFile(name string) ([]byte, error)
+}
+
 func (r *Resolver) read(name string) ([]byte, error) {
 	if b, ok := r.files[name]; ok {
 		return b, nil
@@ -127,7 +143,13 @@ func (r *Resolver) read(name string) ([]byte, error) {
 	if err, ok := r.fileErrs[name]; ok {
 		return nil, err
 	}
-	b, err := fs.ReadFile(r.ws.FS, name)
+	var b []byte
+	var err error
+	if l, ok := r.ws.FS.(LendingFS); ok {
+		b, err = l.LendFile(name)
+	} else {
+		b, err = fs.ReadFile(r.ws.FS, name)
+	}
 	if err != nil {
 		r.fileErrs[name] = err
 		return nil, err

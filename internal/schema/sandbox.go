@@ -1,7 +1,7 @@
 package schema
 
 import (
-	"bytes"
+	"encoding/json"
 	"errors"
 	"io/fs"
 	"net/url"
@@ -30,6 +30,10 @@ const (
 	// baseURL is the URL of the workspace root: a schema file F is
 	// baseURL+F, so relative references resolve between workspace files.
 	baseURL = "envplane:///"
+	// trustedURL is baseURL for a compile that skips the metaschema check
+	// of the workspace's files (LoadCached): the compiler checks no
+	// document under json-schema.org.
+	trustedURL = "https://json-schema.org/x-envplane-workspace/"
 	// maxDepth bounds the nesting of a schema file, checked on the raw
 	// bytes before any parser recurses into it; the same bound as config
 	// layers in internal/tree.
@@ -157,15 +161,30 @@ func short(s string) string {
 // compiler's less precise error.
 type fsLoader struct {
 	fsys     fs.FS
+	base     string              // baseURL, or trustedURL
 	refs     map[string]diag.Pos // workspace file -> where it is first referenced
 	loaded   int
 	problems diag.List
+	read     map[string]string // file -> hex SHA-256 of what was read, for LoadCached
+}
+
+// readList is the files read with their digests, as JSON (names sorted).
+func (l *fsLoader) readList() string {
+	b, _ := json.Marshal(l.read)
+	return string(b)
 }
 
 var errRefused = errors.New("refused: " + sandboxHelp)
 
 // Load implements jsonschema.URLLoader.
 func (l *fsLoader) Load(raw string) (any, error) {
+	if l.base != baseURL { // trustedURL: the same files under another root
+		rest, ok := strings.CutPrefix(raw, l.base)
+		if !ok {
+			return nil, errRefused
+		}
+		raw = baseURL + rest
+	}
 	u, err := url.Parse(raw)
 	if err != nil || u.Scheme != "envplane" || u.Host != "" {
 		return nil, errRefused
@@ -187,6 +206,7 @@ func (l *fsLoader) Load(raw string) (any, error) {
 		l.problems = append(l.problems, diag.Errorf(at, "$ref: cannot read %s: %v", file, unwrapPathError(err)))
 		return nil, errRefused
 	}
+	l.read[file] = digest(data)
 	doc, problems := parseSchemaFile(file, data, l.refs)
 	if len(problems) > 0 {
 		l.problems = append(l.problems, problems...)
@@ -202,11 +222,7 @@ func parseSchemaFile(file string, data []byte, refs map[string]diag.Pos) (any, d
 	if len(problems) > 0 {
 		return nil, problems
 	}
-	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(tr)))
-	if err != nil {
-		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
-	}
-	return doc, nil
+	return compilerDoc(tr), nil
 }
 
 func parseTree(file string, data []byte, refs map[string]diag.Pos) (*tree.Value, diag.List) {

@@ -7,10 +7,15 @@ package schema
 
 import (
 	"bytes"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
 	"io/fs"
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
+	"unicode/utf8"
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 	"golang.org/x/text/language"
@@ -24,8 +29,12 @@ import (
 type Schema struct {
 	File     string
 	doc      *tree.Value // the schema document with positions
-	compiled *jsonschema.Schema
 	defaults *tree.Value
+	// compiled is the compiled schema, compiled on first use when the
+	// cache says it compiles (LoadCached); trusted when it is compiled
+	// under trustedURL.
+	compiled func() (*jsonschema.Schema, error)
+	trusted  bool
 }
 
 // Load reads and compiles the schema at file in fsys. References ($ref and
@@ -34,40 +43,151 @@ type Schema struct {
 // its place, and nothing outside fsys is opened: neither the disk nor the
 // network of the process that compiles it.
 func Load(fsys fs.FS, file string, at diag.Pos) (*Schema, error) {
+	return LoadCached(fsys, file, at, nil)
+}
+
+// Cache remembers, between processes of one binary, the schemas it
+// compiled without error (internal/usercache keys its entries by binary).
+type Cache interface {
+	Get(key string) ([]byte, bool)
+	Put(key string, value []byte)
+}
+
+// LoadCached is Load that does less for a schema this binary compiled
+// without error before, as cache says: the schema files are parsed (for
+// Defaults and KindAt) and their digests checked, and the compile waits
+// for the first Validate, which a caller that never validates (explain,
+// diff) never pays. That compile then skips checking the files against the
+// JSON Schema metaschema: the check would pass again, and it is about half
+// of compiling a schema (docs/PERFORMANCE.md §8).
+//
+// The cache holds digests only: the key names file and the SHA-256 of its
+// bytes, the value lists every file the compile read (file and the files
+// it references) with the SHA-256 of each, which must all match now, and
+// be what the deferred compile reads. Otherwise — a miss, a changed
+// referenced file, any error — the schema is compiled with every check,
+// exactly as Load does, so the problems reported never depend on the
+// cache. A nil cache is Load.
+func LoadCached(fsys fs.FS, file string, at diag.Pos, cache Cache) (*Schema, error) {
 	data, err := fs.ReadFile(fsys, file)
 	if err != nil {
 		return nil, diag.List{diag.Errorf(at, "config.schema: cannot read %s: %v", file, unwrapPathError(err))}
 	}
+	if cache == nil {
+		s, _, err := compile(fsys, file, data, false)
+		return s, err
+	}
+	sum := sha256.Sum256(data)
+	key := "schema\x00" + file + "\x00" + hex.EncodeToString(sum[:])
+	if read, ok := cache.Get(key); ok {
+		if s := known(fsys, file, data, string(read)); s != nil {
+			return s, nil
+		}
+	}
+	s, read, err := compile(fsys, file, data, false)
+	if err == nil {
+		cache.Put(key, []byte(read))
+	}
+	return s, err
+}
+
+// known is the schema in file for LoadCached when every file in read (what
+// a compile without error read before) is unchanged; nil otherwise.
+func known(fsys fs.FS, file string, data []byte, read string) *Schema {
+	var sums map[string]string
+	if json.Unmarshal([]byte(read), &sums) != nil || len(sums) > maxFiles+1 || sums[file] != digest(data) {
+		return nil
+	}
+	for name, sum := range sums {
+		if name == file {
+			continue
+		}
+		if b, err := fs.ReadFile(fsys, name); err != nil || digest(b) != sum {
+			return nil
+		}
+	}
 	refs := map[string]diag.Pos{}
 	doc, problems := parseTree(file, data, refs)
 	if len(problems) > 0 {
-		return nil, problems
+		return nil
 	}
-	raw, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(doc)))
-	if err != nil {
-		return nil, diag.List{diag.Errorf(diag.Pos{File: file, Line: 1, Column: 1}, "invalid JSON: %v", err)}
-	}
-	loader := &fsLoader{fsys: fsys, refs: refs}
-	c := jsonschema.NewCompiler()
-	c.DefaultDraft(jsonschema.Draft2020)
-	c.UseLoader(loader) // the only loader: no file:// or http(s):// ever
-	url := baseURL + file
-	if err := c.AddResource(url, raw); err != nil {
-		return nil, diag.List{compileError(file, err)}
-	}
-	compiled, err := c.Compile(url)
-	if len(loader.problems) > 0 {
-		return nil, loader.problems.Sort()
-	}
-	if err != nil {
-		return nil, diag.List{compileError(file, err)}
-	}
-	s := &Schema{File: file, doc: doc, compiled: compiled}
+	s := newSchema(file, doc)
+	s.trusted = true
+	s.compiled = sync.OnceValues(func() (*jsonschema.Schema, error) {
+		if t, got, err := compileTree(fsys, file, data, doc, refs, true); err == nil && got == read {
+			return t.compiled()
+		}
+		// The files changed since: compile as Load does. An error is
+		// reported by Validate; the process would not get this far
+		// without the cache.
+		full, _, err := compile(fsys, file, data, false)
+		if err != nil {
+			return nil, err
+		}
+		return full.compiled()
+	})
+	return s
+}
+
+func digest(b []byte) string {
+	sum := sha256.Sum256(b)
+	return hex.EncodeToString(sum[:])
+}
+
+func newSchema(file string, doc *tree.Value) *Schema {
+	s := &Schema{File: file, doc: doc}
 	s.defaults = defaultsOf(doc, 0)
 	if s.defaults == nil {
 		s.defaults = &tree.Value{Kind: tree.Map}
 	}
-	return s, nil
+	return s
+}
+
+// compile parses and compiles the schema file whose bytes are data, and
+// returns it with the list of every file it read (fsLoader.readList).
+//
+// trusted compiles the workspace's files under trustedURL instead of
+// baseURL. jsonschema/v6 does not check documents it loads from
+// json-schema.org against the metaschema (they are the metaschemas), and
+// that check is all the difference: every other step, reference and
+// keyword is the same, and the problems found while validating configs
+// are the same. Should a later jsonschema check those documents too, the
+// trusted compile is only slower, never different; TestTrustedCompile
+// says when that happens.
+func compile(fsys fs.FS, file string, data []byte, trusted bool) (*Schema, string, error) {
+	refs := map[string]diag.Pos{}
+	doc, problems := parseTree(file, data, refs)
+	if len(problems) > 0 {
+		return nil, "", problems
+	}
+	return compileTree(fsys, file, data, doc, refs, trusted)
+}
+
+// compileTree is compile after parseTree(file, data, refs) returned doc.
+func compileTree(fsys fs.FS, file string, data []byte, doc *tree.Value, refs map[string]diag.Pos, trusted bool) (*Schema, string, error) {
+	base := baseURL
+	if trusted {
+		base = trustedURL
+	}
+	loader := &fsLoader{fsys: fsys, base: base, refs: refs, read: map[string]string{file: digest(data)}}
+	c := jsonschema.NewCompiler()
+	c.DefaultDraft(jsonschema.Draft2020)
+	c.UseLoader(loader) // the only loader: no file:// or http(s):// ever
+	url := base + file
+	if err := c.AddResource(url, compilerDoc(doc)); err != nil {
+		return nil, "", diag.List{compileError(file, err)}
+	}
+	compiled, err := c.Compile(url)
+	if len(loader.problems) > 0 {
+		return nil, "", loader.problems.Sort()
+	}
+	if err != nil {
+		return nil, "", diag.List{compileError(file, err)}
+	}
+	s := newSchema(file, doc)
+	s.trusted = trusted
+	s.compiled = func() (*jsonschema.Schema, error) { return compiled, nil }
+	return s, loader.readList(), nil
 }
 
 func unwrapPathError(err error) error {
@@ -77,9 +197,58 @@ func unwrapPathError(err error) error {
 	return err
 }
 
-// standardJSON re-encodes the parsed document as plain JSON so comments and
-// trailing commas are allowed in schema files too.
+// standardJSON re-encodes the parsed document as plain JSON.
 func standardJSON(v *tree.Value) []byte { return tree.AppendJSON(nil, v) }
+
+// compilerDoc is the parsed document as the compiler takes it: what
+// jsonschema.UnmarshalJSON(standardJSON(v)) returns (maps, slices,
+// json.Number, string, bool, nil), built without writing and reading the
+// JSON text. Comments and trailing commas are allowed in schema files, as
+// tree.ParseJSON allows them.
+func compilerDoc(v *tree.Value) any {
+	switch v.Kind {
+	case tree.Map:
+		m := make(map[string]any, len(v.Fields))
+		for _, f := range v.Fields {
+			if !utf8.ValidString(f.Key) {
+				return roundTrip(v)
+			}
+			m[f.Key] = compilerDoc(f.Value)
+		}
+		return m
+	case tree.Array:
+		a := make([]any, len(v.Items))
+		for i, it := range v.Items {
+			a[i] = compilerDoc(it)
+		}
+		return a
+	case tree.String:
+		if !utf8.ValidString(v.Str) {
+			return roundTrip(v) // encoding/json writes U+FFFD for each bad byte
+		}
+		return v.Str
+	case tree.Bool:
+		return v.Bool
+	case tree.Int, tree.Uint, tree.Float:
+		b := tree.AppendJSON(nil, v)
+		if string(b) == "null" { // NaN, ±Inf
+			return nil
+		}
+		return json.Number(b)
+	case tree.Null:
+		return nil
+	}
+	return roundTrip(v)
+}
+
+// roundTrip is compilerDoc the long way, for what it does not build itself.
+func roundTrip(v *tree.Value) any {
+	doc, err := jsonschema.UnmarshalJSON(bytes.NewReader(standardJSON(v)))
+	if err != nil {
+		return nil // AppendJSON writes valid JSON
+	}
+	return doc
+}
 
 // Defaults returns a fresh copy of the tree of `default` values declared
 // under `properties`, each carrying the schema file position as provenance.
@@ -221,7 +390,7 @@ func kindOf(node *tree.Value) (tree.Kind, bool) {
 
 // groupedNumber matches numbers the message printer wrote with digit
 // grouping (70,000); config values are shown as they are written.
-var groupedNumber = regexp.MustCompile(`\b\d{1,3}(?:,\d{3})+\b`)
+var groupedNumber = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\b\d{1,3}(?:,\d{3})+\b`) })
 
 // Violation is one way a config breaks the schema.
 type Violation struct {
@@ -233,7 +402,11 @@ type Violation struct {
 // path. Values are described by the schema's messages, which the caller must
 // not show for sensitive keys.
 func (s *Schema) Validate(config *tree.Value) []Violation {
-	err := s.compiled.Validate(config.Interface())
+	compiled, err := s.compiled()
+	if err != nil {
+		return []Violation{{Message: err.Error()}}
+	}
+	err = compiled.Validate(config.Interface())
 	if err == nil {
 		return nil
 	}
@@ -246,7 +419,10 @@ func (s *Schema) Validate(config *tree.Value) []Violation {
 	var walk func(e *jsonschema.ValidationError)
 	walk = func(e *jsonschema.ValidationError) {
 		if len(e.Causes) == 0 {
-			msg := groupedNumber.ReplaceAllStringFunc(e.ErrorKind.LocalizedString(p), func(n string) string { return strings.ReplaceAll(n, ",", "") })
+			msg := groupedNumber().ReplaceAllStringFunc(e.ErrorKind.LocalizedString(p), func(n string) string { return strings.ReplaceAll(n, ",", "") })
+			if s.trusted { // the few messages naming a schema URL name it as Load's would
+				msg = strings.ReplaceAll(msg, trustedURL, baseURL)
+			}
 			out = append(out, Violation{Path: strings.Join(e.InstanceLocation, "."), Message: msg})
 			return
 		}

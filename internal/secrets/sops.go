@@ -9,6 +9,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/envplane/envplane/internal/diag"
@@ -33,7 +34,7 @@ const (
 // SOPS's MACOnlyEncryptedInitialization.
 var macOnlyEncryptedInit = []byte{0x8a, 0x3f, 0xd2, 0xad, 0x54, 0xce, 0x66, 0x52, 0x7b, 0x10, 0x34, 0xf3, 0xd1, 0x47, 0xbe, 0xb, 0xb, 0x97, 0x5b, 0x3b, 0xf4, 0x4f, 0x72, 0xc6, 0xfd, 0xad, 0xec, 0x81, 0x76, 0xf2, 0x7d, 0x69}
 
-var semver = regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`)
+var semver = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[0-9]+\.[0-9]+\.[0-9]+$`) })
 
 // rules are the SOPS metadata that decide which values are encrypted and
 // which the MAC covers. At most one of the four selectors is set.
@@ -191,7 +192,7 @@ func fromSOPS(file string, root *tree.Value) (*File, error) {
 				f.sops.mac, f.sops.macText, f.sops.macPos = b, s, v.Src.Pos()
 			}
 		case "version":
-			if v.Kind != tree.String || !semver.MatchString(v.Str) {
+			if v.Kind != tree.String || !semver().MatchString(v.Str) {
 				errorf(v.Src.Pos(), "sops.version: expected the SOPS version that wrote the file, such as %s", sopsVersion)
 				continue
 			}

@@ -110,7 +110,7 @@ func Detect(fsys fs.FS) Adoption {
 	scan("", "", false)
 	if entries, err := fs.ReadDir(fsys, "config"); err == nil {
 		for _, e := range entries {
-			if e.IsDir() && e.Name() != "environments" && keyPathRE.MatchString(e.Name()) && !strings.HasPrefix(e.Name(), ".") {
+			if e.IsDir() && e.Name() != "environments" && keyPathRE().MatchString(e.Name()) && !strings.HasPrefix(e.Name(), ".") {
 				scan("config/"+e.Name(), e.Name(), false)
 			}
 		}

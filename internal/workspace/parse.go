@@ -466,7 +466,7 @@ func (p *parser) envSelect(n *yaml.Node) []string {
 		}
 		name := it.Value
 		switch {
-		case !varNameRE.MatchString(name):
+		case !varNameRE().MatchString(name):
 			p.errorf(pos(it), "%s: %q is not a valid environment variable name", what, name)
 		case seen[name]:
 			p.errorf(pos(it), "%s: %s is listed twice", what, name)

@@ -12,6 +12,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 	"syscall"
 	"time"
 
@@ -304,9 +305,9 @@ func (envName) MatchString(s string) bool {
 }
 
 var (
-	varNameRE = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-	keyPathRE = regexp.MustCompile(`^[^.\s]+(\.[^.\s]+)*$`)
-	placeRE   = regexp.MustCompile(`\{[^}]*\}`)
+	varNameRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`) })
+	keyPathRE = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`^[^.\s]+(\.[^.\s]+)*$`) })
+	placeRE   = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`\{[^}]*\}`) })
 )
 
 func (p *parser) validate(w *Workspace) {
@@ -365,7 +366,7 @@ func (p *parser) validate(w *Workspace) {
 		w.Config.Layers[i].Path = cleanPath(w.Config.Layers[i].Path)
 		l := w.Config.Layers[i]
 		p.checkPath(l.Pos, l.Path, "layer")
-		for _, m := range placeRE.FindAllString(l.Path, -1) {
+		for _, m := range placeRE().FindAllString(l.Path, -1) {
 			if m != "{env}" && m != "{service}" {
 				p.errorf(l.Pos, "layer %q: unknown placeholder %s (use {env} or {service})", l.Path, m)
 			}
@@ -373,19 +374,19 @@ func (p *parser) validate(w *Workspace) {
 		if _, err := path.Match(strings.NewReplacer("{env}", "x", "{service}", "x").Replace(l.Path), ""); err != nil {
 			p.errorf(l.Pos, "layer %q: bad glob pattern", l.Path)
 		}
-		if l.At != "" && !keyPathRE.MatchString(l.At) {
+		if l.At != "" && !keyPathRE().MatchString(l.At) {
 			p.errorf(l.Pos, "layer %q: `at: %s` must be a dotted key path like agents or server.tls", l.Path, l.At)
 		}
 	}
 	for _, b := range w.Config.Env.Bind {
-		if !varNameRE.MatchString(b.Var) {
+		if !varNameRE().MatchString(b.Var) {
 			p.errorf(b.Pos, "env.bind: %q is not a valid environment variable name", b.Var)
 		}
-		if !keyPathRE.MatchString(b.Path) {
+		if !keyPathRE().MatchString(b.Path) {
 			p.errorf(b.Pos, "env.bind: %s maps to %q, expected a dotted key path like server.port", b.Var, b.Path)
 		}
 	}
-	if w.Config.Env.Prefix != "" && !varNameRE.MatchString(w.Config.Env.Prefix) {
+	if w.Config.Env.Prefix != "" && !varNameRE().MatchString(w.Config.Env.Prefix) {
 		p.errorf(w.Config.Env.PrefixPos, "env.prefix %q is not a valid environment variable prefix", w.Config.Env.Prefix)
 	}
 	if w.Config.Schema != "" {
