@@ -66,6 +66,9 @@ type Source struct {
 	Line    int
 	Column  int
 	Version int // secret version, when known
+	// File is the workspace secrets file a secret came from; "" for a
+	// server-side secret and for every other kind.
+	File string
 }
 
 // Pos returns the source as a diagnostic position.
@@ -76,6 +79,9 @@ func (s Source) String() string {
 	case SourceFile, SourceDefault:
 		return s.Pos().String()
 	case SourceSecret:
+		if s.File != "" {
+			return "secret:" + s.Name + " (" + s.File + ")"
+		}
 		if s.Version > 0 {
 			return "secret:" + s.Name + "@v" + strconv.Itoa(s.Version)
 		}
