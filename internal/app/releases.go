@@ -299,8 +299,12 @@ func ReleaseSecretsError(id, env string, es *release.EnvSecrets) error {
 // SkippedSecretsHint says why the names of a secrets file the server's
 // identity does not open resolve to nothing, and what to do about it.
 func SkippedSecretsHint(es *release.EnvSecrets) string {
+	if es.NoIdentity {
+		return es.File + " is not opened on the server: the server has no age identity " +
+			"(start it with --age-identity-file, and list the output of `envplane server age-recipient` in the workspace's secrets.recipients)"
+	}
 	return es.File + " is not opened on the server: its recipients do not include the server's age identity " +
-		"(add the output of `envplane server age-recipient` to its secrets.recipients and rewrite the file, e.g. `envplane secrets rotate`)"
+		"(list the output of `envplane server age-recipient` in the workspace's secrets.recipients and rewrite the file, e.g. `envplane secrets rotate`)"
 }
 
 // joinQuoted is names quoted and comma-separated, for messages.

@@ -43,7 +43,9 @@ type EnvSecrets struct {
 	// Skipped: the identities do not open the file (the server has none,
 	// or none of its recipients); Names are its secrets' names, Recipients
 	// who would open it.
-	Skipped    bool
+	Skipped bool
+	// NoIdentity: skipped because the server has no age identity at all.
+	NoIdentity bool
 	Names      []string
 	Recipients []string
 	// Err: the file does not parse, or fails authentication (a changed
@@ -102,7 +104,7 @@ func (s *Secrets) open(env string) *EnvSecrets {
 	opened, err := f.Open(s.ids)
 	var noID *secrets.NoIdentityError
 	if errors.As(err, &noID) {
-		e.Skipped, e.Names, e.Recipients = true, f.Names(), f.Recipients
+		e.Skipped, e.NoIdentity, e.Names, e.Recipients = true, len(s.ids) == 0, f.Names(), f.Recipients
 		if len(s.ids) == 0 {
 			s.log.Info("workspace secrets file skipped: the server has no age identity (--age-identity-file)", "release", s.release, "environment", env, "file", file)
 		} else {
