@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -316,5 +318,50 @@ func TestWorkspaceSecretsCanary(t *testing.T) {
 	// The canary is there to be found: an admin's reveal shows it.
 	if r := h.must(200, "GET", "/api/v1/environments/staging/config?reveal=true", adminToken, nil); !bytes.Contains(r.body, []byte(fileCanary)) {
 		t.Errorf("reveal does not show the value: %s", r.body)
+	}
+}
+
+// TestServeAgeIdentityFile: `envplane serve` takes its age identity from
+// ENVPLANE_AGE_IDENTITY_FILE (0600, as `keys generate --out` writes it),
+// logs the recipient it answers to, and serves the --workspace release's
+// secrets file sealed for it; age-recipient prints that recipient.
+func TestServeAgeIdentityFile(t *testing.T) {
+	t.Chdir(t.TempDir())
+	code, recipient, stderr := runCLI(nil, "keys", "generate", "--out", "server-age.txt")
+	recipient = strings.TrimSpace(recipient)
+	if code != 0 || !strings.HasPrefix(recipient, "age1") {
+		t.Fatalf("keys generate: %d %q %s", code, recipient, stderr)
+	}
+	code, printed, stderr := runCLI(map[string]string{"ENVPLANE_AGE_IDENTITY_FILE": "server-age.txt"}, "server", "age-recipient")
+	if code != 0 || printed != recipient+"\n" {
+		t.Fatalf("server age-recipient: %d %q %s; want %s", code, printed, stderr, recipient)
+	}
+	dir := filepath.Join(t.TempDir(), "ws")
+	files := vaulted(t, recipient, newIdentity(t).Recipient().String())
+	files["envplane.yaml"] = strings.Replace(files["envplane.yaml"], "  - development\n", "", 1) // staging first: --workspace makes it current
+	for p, c := range files {
+		if err := os.MkdirAll(filepath.Join(dir, filepath.Dir(p)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, p), []byte(c), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	env := map[string]string{"ENVPLANE_BOOTSTRAP_TOKEN": adminToken, "ENVPLANE_ADDR": "127.0.0.1:0", "ENVPLANE_AGE_IDENTITY_FILE": "server-age.txt"}
+	stop, base := serveCLI(t, env, "serve", "--workspace", dir)
+	url, out := base()
+	if !strings.Contains(out, recipient) {
+		t.Errorf("serve does not log its recipient:\n%s", out)
+	}
+	status, cfg := apiCall(t, "GET", url+"/api/v1/environments/staging/config", nil)
+	if want := map[string]any{"database": map[string]any{"host": "<redacted>", "password": "<redacted>", "url": "<redacted>"}}; status != 200 || !cmp.Equal(want, cfg) {
+		t.Errorf("config: %d %v", status, cfg)
+	}
+	status, cfg = apiCall(t, "GET", url+"/api/v1/environments/staging/config?reveal=true", nil)
+	if db, _ := cfg["database"].(map[string]any); status != 200 || db["password"] != fileCanary {
+		t.Errorf("revealed config: %d %v", status, cfg)
+	}
+	if code, out := stop(); code != 0 || strings.Contains(out, fileCanary) || strings.Contains(out, "AGE-SECRET-KEY") {
+		t.Errorf("serve exited %d, or its output shows a secret:\n%s", code, out)
 	}
 }
