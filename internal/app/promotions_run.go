@@ -251,7 +251,11 @@ func (a *App) runOne(ctx context.Context, pr domain.Promotion, c domain.GateChec
 	// the server-side secrets.
 	fileSecrets := lr.Secrets.For(pr.Environment)
 	if err := ReleaseSecretsError(pr.Release, pr.Environment, fileSecrets); err != nil {
-		return domain.CheckFailed, msgOf(err)
+		msg := msgOf(err)
+		for _, f := range fileSecrets.Fields() {
+			msg += "; " + f.Message
+		}
+		return domain.CheckFailed, msg
 	}
 	serverSecrets, err := a.SecretValues(ctx, pr.Environment)
 	if err != nil {

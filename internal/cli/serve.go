@@ -328,10 +328,8 @@ func (a *app) serve(c serveConfig) error {
 	if err != nil {
 		return err
 	}
-	if rs := uc.AgeRecipients(); c.ageIdentitySource != "" {
-		logger.Info("age identity for workspace secrets files", "source", c.ageIdentitySource, "recipients", strings.Join(rs, ","))
-	} else {
-		logger.Info("no age identity: workspace secrets files in releases are skipped; set --age-identity-file (ENVPLANE_AGE_IDENTITY_FILE) to open those that list the server's recipient")
+	if c.ageIdentitySource != "" {
+		logger.Info("age identity for workspace secrets files", "source", c.ageIdentitySource, "recipients", strings.Join(uc.AgeRecipients(), ","))
 	}
 	warnIgnoredBootstrap(ctx, uc, a.getenv("ENVPLANE_BOOTSTRAP_TOKEN"), logger)
 	srv, err := server.New(ctx, server.Options{

@@ -241,12 +241,13 @@ func TestWorkspaceSecretsTampered(t *testing.T) {
 	srvID, dev := newIdentity(t), newIdentity(t)
 	files := vaulted(t, srvID.Recipient().String(), dev.Recipient().String())
 	files["secrets/staging.enc.yaml"] = tamper(t, files["secrets/staging.enc.yaml"])
+	files["secrets/production.enc.yaml"] = tamper(t, files["secrets/production.enc.yaml"])
 
 	var logs syncBuffer
 	h := start(t, withIdentity(&logs, srvID))
 	r := h.must(400, "POST", "/api/v1/releases", adminToken, map[string]any{"files": files})
 	e := r.err(t)
-	if diff := cmp.Diff([]string{"files.secrets/staging.enc.yaml"}, e.fieldNames()); diff != "" || !strings.Contains(e.Fields[0].Message, "authentication failed") {
+	if diff := cmp.Diff([]string{"files.secrets/production.enc.yaml", "files.secrets/staging.enc.yaml"}, e.fieldNames()); diff != "" || !strings.Contains(e.Fields[0].Message, "authentication failed") {
 		t.Errorf("upload: %+v (fields -want +got)\n%s", e, diff)
 	}
 
@@ -265,6 +266,23 @@ func TestWorkspaceSecretsTampered(t *testing.T) {
 		t.Errorf("config: %+v (fields -want +got)\n%s", e, diff)
 	}
 	h.must(200, "GET", "/api/v1/environments/development/config", adminToken, nil)
+	h.must(409, "GET", "/api/v1/environments/staging/explain?key=database.url", adminToken, nil)
+	// The promotion checks of production see its file fail too.
+	p := h.waitState(h.openPromotion(rel), "failed")
+	failed := 0
+	for _, c := range p.Gates.Checks {
+		if c.Status != "failed" {
+			continue // the first failure decides
+		}
+		failed++
+		if !strings.Contains(c.Message, "secrets/production.enc.yaml") || !strings.Contains(c.Message, "authentication failed") {
+			t.Errorf("check %s: %q", c.Name, c.Message)
+		}
+		r.body = append(r.body, c.Message...)
+	}
+	if failed == 0 {
+		t.Errorf("no check failed: %+v", p.Gates.Checks)
+	}
 	for what, text := range map[string]string{"responses": string(r.body), "logs": logs.String() + before.String()} {
 		if strings.Contains(text, fileCanary) {
 			t.Errorf("the %s show a secret value:\n%s", what, text)
