@@ -28,7 +28,7 @@ func identity(t *testing.T) *age.X25519Identity {
 	return id
 }
 
-func sealFile(t *testing.T, env string, values map[string]string, recipients ...string) []byte {
+func sealFile(t testing.TB, env string, values map[string]string, recipients ...string) []byte {
 	t.Helper()
 	o, err := secrets.New(env, recipients)
 	if err != nil {

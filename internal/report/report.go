@@ -36,9 +36,9 @@ type Explanation struct {
 }
 
 func sourceOf(v *tree.Value, value json.RawMessage) Source {
-	s := Source{Kind: v.Src.Kind.String(), Name: v.Src.Name, Line: v.Src.Line, Column: v.Src.Column, Version: v.Src.Version, File: v.Src.File, Value: value}
+	s := Source{Kind: v.Src.Kind.String(), Name: v.Src.Name, Line: v.Src.Line, Column: v.Src.Column, Version: int(v.Src.Version), File: v.Src.File, Value: value}
 	if v.Via != nil {
-		via := Source{Kind: v.Via.Kind.String(), Name: v.Via.Name, Line: v.Via.Line, Column: v.Via.Column, Version: v.Via.Version, File: v.Via.File}
+		via := Source{Kind: v.Via.Kind.String(), Name: v.Via.Name, Line: v.Via.Line, Column: v.Via.Column, Version: int(v.Via.Version), File: v.Via.File}
 		s.Via = &via
 	}
 	return s
