@@ -77,9 +77,9 @@ type envConfig struct {
 	secrets    map[string]domain.Secret
 	secretsErr error
 	secretsGen uint64
-	// skipped is the release's secrets file for the environment, when the
-	// server's identity does not open it (for the hint in problems).
-	skipped *release.EnvSecrets
+	// secretsFile is the release's secrets file for the environment as the
+	// server opened it, or not (for the hint in problems).
+	secretsFile *release.EnvSecrets
 }
 
 // resolved is one (environment, service) config, immutable once built.

@@ -157,7 +157,7 @@ func (g *secretGens) bump(env string) {
 // fail, loudly in the log.
 func (s *Server) loadSecrets(ctx context.Context, c *envConfig) error {
 	file := c.rel.secrets.For(c.env)
-	c.skipped = file
+	c.secretsFile = file
 	if err := app.ReleaseSecretsError(c.rel.id, c.env, file); err != nil {
 		c.secretsErr = err // logged once, when the file was opened
 		return nil
@@ -179,11 +179,11 @@ func (s *Server) loadSecrets(ctx context.Context, c *envConfig) error {
 // references may be unresolved: a secrets file the server does not open.
 func (c *envConfig) hintSkipped(err error, p config.Problems) {
 	var e *errs.Error
-	if c.skipped == nil || !c.skipped.Skipped || !errors.As(err, &e) ||
+	if c.secretsFile == nil || !c.secretsFile.Skipped || !errors.As(err, &e) ||
 		!slices.ContainsFunc(p, func(pr resolve.Problem) bool { return pr.Rule == resolve.RuleUnresolved }) {
 		return
 	}
-	e.Fields = append(e.Fields, errs.FieldError{Field: "files." + c.skipped.File, Message: app.SkippedSecretsHint(c.skipped)})
+	e.Fields = append(e.Fields, errs.FieldError{Field: "files." + c.secretsFile.File, Message: app.SkippedSecretsHint(c.secretsFile)})
 }
 
 // sameSecrets reports whether two secret sets hold the same versions.
