@@ -19,7 +19,7 @@ import (
 
 // newApp is an App over a fresh SQLite store with a test chain and a
 // clock the test moves.
-func newApp(t *testing.T, now *time.Time) *app.App {
+func newApp(t testing.TB, now *time.Time) *app.App {
 	t.Helper()
 	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "app.db"))
 	if err != nil {

@@ -63,6 +63,9 @@ func (a *App) SetRelease(ctx context.Context, p *auth.Principal, env, id string)
 			return err
 		}
 		t.notify(domain.Event{Kind: domain.EventEnvironment, Environment: env, ID: id})
+		if err := a.staleFlagChanges(ctx, t, env, id); err != nil {
+			return err
+		}
 		return a.autoPromote(ctx, t, env, id)
 	})
 	return previous, err

@@ -9,7 +9,8 @@ import (
 )
 
 // SetFlagOverride stores o, the override of one flag in one environment,
-// replacing the one before. The caller (the server, which holds the
+// replacing the one before; in a restricted environment it refuses (flag
+// changes there are change requests, flagchanges.go). The caller (the server, which holds the
 // compiled flags) has checked it against the flag; here it is authorized,
 // audited and announced.
 func (a *App) SetFlagOverride(ctx context.Context, p *auth.Principal, o domain.FlagOverride) error {
@@ -20,6 +21,16 @@ func (a *App) SetFlagOverride(ctx context.Context, p *auth.Principal, o domain.F
 		return errs.E(errs.Internal, "flag override of %q without key or variants digest", o.Environment)
 	}
 	return a.write(ctx, func(ctx context.Context, t *txn) error {
+		e, err := t.GetEnvironment(ctx, o.Environment)
+		if errs.Is(err, errs.NotFound) {
+			return errs.E(errs.NotFound, "unknown environment %q", o.Environment)
+		}
+		if err != nil {
+			return err
+		}
+		if e.Protection == domain.ProtectionRestricted {
+			return errs.E(errs.Conflict, "environment %q is restricted: its flags change through approved change requests (RequestFlagChange)", o.Environment)
+		}
 		o.UpdatedAt, o.UpdatedBy = t.at, p.Actor()
 		if err := t.PutFlagOverride(ctx, o); err != nil {
 			return err

@@ -248,6 +248,9 @@ func (a *App) apply(ctx context.Context, t *txn, pr *domain.Promotion, actor str
 	}
 	t.notify(domain.Event{Kind: domain.EventEnvironment, Environment: pr.Environment, ID: pr.Release})
 	a.notifyPromotion(t, *pr, "promotion.applied")
+	if err := a.staleFlagChanges(ctx, t, pr.Environment, pr.Release); err != nil {
+		return err
+	}
 	open, err := t.ListPromotions(ctx, domain.PromotionFilter{Environment: pr.Environment, OpenOnly: true})
 	if err != nil {
 		return err

@@ -17,15 +17,19 @@ import (
 
 func (a *app) flagsCommand() *cobra.Command {
 	cmd := &cobra.Command{
-		Use:   "flags list|eval KEY --env E [--context JSON]",
-		Short: "List and evaluate the workspace's feature flags offline",
+		Use:   "flags list|eval|set|changes",
+		Short: "List and evaluate the workspace's feature flags offline; change them on a server",
 		Long: `Flags reads the flag files envplane.yaml lists under flags: (flagd's flag definition
 format, or the shorthand default/environments/rollout) and evaluates them for an
 environment, offline, exactly as the server will. FEATURE_<KEY> (the key upper-cased,
 other characters as _) set to true or false forces a boolean flag: it evaluates
-STATIC with variant "override".`,
+STATIC with variant "override".
+
+flags set and flags changes talk to a server (--server, --token): set changes a flag in
+one environment; in a restricted environment the change is a change request that
+applies once approved (flags changes list|show|approve|reject|cancel).`,
 	}
-	cmd.AddCommand(a.flagsListCommand(), a.flagsEvalCommand())
+	cmd.AddCommand(a.flagsListCommand(), a.flagsEvalCommand(), a.flagsSetCommand(), a.flagsChangesCommand())
 	return cmd
 }
 

@@ -46,10 +46,13 @@ func Required(p domain.Promotion) int {
 }
 
 // counted is the approvals that count: tied to the promoted digest.
-func counted(p domain.Promotion) int {
+func counted(p domain.Promotion) int { return Counted(p.Approvals, p.Digest) }
+
+// Counted is the approvals of given that count: those tied to digest.
+func Counted(given []domain.Approval, digest string) int {
 	n := 0
-	for _, a := range p.Approvals {
-		if a.Digest == p.Digest {
+	for _, a := range given {
+		if a.Digest == digest {
 			n++
 		}
 	}
@@ -160,21 +163,35 @@ func Approve(p *domain.Promotion, who Principal, now time.Time) error {
 	if a == nil || a.Required == 0 {
 		return gateErr(errs.Conflict, "approvals", "environment %s's promotion block asks for no approvals", p.Environment)
 	}
-	if !a.AllowSelfApproval && who.TokenID != "" && who.TokenID == p.RequesterToken {
-		return gateErr(errs.Forbidden, "approvals", "the requester may not approve their own promotion (allowSelfApproval is false)")
+	given, err := CountApproval(*a, p.Approvals, "promotion", p.RequesterToken, p.Digest, who, now)
+	if err != nil {
+		return err
 	}
-	if len(a.Groups) > 0 && !slices.ContainsFunc(who.Groups, func(g string) bool { return slices.Contains(a.Groups, g) }) {
-		return gateErr(errs.Forbidden, "approvals", "approvals count only from members of %s; this token's groups are [%s]",
-			strings.Join(a.Groups, ", "), strings.Join(who.Groups, ", "))
+	p.Approvals, p.UpdatedAt = given, now
+	return nil
+}
+
+// CountApproval is the approval gate shared by promotions and flag change
+// requests: who's approval of a request (what names it: "promotion",
+// "change request") is added to given, tied to digest, when who is in one
+// of gate's groups, is not the requester unless self-approval is allowed
+// and has not approved already; otherwise the error says which rule
+// refused it (Forbidden, or Conflict for a second approval). Whether who
+// has an approving role is the caller's (auth) check.
+func CountApproval(gate domain.GateApprovals, given []domain.Approval, what, requesterToken, digest string, who Principal, now time.Time) ([]domain.Approval, error) {
+	if !gate.AllowSelfApproval && who.TokenID != "" && who.TokenID == requesterToken {
+		return given, gateErr(errs.Forbidden, "approvals", "the requester may not approve their own %s (allowSelfApproval is false)", what)
 	}
-	for _, ap := range p.Approvals {
+	if len(gate.Groups) > 0 && !slices.ContainsFunc(who.Groups, func(g string) bool { return slices.Contains(gate.Groups, g) }) {
+		return given, gateErr(errs.Forbidden, "approvals", "approvals count only from members of %s; this token's groups are [%s]",
+			strings.Join(gate.Groups, ", "), strings.Join(who.Groups, ", "))
+	}
+	for _, ap := range given {
 		if (who.TokenID != "" && ap.TokenID == who.TokenID) || (who.TokenID == "" && ap.By == who.Actor) {
-			return gateErr(errs.Conflict, "approvals", "%s already approved this promotion", who.Actor)
+			return given, gateErr(errs.Conflict, "approvals", "%s already approved this %s", who.Actor, what)
 		}
 	}
-	p.Approvals = append(p.Approvals, domain.Approval{By: who.Actor, TokenID: who.TokenID, At: now, Digest: p.Digest})
-	p.UpdatedAt = now
-	return nil
+	return append(slices.Clip(given), domain.Approval{By: who.Actor, TokenID: who.TokenID, At: now, Digest: digest}), nil
 }
 
 // Reject ends an open promotion: an approver said no.
@@ -195,10 +212,19 @@ func Cancel(p *domain.Promotion, who Principal, now time.Time) error {
 	if err := needOpen(*p, "cancelled"); err != nil {
 		return err
 	}
-	if !who.Admin && (who.TokenID == "" || who.TokenID != p.RequesterToken) {
-		return errs.E(errs.Forbidden, "only the requester of promotion %s or an admin may cancel it", p.ID)
+	if err := MayCancel(who, p.RequesterToken, "promotion "+p.ID); err != nil {
+		return err
 	}
 	p.State, p.Reason, p.UpdatedAt = domain.PromotionCancelled, "cancelled by "+who.Actor, now
+	return nil
+}
+
+// MayCancel refuses cancelling what (a request made with requesterToken)
+// to anyone but its requester and admins.
+func MayCancel(who Principal, requesterToken, what string) error {
+	if !who.Admin && (who.TokenID == "" || who.TokenID != requesterToken) {
+		return errs.E(errs.Forbidden, "only the requester of %s or an admin may cancel it", what)
+	}
 	return nil
 }
 

@@ -31,6 +31,21 @@ func TestAuthorization(t *testing.T) {
 		return func(*testing.T) req { return req{method, path, body} }
 	}
 	h.must(http.StatusOK, "PUT", "/api/v1/environments/development/secrets/DB_PASSWORD", adminToken, map[string]string{"value": "s3cret"})
+	// Production (restricted) runs rel, so that its flags change through
+	// change requests; promotions into it promote rel2.
+	h.promoteProd(rel, h.groupToken("first approver", "approver"))
+	rel2 := h.upload(shop(8081))
+	h.setRelease("staging", rel2)
+	change := func(action string) func(*testing.T) req {
+		return func(t *testing.T) req {
+			id := h.requestChange(tokens["editor"], "banner", map[string]any{"state": "DISABLED"})["id"].(string)
+			if action == "" {
+				return req{"GET", changes + id, nil}
+			}
+			return req{"POST", changes + id + "/" + action, nil}
+		}
+	}
+	people := []string{"viewer", "editor", "approver", "admin"}
 	doomed := 0
 	readers := []string{"viewer", "editor", "approver", "admin", "other"} // global reads
 	envReaders := []string{"viewer", "editor", "approver", "admin", "sdk"}
@@ -54,6 +69,13 @@ func TestAuthorization(t *testing.T) {
 		"GET /api/v1/environments/{env}/flags":        {fixed("GET", "/api/v1/environments/development/flags", nil), envReaders},
 		"PATCH /api/v1/environments/{env}/flags/{key}": {fixed("PATCH", "/api/v1/environments/development/flags/banner",
 			map[string]any{"defaultVariant": "loud"}), []string{"editor", "admin"}},
+		// Change requests of production's flags, each opened by the editor:
+		// only the editor (the requester) and admins cancel it.
+		"GET /api/v1/environments/{env}/flags/changes":               {fixed("GET", changes[:len(changes)-1], nil), people},
+		"GET /api/v1/environments/{env}/flags/changes/{id}":          {change(""), people},
+		"POST /api/v1/environments/{env}/flags/changes/{id}/approve": {change("approve"), []string{"approver", "admin"}},
+		"POST /api/v1/environments/{env}/flags/changes/{id}/reject":  {change("reject"), []string{"approver", "admin"}},
+		"POST /api/v1/environments/{env}/flags/changes/{id}/cancel":  {change("cancel"), []string{"editor", "admin"}},
 		"POST /api/v1/environments/{env}/data-operations": {fixed("POST", "/api/v1/environments/development/data-operations",
 			map[string]any{"kind": "seed", "phase": "start", "tables": []string{"customers"}, "digest": "sha256:" + strings.Repeat("ab", 32)}), []string{"editor", "admin"}},
 		// OFREP takes the environment from the token: sdk keys and tokens
@@ -72,27 +94,27 @@ func TestAuthorization(t *testing.T) {
 			h.must(http.StatusOK, "PUT", "/api/v1/environments/development/secrets/"+name, adminToken, map[string]string{"value": "x"})
 			return req{"DELETE", "/api/v1/environments/development/secrets/" + name, nil}
 		}, []string{"editor", "admin"}},
-		"POST /api/v1/promotions": {fixed("POST", "/api/v1/promotions", map[string]string{"release": rel, "environment": "production"}),
+		"POST /api/v1/promotions": {fixed("POST", "/api/v1/promotions", map[string]string{"release": rel2, "environment": "production"}),
 			[]string{"editor", "approver", "admin"}},
 		"GET /api/v1/promotions": {fixed("GET", "/api/v1/promotions", nil), readers},
 		"GET /api/v1/promotions/{id}": {func(t *testing.T) req {
-			return req{"GET", "/api/v1/promotions/" + h.openPromotion(rel), nil}
+			return req{"GET", "/api/v1/promotions/" + h.openPromotion(rel2), nil}
 		}, []string{"viewer", "editor", "approver", "admin"}},
 		"POST /api/v1/promotions/{id}/approve": {func(t *testing.T) req {
-			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel) + "/approve", nil}
+			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel2) + "/approve", nil}
 		}, []string{"approver", "admin"}},
 		"POST /api/v1/promotions/{id}/reject": {func(t *testing.T) req {
-			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel) + "/reject", map[string]string{"reason": "no"}}
+			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel2) + "/reject", map[string]string{"reason": "no"}}
 		}, []string{"approver", "admin"}},
 		// Opened by the bootstrap admin: only an admin cancels another's.
 		"POST /api/v1/promotions/{id}/cancel": {func(t *testing.T) req {
-			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel) + "/cancel", nil}
+			return req{"POST", "/api/v1/promotions/" + h.openPromotion(rel2) + "/cancel", nil}
 		}, []string{"admin"}},
 		"PUT /api/v1/promotions/{id}/checks/{name}": {func(t *testing.T) req {
-			return req{"PUT", "/api/v1/promotions/" + h.openPromotion(rel) + "/checks/smoke", map[string]string{"status": "passed"}}
+			return req{"PUT", "/api/v1/promotions/" + h.openPromotion(rel2) + "/checks/smoke", map[string]string{"status": "passed"}}
 		}, []string{"editor", "approver", "admin"}},
 		"PUT /api/v1/promotions/{id}/checklist/{index}": {func(t *testing.T) req {
-			return req{"PUT", "/api/v1/promotions/" + h.openPromotion(rel) + "/checklist/0", map[string]bool{"done": true}}
+			return req{"PUT", "/api/v1/promotions/" + h.openPromotion(rel2) + "/checklist/0", map[string]bool{"done": true}}
 		}, []string{"editor", "approver", "admin"}},
 		"POST /api/v1/tokens": {fixed("POST", "/api/v1/tokens", map[string]any{"name": "t", "role": "viewer", "environments": []string{"development"}}),
 			[]string{"admin"}},

@@ -477,6 +477,9 @@ func (s *Server) apply(ev domain.Event) {
 		// replica's), so a stream sees each once.
 		data, _ := json.Marshal(map[string]string{"promotion": ev.ID, "environment": ev.Environment, "state": ev.State})
 		s.hub.publish(ev.Environment, []byte("event: promotion\ndata: "+string(data)+"\n\n"))
+	case domain.EventFlagChange:
+		data, _ := json.Marshal(map[string]string{"change": ev.ID, "environment": ev.Environment, "state": ev.State})
+		s.hub.publish(ev.Environment, []byte("event: flag-change\ndata: "+string(data)+"\n\n"))
 	default: // release, environment, and kinds added later
 		s.dirty.Store(true)
 	}
@@ -488,7 +491,7 @@ func (s *Server) apply(ev domain.Event) {
 func (s *Server) committed(ctx context.Context, events []domain.Event) {
 	reload := false
 	for _, ev := range events {
-		if ev.Kind == domain.EventPromotion {
+		if ev.Kind == domain.EventPromotion || ev.Kind == domain.EventFlagChange {
 			continue // follow publishes it, from the store's events
 		}
 		s.apply(ev)

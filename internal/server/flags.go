@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"time"
 
+	"github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/errs"
@@ -108,11 +109,7 @@ func overridesFingerprint(os []domain.FlagOverride) string {
 
 // variantsDigest identifies a flag's variants (an override holds while
 // they stay the same).
-func variantsDigest(in flags.Info) string {
-	b, _ := json.Marshal(in.Variants) // map keys sorted
-	sum := sha256.Sum256(append([]byte(in.Type.String()+":"), b...))
-	return hex.EncodeToString(sum[:12])
-}
+func variantsDigest(in flags.Info) string { return flags.VariantsDigest(in) }
 
 // overrideDrop is an override a new release ended.
 type overrideDrop struct{ env, key, reason string }
@@ -343,8 +340,12 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *auth.Princ
 	if err := decodeJSON(r, &body); err != nil {
 		return err
 	}
-	if err := s.overrideFlag(r.Context(), p, env, key, body.State, body.DefaultVariant, body.Targeting); err != nil {
+	fc, err := s.overrideFlag(r.Context(), p, env, key, body.State, body.DefaultVariant, body.Targeting)
+	if err != nil {
 		return err
+	}
+	if fc != nil { // a restricted environment: the change waits for approvals
+		return writeJSON(w, http.StatusAccepted, flagChangeOf(*fc))
 	}
 	// The write reloaded the snapshot: answer the flag as now in effect.
 	f, err := s.flagsOf(env)
@@ -362,21 +363,27 @@ func (s *Server) patchFlag(w http.ResponseWriter, r *http.Request, p *auth.Princ
 
 // overrideFlag merges the fields given into the override of flag key in
 // env, checks the result against the flag and stores it through the App
-// (authorized, audited, announced). The API's PATCH and the web UI share it.
-func (s *Server) overrideFlag(ctx context.Context, p *auth.Principal, env, key string, state, defaultVariant *string, targeting json.RawMessage) error {
+// (authorized, audited, announced). In a restricted environment it opens
+// a change request instead, returned, which applies once approved. The
+// API's PATCH and the web UI share it.
+func (s *Server) overrideFlag(ctx context.Context, p *auth.Principal, env, key string, state, defaultVariant *string, targeting json.RawMessage) (*domain.FlagChange, error) {
 	if err := p.Can(auth.WriteFlags, env); err != nil {
-		return err // before anything about the flag is told
+		return nil, err // before anything about the flag is told
 	}
 	if state == nil && defaultVariant == nil && targeting == nil {
-		return errs.Field("body", "give at least one of state, defaultVariant, targeting")
+		return nil, errs.Field("body", "give at least one of state, defaultVariant, targeting")
 	}
 	f, err := s.flagsOf(env)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	in, ok := f.base.Flag(key)
 	if !ok {
-		return errs.E(errs.NotFound, "no flag %q in environment %q", key, env)
+		return nil, errs.E(errs.NotFound, "no flag %q in environment %q", key, env)
+	}
+	var before *domain.FlagOverride
+	if held, ok := f.overrides[key]; ok {
+		before = &held
 	}
 	o := f.overrides[key]
 	o.Environment, o.Key, o.VariantsDigest = env, key, variantsDigest(in)
@@ -394,7 +401,16 @@ func (s *Server) overrideFlag(ctx context.Context, p *auth.Principal, env, key s
 		for _, pr := range problems {
 			e.Fields = append(e.Fields, errs.FieldError{Field: pr.Field, Message: pr.Message})
 		}
-		return e
+		return nil, e
 	}
-	return s.app.SetFlagOverride(ctx, p, o)
+	if st := s.snap.Load().byName[env]; st != nil && st.env.Protection == domain.ProtectionRestricted {
+		fc, err := s.app.RequestFlagChange(ctx, p, app.FlagChangeRequest{Environment: env, Key: key,
+			Change:   domain.FlagFields{State: state, DefaultVariant: defaultVariant, Targeting: targeting},
+			Override: o, Before: before, Release: f.release, VariantsDigest: o.VariantsDigest})
+		if err != nil {
+			return nil, err
+		}
+		return &fc, nil
+	}
+	return nil, s.app.SetFlagOverride(ctx, p, o)
 }

@@ -33,6 +33,12 @@ func (s *Server) registerRoutes() {
 	s.api("GET /api/v1/environments/{env}/events", auth.ReadEvents, perEnv, small, s.events)
 	s.api("GET /api/v1/environments/{env}/flags", auth.ReadConfig, perEnv, small, s.listFlags)
 	s.api("PATCH /api/v1/environments/{env}/flags/{key}", auth.WriteFlags, perEnv, small, s.patchFlag)
+	// Change requests of flags in restricted environments (flagchanges.go).
+	s.api("GET /api/v1/environments/{env}/flags/changes", auth.ReadPromotions, perEnv, small, s.listFlagChanges)
+	s.api("GET /api/v1/environments/{env}/flags/changes/{id}", auth.ReadPromotions, perEnv, small, s.getFlagChange)
+	s.api("POST /api/v1/environments/{env}/flags/changes/{id}/approve", auth.ApprovePromotion, perEnv, small, s.flagChangeAction(s.approveFlagChange))
+	s.api("POST /api/v1/environments/{env}/flags/changes/{id}/reject", auth.ApprovePromotion, perEnv, small, s.flagChangeAction(s.rejectFlagChange))
+	s.api("POST /api/v1/environments/{env}/flags/changes/{id}/cancel", auth.WriteFlags, perEnv, small, s.flagChangeAction(s.cancelFlagChange))
 	s.api("POST /api/v1/environments/{env}/data-operations", auth.RecordData, perEnv, small, s.postDataOperation)
 
 	// OFREP: the environment is the token's (flags.go, ofrep.go).

@@ -120,9 +120,11 @@ func (s *Server) EvaluateFlag(env, key string, contextJSON []byte) []byte {
 
 // OverrideFlag overrides flag key's state and/or default variant in env
 // for p, as PATCH /api/v1/environments/{env}/flags/{key} does: checked
-// against the flag, then stored through the App (authorized, audited).
+// against the flag, then stored through the App (authorized, audited) —
+// in a restricted environment, as a change request awaiting approvals.
 func (s *Server) OverrideFlag(ctx context.Context, p *auth.Principal, env, key string, state, defaultVariant *string) error {
-	return s.overrideFlag(ctx, p, env, key, state, defaultVariant, nil)
+	_, err := s.overrideFlag(ctx, p, env, key, state, defaultVariant, nil)
+	return err
 }
 
 // History is env's release assignments (who set which release when, and

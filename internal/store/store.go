@@ -30,6 +30,7 @@ type (
 	FlagOverride  = domain.FlagOverride
 	Event         = domain.Event
 	Promotion     = domain.Promotion
+	FlagChange    = domain.FlagChange
 )
 
 // Reader answers queries.
@@ -75,6 +76,12 @@ type Reader interface {
 	// ListFlagOverrides returns the flag overrides of env ("" for every
 	// environment), by environment and key.
 	ListFlagOverrides(ctx context.Context, env string) ([]FlagOverride, error)
+	// GetFlagChange returns a flag change request; NotFound when there is
+	// none.
+	GetFlagChange(ctx context.Context, id string) (FlagChange, error)
+	// ListFlagChanges returns the flag change requests f selects, newest
+	// first.
+	ListFlagChanges(ctx context.Context, f domain.FlagChangeFilter) ([]FlagChange, error)
 }
 
 // Tx is one write transaction. Writers are serialized, so a Tx that reads
@@ -117,6 +124,11 @@ type Tx interface {
 	PutFlagOverride(ctx context.Context, o FlagOverride) error
 	// DeleteFlagOverride removes one; NotFound when there is none.
 	DeleteFlagOverride(ctx context.Context, env, key string) error
+	// InsertFlagChange stores a new flag change request; a duplicate ID is
+	// a Conflict, an unknown environment NotFound.
+	InsertFlagChange(ctx context.Context, c FlagChange) error
+	// UpdateFlagChange replaces a stored one; NotFound when missing.
+	UpdateFlagChange(ctx context.Context, c FlagChange) error
 	// Notify queues an event, delivered to subscribers only if the
 	// transaction commits.
 	Notify(ev Event)

@@ -80,6 +80,8 @@ type flagsData struct {
 	// The evaluation form and, after a POST, its answer.
 	EvalKey, Context string
 	Eval             *evalView
+	// Changes: the change requests of a restricted environment (changes.go).
+	Changes *changesView
 }
 
 // flagsPage is GET /environments/{env}/flags.
@@ -108,6 +110,7 @@ func (u *UI) flagsData(q *req) (*flagsData, error) {
 	d := &flagsData{base: u.base(q, "Flags of "+env), Env: env, Release: list.Release, Context: `{"targetingKey": "user-1"}`,
 		CanWrite: q.p.Can(auth.WriteFlags, env) == nil}
 	d.Nav, d.Live = "flags", []string{env}
+	d.Changes = u.flagChanges(q, env)
 	d.inEnv(q.p, env)
 	for _, e := range u.visible(q.p) {
 		if q.p.Can(auth.ReadConfig, e.Name) == nil {

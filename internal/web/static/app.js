@@ -24,7 +24,7 @@
     }, 250);
   };
   var es = new EventSource("/events?" + qs);
-  ["release", "environment", "secrets", "promotion", "flags"].forEach(function (kind) {
+  ["release", "environment", "secrets", "promotion", "flags", "flag-change"].forEach(function (kind) {
     es.addEventListener(kind, refresh);
   });
   es.addEventListener("revoked", function () { es.close(); say("Signed out: your token was revoked"); });

@@ -42,3 +42,16 @@ func Decode(s string) (domain.Promotion, error) {
 	err := json.Unmarshal([]byte(s), &p)
 	return p, err
 }
+
+// EncodeFlagChange is a flag change request's data column.
+func EncodeFlagChange(c domain.FlagChange) (string, error) {
+	b, err := json.Marshal(c)
+	return string(b), err
+}
+
+// DecodeFlagChange reads a flag change request's data column.
+func DecodeFlagChange(s string) (domain.FlagChange, error) {
+	var c domain.FlagChange
+	err := json.Unmarshal([]byte(s), &c)
+	return c, err
+}
