@@ -17,10 +17,13 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
+
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/errs"
+	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/vault"
 )
@@ -41,6 +44,10 @@ type Options struct {
 	// attempts (0: a second), doubling.
 	HTTPClient *http.Client
 	RetryDelay time.Duration
+	// AgeIdentities are the server's own age identities: the workspace
+	// secrets files of releases that list one of their recipients are
+	// opened with them (DESIGN §8). nil: such files are skipped.
+	AgeIdentities []age.Identity
 }
 
 // AuditOptions configure the audit log.
@@ -80,11 +87,14 @@ type App struct {
 	// validating bounds the uploads validated at once (CPU work of up to
 	// release.ValidationBudget each) to the cores there are.
 	validating chan struct{}
+	// ids are the server's age identities (Options.AgeIdentities).
+	ids []age.Identity
 }
 
 type compiledRelease struct {
-	id string
-	c  *config.Compiled
+	id  string
+	c   *config.Compiled
+	sec *release.Secrets
 }
 
 // New returns an App over o.Store.
@@ -124,6 +134,7 @@ func New(o Options) (*App, error) {
 	a := &App{st: o.Store, vault: o.Vault, log: o.Logger, now: o.Clock, rand: o.Rand, window: o.RevealWindow,
 		chain: chain, checkpoints: checkpoints, validating: make(chan struct{}, max(1, runtime.GOMAXPROCS(0)))}
 	a.reveals.init()
+	a.ids = o.AgeIdentities
 	a.http, a.retry = o.HTTPClient, o.RetryDelay
 	if a.http == nil {
 		a.http = &http.Client{}

@@ -18,6 +18,7 @@ import (
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/lint"
 	"github.com/envplane/envplane/internal/promote"
+	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/resolve"
 )
 
@@ -240,14 +241,27 @@ func (a *App) runOne(ctx context.Context, pr domain.Promotion, c domain.GateChec
 	if c.Type == domain.CheckHTTP {
 		return a.httpCheck(ctx, c)
 	}
-	comp, err := a.Compiled(ctx, pr.Release)
+	lr, err := a.LoadRelease(ctx, pr.Release)
 	if err != nil {
 		return domain.CheckFailed, "the release does not load: " + msgOf(err)
 	}
-	secrets, err := a.SecretValues(ctx, pr.Environment)
+	comp := lr.Compiled
+	// The target's secrets as the server resolves them: the release's
+	// workspace secrets file (when the server's identity opens it), then
+	// the server-side secrets.
+	fileSecrets := lr.Secrets.For(pr.Environment)
+	if err := ReleaseSecretsError(pr.Release, pr.Environment, fileSecrets); err != nil {
+		msg := msgOf(err)
+		for _, f := range fileSecrets.Fields() {
+			msg += "; " + f.Message
+		}
+		return domain.CheckFailed, msg
+	}
+	serverSecrets, err := a.SecretValues(ctx, pr.Environment)
 	if err != nil {
 		return domain.CheckFailed, "the target's secrets cannot be read: " + msgOf(err)
 	}
+	secrets := release.Merge(fileSecrets.Values, serverSecrets)
 	var problems []string
 	switch c.Type {
 	case domain.CheckPolicy:
@@ -278,7 +292,11 @@ func (a *App) runOne(ctx context.Context, pr domain.Promotion, c domain.GateChec
 		return domain.CheckFailed, "unknown check type " + c.Type
 	}
 	if len(problems) > 0 {
-		return domain.CheckFailed, fmt.Sprintf("%d problem(s): %s", len(problems), strings.Join(problems, "; "))
+		msg := fmt.Sprintf("%d problem(s): %s", len(problems), strings.Join(problems, "; "))
+		if fileSecrets.Skipped && c.Type == domain.CheckReferences {
+			msg = SkippedSecretsHint(fileSecrets) + "; " + msg
+		}
+		return domain.CheckFailed, msg
 	}
 	return domain.CheckPassed, ""
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/release"
+	"github.com/envplane/envplane/internal/secrets"
 	"github.com/envplane/envplane/internal/workspace"
 )
 
@@ -72,13 +73,14 @@ func (a *App) CreateRelease(ctx context.Context, p *auth.Principal, files map[st
 	// Validation is CPU work: it happens before the write transaction, and
 	// no more uploads are validated at once than there are cores.
 	var compiled *config.Compiled
+	var opened *release.Secrets
 	if files != nil {
 		select {
 		case a.validating <- struct{}{}:
 		case <-ctx.Done():
 			return domain.Release{}, false, errs.Wrap(errs.Unavailable, ctx.Err(), "the upload ended while waiting for other uploads' validation")
 		}
-		compiled, err = release.Validate(ctx, files)
+		compiled, opened, err = release.ValidateWith(ctx, files, a.ids, a.log)
 		<-a.validating
 		if fields := errs.FieldsOf(err); fields != nil {
 			fe = append(fe, fields...)
@@ -134,7 +136,7 @@ func (a *App) CreateRelease(ctx context.Context, p *auth.Principal, files map[st
 		return domain.Release{}, false, err
 	}
 	if created {
-		a.uploaded.Store(&compiledRelease{id: rel.ID, c: compiled})
+		a.uploaded.Store(&compiledRelease{id: rel.ID, c: compiled, sec: opened})
 	}
 	return rel, created, nil
 }
@@ -243,25 +245,67 @@ func coversAll(p *auth.Principal, envs []string) bool {
 // through this App without loading it again, else loaded from the store.
 // A release that no longer loads is a Conflict saying why.
 func (a *App) Compiled(ctx context.Context, id string) (*config.Compiled, error) {
+	l, err := a.LoadRelease(ctx, id)
+	return l.Compiled, err
+}
+
+// LoadedRelease is a release ready for resolution on the server: its
+// compiled workspace, and its workspace secrets files as the server's age
+// identities open them (each at most once, on first use).
+type LoadedRelease struct {
+	Compiled *config.Compiled
+	Secrets  *release.Secrets
+}
+
+// LoadRelease is Compiled with the release's secrets files: the last upload
+// hands over the files its validation opened, so they are not opened again.
+func (a *App) LoadRelease(ctx context.Context, id string) (LoadedRelease, error) {
 	// Taken once: the upload's compiled workspace is not kept beyond the
 	// snapshot that uses it.
 	if u := a.uploaded.Load(); u != nil && u.id == id && a.uploaded.CompareAndSwap(u, nil) {
-		return u.c, nil
+		return LoadedRelease{Compiled: u.c, Secrets: u.sec}, nil
 	}
 	r, err := a.st.GetRelease(ctx, id)
 	if errs.Is(err, errs.NotFound) {
-		return nil, errs.E(errs.Conflict, "the current release %s is missing from the store", id)
+		return LoadedRelease{}, errs.E(errs.Conflict, "the current release %s is missing from the store", id)
 	}
 	if err != nil {
-		return nil, err
+		return LoadedRelease{}, err
 	}
 	c, err := release.Load(r.Files)
 	if err != nil {
 		a.log.Error("stored release does not load", "release", id, "err", err)
 		_, msg, fields := errs.Public(err)
-		return nil, &errs.Error{Kind: errs.Conflict, Message: "the current release " + id + " does not load: " + msg, Fields: fields}
+		return LoadedRelease{}, &errs.Error{Kind: errs.Conflict, Message: "the current release " + id + " does not load: " + msg, Fields: fields}
 	}
-	return c, nil
+	return LoadedRelease{Compiled: c, Secrets: release.OpenSecrets(id, c.Workspace, a.ids, a.log)}, nil
+}
+
+// AgeRecipients are the recipients of the server's age identities: what a
+// workspace lists under secrets.recipients for the server to open its files.
+func (a *App) AgeRecipients() []string { return secrets.Recipients(a.ids) }
+
+// ReleaseSecretsError is a release's secrets file for env that does not
+// parse or fails authentication, as the Conflict a config, explain or check
+// answers with (the file and where, never a value); nil when it opens or
+// is skipped.
+func ReleaseSecretsError(id, env string, es *release.EnvSecrets) error {
+	if es == nil || es.Err == nil {
+		return nil
+	}
+	return &errs.Error{Kind: errs.Conflict, Fields: es.Fields(),
+		Message: "the secrets file " + es.File + " of release " + id + " does not open for " + env + ": it does not parse or fails authentication"}
+}
+
+// SkippedSecretsHint says why the names of a secrets file the server's
+// identity does not open resolve to nothing, and what to do about it.
+func SkippedSecretsHint(es *release.EnvSecrets) string {
+	if es.NoIdentity {
+		return es.File + " is not opened on the server: the server has no age identity " +
+			"(start it with --age-identity-file, and list the output of `envplane server age-recipient` in the workspace's secrets.recipients)"
+	}
+	return es.File + " is not opened on the server: its recipients do not include the server's age identity " +
+		"(list the output of `envplane server age-recipient` in the workspace's secrets.recipients and rewrite the file, e.g. `envplane secrets rotate`)"
 }
 
 // joinQuoted is names quoted and comma-separated, for messages.

@@ -65,7 +65,7 @@ func (a *app) envSecrets(l *loaded, env string, strict bool) (map[string]domain.
 	values := opened.Values()
 	out := make(map[string]domain.Secret, len(values))
 	for n, v := range values {
-		out[n] = domain.Secret{Value: v}
+		out[n] = domain.Secret{Value: v, File: f.Path} // provenance: the file, as on the server
 	}
 	return out, nil
 }

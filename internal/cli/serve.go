@@ -14,12 +14,14 @@ import (
 	envapp "github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/auth"
 
+	"filippo.io/age"
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
 
 	"github.com/envplane/envplane/internal/audit"
 	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/release"
+	"github.com/envplane/envplane/internal/secrets"
 	"github.com/envplane/envplane/internal/server"
 	"github.com/envplane/envplane/internal/startup"
 	"github.com/envplane/envplane/internal/store"
@@ -35,7 +37,7 @@ var defaultDatabase = filepath.Join(".envplane", "envplane.db")
 
 func (a *app) serveCommand() *cobra.Command {
 	var addr, database, wsDir, certFile, keyFile, logFormat string
-	var masterKeyFile, previousKeyFile, checkpointFile string
+	var masterKeyFile, previousKeyFile, checkpointFile, ageIdentityFile string
 	var rateLimit float64
 	cmd := &cobra.Command{
 		Use:   "serve [--addr :8080] [--database URL] [--workspace DIR] [--tls-cert F --tls-key F]",
@@ -61,6 +63,13 @@ The audit log is a chain keyed by the master key. The server signs checkpoints o
 its head (every 100 entries or each minute with new entries) into the log and into
 audit.checkpoints beside the master key file (or the SQLite database), or
 --audit-checkpoint-file; audit verify then fails when the log is behind them.
+
+Workspace secrets files inside releases (secrets/{env}.enc.yaml) are opened with the
+server's own age identity, when a file lists its recipient: --age-identity-file
+(ENVPLANE_AGE_IDENTITY_FILE; a file as ` + "`envplane keys generate --out FILE`" + ` writes, mode
+0600) or the identity itself in ENVPLANE_AGE_IDENTITY. ` + "`envplane server age-recipient`" + `
+prints the recipient to add to a workspace's secrets.recipients. Files the identity
+does not open are skipped (one log line each); server-side secrets win over them.
 
 A SQLite database serves one process: a second serve (or server command) on the
 same file is refused while the first runs.
@@ -90,6 +99,10 @@ otherwise (for log collectors), or as --log-format says.`,
 				return fmt.Errorf("serve: --log-format %q (or ENVPLANE_LOG_FORMAT): use text or json", logFormat)
 			}
 			mk := a.masterKeySource(cmd, masterKeyFile)
+			ids, idSource, err := a.serverIdentities(cmd, ageIdentityFile)
+			if err != nil {
+				return fmt.Errorf("serve: %w", err)
+			}
 			if v := a.getenv("ENVPLANE_RATE_LIMIT"); v != "" && !cmd.Flags().Changed("rate-limit") {
 				n, err := strconv.ParseFloat(v, 64)
 				if err != nil {
@@ -101,7 +114,8 @@ otherwise (for log collectors), or as --log-format says.`,
 				return errors.New("serve: --tls-cert and --tls-key go together")
 			}
 			return a.serve(serveConfig{addr: addr, database: database, workspace: wsDir, cert: certFile, key: keyFile, rateLimit: rateLimit,
-				masterKey: mk, previousKeyFile: previousKeyFile, checkpointFile: checkpointFile, logFormat: logFormat})
+				masterKey: mk, previousKeyFile: previousKeyFile, checkpointFile: checkpointFile, logFormat: logFormat,
+				ageIdentities: ids, ageIdentitySource: idSource})
 		},
 	}
 	cmd.Flags().StringVar(&addr, "addr", ":8080", "address to listen on")
@@ -113,6 +127,7 @@ otherwise (for log collectors), or as --log-format says.`,
 	cmd.Flags().StringVar(&masterKeyFile, "master-key-file", "", "file holding the master key of server-side secrets, base64 (default $ENVPLANE_MASTER_KEY_FILE, or the key itself in $ENVPLANE_MASTER_KEY)")
 	cmd.Flags().StringVar(&previousKeyFile, "previous-master-key-file", "", "during a master key rotation: the old master key, still accepted")
 	cmd.Flags().StringVar(&checkpointFile, "audit-checkpoint-file", "", "file of signed audit checkpoints (default: "+auditCheckpointFileName+" beside the master key file or the SQLite database)")
+	cmd.Flags().StringVar(&ageIdentityFile, "age-identity-file", "", "file of the server's age identities (mode 0600), which open releases' workspace secrets files listing its recipient (default $ENVPLANE_AGE_IDENTITY_FILE, or the identity itself in $ENVPLANE_AGE_IDENTITY)")
 	cmd.Flags().StringVar(&logFormat, "log-format", "", "text or json (default: text on a terminal, else json)")
 	return cmd
 }
@@ -124,6 +139,10 @@ type serveConfig struct {
 	previousKeyFile                      string
 	checkpointFile                       string // "": beside the master key file
 	logFormat                            string // text, json, or "": by the terminal
+	// ageIdentities open the workspace secrets files of releases;
+	// ageIdentitySource says where they came from ("": none).
+	ageIdentities     []age.Identity
+	ageIdentitySource string
 }
 
 // serveLogger logs to the command's stderr: text lines for a person at a
@@ -175,6 +194,37 @@ func (a *app) masterKeySource(cmd *cobra.Command, flagFile string) vault.Source 
 		return vault.Source{File: flagFile}
 	}
 	return vault.Source{Value: a.getenv("ENVPLANE_MASTER_KEY"), File: a.getenv("ENVPLANE_MASTER_KEY_FILE")}
+}
+
+// Where serve finds its age identities.
+const (
+	envAgeIdentity     = "ENVPLANE_AGE_IDENTITY"
+	envAgeIdentityFile = "ENVPLANE_AGE_IDENTITY_FILE"
+)
+
+// serverIdentities loads the server's own age identities: from
+// --age-identity-file, else ENVPLANE_AGE_IDENTITY (the identity text) or
+// ENVPLANE_AGE_IDENTITY_FILE, which together are ambiguous. A file must be
+// private to the server's user, like the master key file. None set: no
+// identities and no error. The user's own keys (ENVPLANE_AGE_KEY, keys.txt)
+// are never the server's.
+func (a *app) serverIdentities(cmd *cobra.Command, flagFile string) (ids []age.Identity, source string, err error) {
+	file, text := flagFile, ""
+	if !cmd.Flags().Changed("age-identity-file") {
+		file, text = a.getenv(envAgeIdentityFile), a.getenv(envAgeIdentity)
+		if file != "" && text != "" {
+			return nil, "", fmt.Errorf("both %s and %s are set: use one", envAgeIdentity, envAgeIdentityFile)
+		}
+	}
+	switch {
+	case text != "":
+		ids, err = secrets.ParseIdentities(envAgeIdentity, text)
+		return ids, envAgeIdentity, err
+	case file != "":
+		ids, err = secrets.ReadIdentityFile(file)
+		return ids, file, err
+	}
+	return nil, "", nil
 }
 
 // pendingKeySuffix names the new key an interrupted rotation of the
@@ -273,10 +323,13 @@ func (a *app) serve(c serveConfig) error {
 	if rate == 0 {
 		rate = -1 // --rate-limit 0 reads as "no limit", not "the default"
 	}
-	uc, err := envapp.New(envapp.Options{Store: st, Vault: v, Logger: logger,
+	uc, err := envapp.New(envapp.Options{Store: st, Vault: v, Logger: logger, AgeIdentities: c.ageIdentities,
 		Audit: envapp.AuditOptions{Checkpoints: audit.CheckpointOptions{File: checkpoints}}})
 	if err != nil {
 		return err
+	}
+	if c.ageIdentitySource != "" {
+		logger.Info("age identity for workspace secrets files", "source", c.ageIdentitySource, "recipients", strings.Join(uc.AgeRecipients(), ","))
 	}
 	warnIgnoredBootstrap(ctx, uc, a.getenv("ENVPLANE_BOOTSTRAP_TOKEN"), logger)
 	srv, err := server.New(ctx, server.Options{

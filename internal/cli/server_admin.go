@@ -14,6 +14,7 @@ import (
 
 	envapp "github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/secrets"
 	"github.com/envplane/envplane/internal/vault"
 )
 
@@ -22,9 +23,9 @@ import (
 func (a *app) serverCommand() *cobra.Command {
 	cmd := &cobra.Command{
 		Use:   "server",
-		Short: "Administer the server's database directly (admin recovery, master key rotation)",
+		Short: "Administer the server directly (admin recovery, master key rotation, its age recipient)",
 	}
-	cmd.AddCommand(a.createTokenCommand(), a.rotateMasterKeyCommand())
+	cmd.AddCommand(a.createTokenCommand(), a.rotateMasterKeyCommand(), a.ageRecipientCommand())
 	return cmd
 }
 
@@ -61,6 +62,46 @@ The token is printed once on stdout; the audit log records its creation by
 	cmd.Flags().StringArrayVar(&envs, "env", nil, "environment the token is scoped to (repeatable; none = all; sdk: exactly one)")
 	cmd.Flags().StringArrayVar(&groups, "group", nil, "approval group (repeatable)")
 	cmd.Flags().StringVar(&keyFile, "master-key-file", "", "file holding the master key (default $ENVPLANE_MASTER_KEY_FILE, or the key itself in $ENVPLANE_MASTER_KEY)")
+	return cmd
+}
+
+// ageRecipientCommand prints the recipient of the server's age identity,
+// read from the same settings as serve.
+func (a *app) ageRecipientCommand() *cobra.Command {
+	var file string
+	cmd := &cobra.Command{
+		Use:   "age-recipient [--age-identity-file FILE]",
+		Short: "Print the age recipient of the server's identity, to list in a workspace's secrets.recipients",
+		Long: `Age-recipient prints the age1… recipient of the server's own age identity, one a line
+when the file holds several. List it under secrets.recipients.<env> in envplane.yaml
+and rewrite that environment's secrets file (` + "`envplane secrets rotate --env ENV`" + `, or any
+` + "`secrets set`" + `), and the server opens the file in the releases it serves: its values
+then resolve server-side, under the environment's server-side secrets.
+
+The identity comes from where serve reads it: --age-identity-file, else
+ENVPLANE_AGE_IDENTITY_FILE, or the identity itself in ENVPLANE_AGE_IDENTITY. Make one
+with ` + "`envplane keys generate --out server-age.txt`" + ` (mode 0600; it prints the recipient too).`,
+		Args: argCount(0, 0),
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			ids, _, err := a.serverIdentities(cmd, file)
+			if err != nil {
+				return fmt.Errorf("age-recipient: %w", err)
+			}
+			if len(ids) == 0 {
+				return fmt.Errorf("age-recipient: the server has no age identity: pass --age-identity-file FILE, or set %s or %s (make one with `envplane keys generate --out FILE`)",
+					envAgeIdentityFile, envAgeIdentity)
+			}
+			rs := secrets.Recipients(ids)
+			if len(rs) == 0 {
+				return errors.New("age-recipient: the server's identities have no age1… recipient")
+			}
+			for _, r := range rs {
+				fmt.Fprintln(a.stdout, r)
+			}
+			return nil
+		},
+	}
+	cmd.Flags().StringVar(&file, "age-identity-file", "", "file of the server's age identities (default $ENVPLANE_AGE_IDENTITY_FILE, or the identity itself in $ENVPLANE_AGE_IDENTITY)")
 	return cmd
 }
 

@@ -110,6 +110,9 @@ type Secret struct {
 	// environment's key. References to it count as satisfied; its value is
 	// SealedValue and is never typed, compared or bound.
 	Sealed bool
+	// File is the workspace secrets file the secret came from (a path in
+	// the workspace or release); "" for a server-side secret.
+	File string
 }
 
 // SealedValue stands in for the value of a sealed secret.

@@ -11,10 +11,13 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"log/slog"
 	"path"
 	"sort"
 	"strings"
 	"time"
+
+	"filippo.io/age"
 
 	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/diag"
@@ -61,13 +64,24 @@ const ValidationBudget = 10 * time.Second
 // Every environment is resolved once, and again per service only when
 // service layers exist; ctx (and ValidationBudget) bound the work.
 func Validate(ctx context.Context, files map[string][]byte) (*config.Compiled, error) {
+	c, _, err := ValidateWith(ctx, files, nil, nil)
+	return c, err
+}
+
+// ValidateWith is Validate for a server with age identities ids: each
+// environment is resolved with the secrets of its workspace secrets file
+// that ids open, and a secrets file that does not parse, or that ids open
+// but that fails authentication, is a problem of the release. The opened
+// files come back for the server to keep with the release; log (nil:
+// discarded) gets one line per file ids do not open.
+func ValidateWith(ctx context.Context, files map[string][]byte, ids []age.Identity, log *slog.Logger) (*config.Compiled, *Secrets, error) {
 	var fields []errs.FieldError
 	var total int64
 	if len(files) == 0 {
 		fields = append(fields, errs.FieldError{Field: "files", Message: "a release needs at least " + workspace.FileName})
 	}
 	if len(files) > MaxFiles {
-		return nil, errs.E(errs.TooLarge, "a release holds at most %d files, this one has %d", MaxFiles, len(files))
+		return nil, nil, errs.E(errs.TooLarge, "a release holds at most %d files, this one has %d", MaxFiles, len(files))
 	}
 	for p, b := range files {
 		total += int64(len(b))
@@ -79,18 +93,19 @@ func Validate(ctx context.Context, files map[string][]byte) (*config.Compiled, e
 		}
 	}
 	if total > MaxTotalSize {
-		return nil, errs.E(errs.TooLarge, "a release holds at most %d bytes, this one has %d", MaxTotalSize, total)
+		return nil, nil, errs.E(errs.TooLarge, "a release holds at most %d bytes, this one has %d", MaxTotalSize, total)
 	}
 	if len(fields) > 0 {
 		sortFields(fields)
-		return nil, &errs.Error{Kind: errs.Invalid, Message: "the release files are not valid", Fields: fields}
+		return nil, nil, &errs.Error{Kind: errs.Invalid, Message: "the release files are not valid", Fields: fields}
 	}
 	ctx, cancel := context.WithTimeout(ctx, ValidationBudget)
 	defer cancel()
 	c, err := Load(files)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
+	sec := OpenSecrets(ID(Digest(files)), c.Workspace, ids, log)
 	// Files that do not parse make a release that cannot be resolved.
 	ws := c.Workspace
 	services := []string{""}
@@ -98,14 +113,20 @@ func Validate(ctx context.Context, files map[string][]byte) (*config.Compiled, e
 		services = append(services, ws.Services...)
 	}
 	var problems diag.List
+	var secretFields []errs.FieldError
 	for _, e := range ws.Environments {
+		es := sec.For(e.Name)
+		if es.Err != nil {
+			secretFields = append(secretFields, es.Fields()...)
+			continue
+		}
 		for _, svc := range services {
 			if err := ctx.Err(); errors.Is(err, context.DeadlineExceeded) {
-				return nil, errs.Wrap(errs.Unprocessable, err, "validating the release took longer than %s (%d environments × %d services); make it smaller", ValidationBudget, len(ws.Environments), len(services))
+				return nil, nil, errs.Wrap(errs.Unprocessable, err, "validating the release took longer than %s (%d environments × %d services); make it smaller", ValidationBudget, len(ws.Environments), len(services))
 			} else if err != nil {
-				return nil, errs.Wrap(errs.Unavailable, err, "the upload ended before its validation did")
+				return nil, nil, errs.Wrap(errs.Unavailable, err, "the upload ended before its validation did")
 			}
-			res := c.Resolver.Resolve(resolve.Request{Env: e.Name, Service: svc})
+			res := c.Resolver.Resolve(resolve.Request{Env: e.Name, Service: svc, Secrets: es.Values})
 			for _, p := range res.Problems {
 				if p.Rule == resolve.RuleParse || p.Rule == resolve.RuleLayer {
 					problems = append(problems, p.Diagnostic)
@@ -113,10 +134,14 @@ func Validate(ctx context.Context, files map[string][]byte) (*config.Compiled, e
 			}
 		}
 	}
-	if len(problems) > 0 {
-		return nil, loaderError(dedupe(problems.Sort()))
+	if len(problems) > 0 || len(secretFields) > 0 {
+		err := loaderError(dedupe(problems.Sort())).(*errs.Error)
+		err.Fields = append(err.Fields, secretFields...)
+		sortFields(err.Fields)
+		err.Message = fmt.Sprintf("the workspace does not load (%d problem(s))", len(err.Fields))
+		return nil, nil, err
 	}
-	return c, nil
+	return c, sec, nil
 }
 
 // dedupe drops repeats of one problem (a shared file fails in every
@@ -171,5 +196,5 @@ func checkPath(p string) string {
 }
 
 func sortFields(f []errs.FieldError) {
-	sort.Slice(f, func(i, j int) bool { return f[i].Field < f[j].Field })
+	sort.SliceStable(f, func(i, j int) bool { return f[i].Field < f[j].Field })
 }

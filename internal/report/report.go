@@ -14,13 +14,15 @@ import (
 
 // Source is one place a value came from, as `explain --format json` prints it.
 type Source struct {
-	Kind    string          `json:"kind"`
-	Name    string          `json:"name"`
-	Line    int             `json:"line"`
-	Column  int             `json:"column"`
-	Version int             `json:"version,omitempty"`
-	Value   json.RawMessage `json:"value,omitempty"`
-	Via     *Source         `json:"via,omitempty"`
+	Kind    string `json:"kind"`
+	Name    string `json:"name"`
+	Line    int    `json:"line"`
+	Column  int    `json:"column"`
+	Version int    `json:"version,omitempty"`
+	// File is the workspace secrets file a secret came from.
+	File  string          `json:"file,omitempty"`
+	Value json.RawMessage `json:"value,omitempty"`
+	Via   *Source         `json:"via,omitempty"`
 }
 
 // Explanation is the answer of explain.
@@ -34,9 +36,9 @@ type Explanation struct {
 }
 
 func sourceOf(v *tree.Value, value json.RawMessage) Source {
-	s := Source{Kind: v.Src.Kind.String(), Name: v.Src.Name, Line: v.Src.Line, Column: v.Src.Column, Version: v.Src.Version, Value: value}
+	s := Source{Kind: v.Src.Kind.String(), Name: v.Src.Name, Line: v.Src.Line, Column: v.Src.Column, Version: int(v.Src.Version), File: v.Src.File, Value: value}
 	if v.Via != nil {
-		via := Source{Kind: v.Via.Kind.String(), Name: v.Via.Name, Line: v.Via.Line, Column: v.Via.Column, Version: v.Via.Version}
+		via := Source{Kind: v.Via.Kind.String(), Name: v.Via.Name, Line: v.Via.Line, Column: v.Via.Column, Version: int(v.Via.Version), File: v.Via.File}
 		s.Via = &via
 	}
 	return s

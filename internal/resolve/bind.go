@@ -42,7 +42,7 @@ func (s *session) bindSecrets(root *tree.Value) {
 			return binding{}, false // an unknown value cannot replace a known one
 		}
 		return binding{name: name, text: sec.Value, secret: true,
-			src: tree.Source{Kind: tree.SourceSecret, Name: name, Version: sec.Version}}, ok
+			src: tree.Source{Kind: tree.SourceSecret, Name: name, Version: int32(sec.Version), File: sec.File}}, ok
 	})
 }
 

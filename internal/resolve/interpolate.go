@@ -76,7 +76,7 @@ func (s *session) expand(v *tree.Value, path []string) {
 		}
 		if sec, ok := s.req.Secrets[name]; ok {
 			fromSecret = true
-			single = tree.Source{Kind: tree.SourceSecret, Name: name, Version: sec.Version}
+			single = tree.Source{Kind: tree.SourceSecret, Name: name, Version: int32(sec.Version), File: sec.File}
 			if sec.Sealed {
 				sealed = true
 				return domain.SealedValue, true

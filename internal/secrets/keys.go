@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"filippo.io/age"
+
+	"github.com/envplane/envplane/internal/fsutil"
 )
 
 // ParseRecipient parses one age recipient: X25519 (age1…) or post-quantum
@@ -191,4 +193,41 @@ func recipientOf(id age.Identity) string {
 		return id.Recipient().String()
 	}
 	return ""
+}
+
+// ReadIdentityFile reads a file of age identities that must be private to
+// its owner, as a server's identity file must (like its master key file):
+// one that group or others may access is refused with the chmod that
+// fixes it. Errors never quote the file's text.
+func ReadIdentityFile(path string) ([]age.Identity, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("age identity file: %w", err)
+	}
+	defer f.Close()
+	if err := fsutil.CheckPrivate(f, path, "age identity"); err != nil {
+		return nil, err
+	}
+	data, err := io.ReadAll(io.LimitReader(f, maxKeyFile+1))
+	if err != nil {
+		return nil, fmt.Errorf("age identity file: %w", err)
+	}
+	defer clear(data)
+	if len(data) > maxKeyFile {
+		return nil, fmt.Errorf("%s: too large for an identity file", path)
+	}
+	return ParseIdentities(path, string(data))
+}
+
+// Recipients are the age1… recipients of ids, in order: what to list in a
+// workspace's secrets.recipients so that ids open its files. Identities
+// that are not age's own (plugins) are left out.
+func Recipients(ids []age.Identity) []string {
+	var out []string
+	for _, id := range ids {
+		if r := recipientOf(id); r != "" {
+			out = append(out, r)
+		}
+	}
+	return out
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/flags"
+	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/tree"
 
 	"github.com/envplane/envplane/internal/errs"
@@ -49,8 +50,12 @@ type envState struct {
 type loadedRelease struct {
 	id     string
 	loaded *config.Compiled
-	err    error      // why a stored release no longer loads
-	mu     sync.Mutex // resolve.Resolver is not safe for concurrent use
+	// secrets are its workspace secrets files, each opened with the
+	// server's age identity once, on first use (nil: the release does not
+	// load).
+	secrets *release.Secrets
+	err     error      // why a stored release no longer loads
+	mu      sync.Mutex // resolve.Resolver is not safe for concurrent use
 	// flagDoc is its flag files, parsed on first use (flags.go).
 	flagOnce sync.Once
 	flagDoc  *flags.Document
@@ -64,11 +69,17 @@ type envConfig struct {
 	rel       *loadedRelease
 	mu        sync.RWMutex
 	byService map[string]*resolved
-	// secrets are the environment's server-side secrets as of secretsGen;
-	// secretsErr says why they could not be decrypted.
+	// secrets are what resolution gets as of secretsGen: the release's
+	// secrets file for the environment (when the server's identity opens
+	// it) under the environment's server-side secrets; secretsErr says why
+	// they cannot be had (a file that fails authentication, server-side
+	// secrets that do not decrypt).
 	secrets    map[string]domain.Secret
 	secretsErr error
 	secretsGen uint64
+	// secretsFile is the release's secrets file for the environment as the
+	// server opened it, or not (for the hint in problems).
+	secretsFile *release.EnvSecrets
 }
 
 // resolved is one (environment, service) config, immutable once built.
@@ -185,7 +196,9 @@ func (c *envConfig) resolve(service string) *resolved {
 	// explain and diff still show a config whose only problems are
 	// references nothing sets.
 	r.res = res
-	if r.err = l.Problems(res).NotServable(c.env, service); r.err != nil {
+	problems := l.Problems(res)
+	if r.err = problems.NotServable(c.env, service); r.err != nil {
+		c.hintSkipped(r.err, problems)
 		return r
 	}
 	r.revealable = hiddenKeys(res.Tree, "", r.opts.Sensitive)
@@ -354,14 +367,14 @@ func (s *Server) loadRelease(ctx context.Context, id string, old, next *snapshot
 	if rel := s.lastReleased; rel != nil && rel.id == id {
 		return rel, nil
 	}
-	c, err := s.app.Compiled(ctx, id)
+	l, err := s.app.LoadRelease(ctx, id)
 	if errs.Is(err, errs.Conflict) {
 		return &loadedRelease{id: id, err: err}, nil
 	}
 	if err != nil {
 		return nil, err
 	}
-	return &loadedRelease{id: id, loaded: c}, nil
+	return &loadedRelease{id: id, loaded: l.Compiled, secrets: l.Secrets}, nil
 }
 
 // refresh reloads after a write of this replica, so that its own reads

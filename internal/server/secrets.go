@@ -2,13 +2,19 @@ package server
 
 import (
 	"context"
+	"errors"
 	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"sync"
 	"time"
 
+	"github.com/envplane/envplane/internal/app"
+	"github.com/envplane/envplane/internal/config"
 	"github.com/envplane/envplane/internal/domain"
+	"github.com/envplane/envplane/internal/release"
+	"github.com/envplane/envplane/internal/resolve"
 	"github.com/envplane/envplane/internal/vault"
 
 	"github.com/envplane/envplane/internal/auth"
@@ -142,14 +148,24 @@ func (g *secretGens) bump(env string) {
 	g.byEnv[env]++
 }
 
-// loadSecrets gives c its environment's server-side secrets. Only an
-// unreachable store aborts the reload (to be retried); secrets that do not
-// decrypt make the environment's config fail, loudly in the log.
+// loadSecrets gives c what its resolution gets (DESIGN §8): the release's
+// workspace secrets file for the environment, opened with the server's age
+// identity once per release (skipped when it does not open it), under the
+// environment's server-side secrets. Only an unreachable store aborts the
+// reload (to be retried); a secrets file that fails authentication, or
+// server-side secrets that do not decrypt, make the environment's config
+// fail, loudly in the log.
 func (s *Server) loadSecrets(ctx context.Context, c *envConfig) error {
+	file := c.rel.secrets.For(c.env)
+	c.secretsFile = file
+	if err := app.ReleaseSecretsError(c.rel.id, c.env, file); err != nil {
+		c.secretsErr = err // logged once, when the file was opened
+		return nil
+	}
 	vals, err := s.app.SecretValues(ctx, c.env)
 	switch {
 	case err == nil:
-		c.secrets = vals
+		c.secrets = release.Merge(file.Values, vals)
 	case errs.Is(err, errs.Unavailable) || ctx.Err() != nil:
 		return err
 	default:
@@ -157,6 +173,17 @@ func (s *Server) loadSecrets(ctx context.Context, c *envConfig) error {
 		c.secretsErr = errs.Wrap(errs.Internal, err, "the secrets of %s do not decrypt", c.env)
 	}
 	return nil
+}
+
+// hintSkipped adds to err, the answer for a config with problems p, why
+// references may be unresolved: a secrets file the server does not open.
+func (c *envConfig) hintSkipped(err error, p config.Problems) {
+	var e *errs.Error
+	if c.secretsFile == nil || !c.secretsFile.Skipped || !errors.As(err, &e) ||
+		!slices.ContainsFunc(p, func(pr resolve.Problem) bool { return pr.Rule == resolve.RuleUnresolved }) {
+		return
+	}
+	e.Fields = append(e.Fields, errs.FieldError{Field: "files." + c.secretsFile.File, Message: app.SkippedSecretsHint(c.secretsFile)})
 }
 
 // sameSecrets reports whether two secret sets hold the same versions.

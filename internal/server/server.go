@@ -19,6 +19,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"filippo.io/age"
 	"golang.org/x/time/rate"
 
 	"github.com/envplane/envplane/internal/app"
@@ -76,7 +77,11 @@ type Options struct {
 	Vault *vault.Vault
 	// Audit configures the audit log of the App built when App is nil.
 	Audit app.AuditOptions
-	// App runs the use cases; nil: one over Store, Vault and Audit.
+	// AgeIdentities are the server's age identities, for the App built
+	// when App is nil: they open the workspace secrets files of releases.
+	AgeIdentities []age.Identity
+	// App runs the use cases; nil: one over Store, Vault, Audit and
+	// AgeIdentities.
 	App *app.App
 	// PromotionInterval is how often the promotion runner looks for
 	// timers and freezes that ended and checks to run (0: 5 s); writes
@@ -156,7 +161,7 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		return nil, errors.New("server: TLS needs both a certificate and a key file")
 	}
 	if o.App == nil {
-		a, err := app.New(app.Options{Store: o.Store, Vault: o.Vault, Logger: o.Logger, Clock: o.Clock, Rand: o.Rand, Audit: o.Audit})
+		a, err := app.New(app.Options{Store: o.Store, Vault: o.Vault, Logger: o.Logger, Clock: o.Clock, Rand: o.Rand, Audit: o.Audit, AgeIdentities: o.AgeIdentities})
 		if err != nil {
 			return nil, fmt.Errorf("server: %w", err)
 		}

@@ -61,11 +61,16 @@ func (k SourceKind) String() string { return sourceKindNames[k] }
 // Source is the provenance of a value: the layer it came from and, for files,
 // the position of the value in that file.
 type Source struct {
-	Kind    SourceKind
+	Kind SourceKind
+	// Version is a server-side secret's version, when known (an int32
+	// beside Kind, where it costs no space).
+	Version int32
 	Name    string // file path relative to the workspace, variable or secret name
 	Line    int
 	Column  int
-	Version int // secret version, when known
+	// File is the workspace secrets file a secret came from; "" for a
+	// server-side secret and for every other kind.
+	File string
 }
 
 // Pos returns the source as a diagnostic position.
@@ -76,8 +81,11 @@ func (s Source) String() string {
 	case SourceFile, SourceDefault:
 		return s.Pos().String()
 	case SourceSecret:
+		if s.File != "" {
+			return "secret:" + s.Name + " (" + s.File + ")"
+		}
 		if s.Version > 0 {
-			return "secret:" + s.Name + "@v" + strconv.Itoa(s.Version)
+			return "secret:" + s.Name + "@v" + strconv.Itoa(int(s.Version))
 		}
 		return "secret:" + s.Name
 	default:

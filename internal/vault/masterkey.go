@@ -16,11 +16,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strconv"
 	"strings"
 
-	"github.com/envplane/envplane/internal/errs"
 	"github.com/envplane/envplane/internal/fsutil"
 	"github.com/envplane/envplane/internal/store"
 )
@@ -141,7 +139,7 @@ func ReadKeyFile(path string) (*MasterKey, error) {
 		return nil, fmt.Errorf("master key file: %w", err)
 	}
 	defer f.Close()
-	if err := checkKeyFileMode(f, path); err != nil {
+	if err := fsutil.CheckPrivate(f, path, "master key"); err != nil {
 		return nil, err
 	}
 	b, err := io.ReadAll(io.LimitReader(f, 4096))
@@ -154,31 +152,6 @@ func ReadKeyFile(path string) (*MasterKey, error) {
 		return nil, fmt.Errorf("master key file %s: %w", path, err)
 	}
 	return k, nil
-}
-
-// checkKeyFileMode refuses a key file with any permission for group or
-// others. Windows has no such mode bits; there the check is skipped.
-func checkKeyFileMode(f *os.File, path string) error {
-	if runtime.GOOS == "windows" {
-		return nil
-	}
-	st, err := f.Stat() // the file opened, not whatever path names by now
-	if err != nil {
-		return fmt.Errorf("master key file: %w", err)
-	}
-	if perm := st.Mode().Perm(); perm&0o077 != 0 {
-		return errs.E(errs.Invalid, "master key file %s is accessible by group or others (mode %04o); a master key must be private to the server's user: run `chmod 600 %s`",
-			path, perm, shellQuote(path))
-	}
-	return nil
-}
-
-// shellQuote quotes s for a POSIX shell when it needs it.
-func shellQuote(s string) string {
-	if s != "" && strings.Trim(s, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-./+:@%,=") == "" {
-		return s
-	}
-	return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'"
 }
 
 // CreateKeyFile writes k to path (mode 0600), creating its directory
