@@ -100,7 +100,18 @@ func TestAutoPromotionOnce(t *testing.T) {
 	eventually(t, func() bool { return h.envRelease("staging") == good })
 	bad := h.upload(pipeline(80, "[policy]"))
 	h.setRelease("development", bad)
-	time.Sleep(100 * time.Millisecond) // ten runner passes
+	// Wait for the runner to decide on it (a loaded machine can take far
+	// longer than a few passes), then give it ten more passes in which a
+	// duplicate would show up.
+	eventually(t, func() bool {
+		for _, p := range h.promotionsInto("staging") {
+			if p.Release == bad && p.State != "checking" {
+				return true
+			}
+		}
+		return false
+	})
+	time.Sleep(100 * time.Millisecond)
 	ps := h.promotionsInto("staging")
 	if len(ps) != 2 {
 		t.Fatalf("%d promotions into staging, want 2: %+v", len(ps), ps)
