@@ -134,6 +134,14 @@ func crashLoop(t *testing.T, bin, database string) {
 		for w := range crashWriters {
 			wg.Go(func() { c.write(round, w, &stop, got) })
 		}
+		// The delay counts from the round's first acknowledged write of each
+		// kind, so a loaded machine's slow start does not leave rounds that
+		// prove nothing.
+		for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+			if r, k := got.counts(); r > relBefore && k > tokBefore {
+				break
+			}
+		}
 		delay := crashMinDelay + time.Duration(rng.Int64N(int64(crashMaxDelay-crashMinDelay)+1))
 		time.Sleep(delay)
 		p.kill(t)
