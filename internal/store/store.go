@@ -30,6 +30,7 @@ type (
 	FlagOverride  = domain.FlagOverride
 	Event         = domain.Event
 	Promotion     = domain.Promotion
+	Session       = domain.Session
 )
 
 // Reader answers queries.
@@ -75,6 +76,10 @@ type Reader interface {
 	// ListFlagOverrides returns the flag overrides of env ("" for every
 	// environment), by environment and key.
 	ListFlagOverrides(ctx context.Context, env string) ([]FlagOverride, error)
+	// GetSession returns the session whose ID hashes to idHash and the
+	// token it was signed in with, expired or not; NotFound when there is
+	// none (never stored, signed out, or its token deleted).
+	GetSession(ctx context.Context, idHash string) (Session, Token, error)
 }
 
 // Tx is one write transaction. Writers are serialized, so a Tx that reads
@@ -117,6 +122,15 @@ type Tx interface {
 	PutFlagOverride(ctx context.Context, o FlagOverride) error
 	// DeleteFlagOverride removes one; NotFound when there is none.
 	DeleteFlagOverride(ctx context.Context, env, key string) error
+	// InsertSession stores a new session; a duplicate IDHash is a Conflict,
+	// an unknown token NotFound. Deleting its token deletes it.
+	InsertSession(ctx context.Context, s Session) error
+	// DeleteSession removes one; NotFound when there is none.
+	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteSessions removes the sessions that expired at or before now,
+	// and those of tokenID ("" for none) beyond its keep newest ones; it
+	// returns how many went.
+	DeleteSessions(ctx context.Context, now time.Time, tokenID string, keep int) (int64, error)
 	// Notify queues an event, delivered to subscribers only if the
 	// transaction commits.
 	Notify(ev Event)

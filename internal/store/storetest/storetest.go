@@ -45,6 +45,7 @@ func Run(t *testing.T, open func(t *testing.T) store.Store) {
 		{"PingAndMigrations", testPingAndMigrations},
 		{"Reopen", testReopen},
 		{"Promotions", testPromotions},
+		{"Sessions", testSessions},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
