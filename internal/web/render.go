@@ -13,7 +13,7 @@ import (
 	"github.com/envplane/envplane/internal/domain"
 )
 
-var pageNames = []string{"login", "error", "overview", "matrix", "explain", "diff", "promotions", "audit", "flags", "secrets", "environment"}
+var pageNames = []string{"login", "error", "overview", "matrix", "explain", "diff", "promotions", "audit", "flags", "secrets", "environment", "rollback"}
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
