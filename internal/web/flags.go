@@ -80,6 +80,8 @@ type flagsData struct {
 	// The evaluation form and, after a POST, its answer.
 	EvalKey, Context string
 	Eval             *evalView
+	// Edit is a refused targeting form (targeting.go).
+	Edit *targetingEdit
 }
 
 // flagsPage is GET /environments/{env}/flags.

@@ -32,7 +32,12 @@ var funcs = template.FuncMap{
 	"dur":  func(d time.Duration) string { return d.String() },
 	"add":  func(a, b int) int { return a + b },
 	"open": func(s domain.PromotionState) bool { return s.Open() },
+	// tpair passes two values to a sub-template.
+	"tpair": func(a, b any) pair { return pair{a, b} },
 }
+
+// pair is two values for a sub-template ({{template "x" (tpair a b)}}).
+type pair struct{ A, B any }
 
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")

@@ -133,6 +133,8 @@ func New(o Options) (*UI, error) {
 	u.mux.HandleFunc("GET /environments/{env}/flags", u.signedIn(u.flagsPage))
 	u.mux.HandleFunc("POST /environments/{env}/evaluate", u.signedIn(u.flagEvaluate))
 	u.mux.HandleFunc("POST /environments/{env}/flags/{key}", u.signedIn(u.flagOverride))
+	u.mux.HandleFunc("POST /environments/{env}/flags/{key}/targeting", u.signedIn(u.flagTargeting))
+	u.mux.HandleFunc("POST /environments/{env}/flags/{key}/clear", u.signedIn(u.flagClear))
 	u.mux.HandleFunc("GET /environments/{env}/secrets", u.signedIn(u.secretsPage))
 	u.mux.HandleFunc("POST /environments/{env}/secrets/{name}/reveal", u.signedIn(u.revealSecret))
 	return u, nil
