@@ -65,6 +65,9 @@ func (u *UI) diff(q *req) error {
 		}
 	}
 	d.Releases = d.RA != "" || d.RB != ""
+	if d.A == "" && d.B == "" && len(d.Envs) >= 2 {
+		d.A, d.B = d.Envs[len(d.Envs)-2], d.Envs[len(d.Envs)-1]
+	}
 	if d.CanRelease {
 		rels, err := u.app.ListReleases(q.ctx(), q.p, releaseChoices)
 		if err != nil {
@@ -88,28 +91,23 @@ func (u *UI) diff(q *req) error {
 		}
 		d.set(changes, err, reveal)
 		d.Live = []string{d.REnv}
-	} else {
-		if d.A == "" && d.B == "" && len(d.Envs) >= 2 {
-			d.A, d.B = d.Envs[len(d.Envs)-2], d.Envs[len(d.Envs)-1]
+	} else if d.A != "" && d.B != "" {
+		d.CanReveal = q.p.Can(auth.RevealConfig, d.A) == nil && q.p.Can(auth.RevealConfig, d.B) == nil
+		if reveal && !d.CanReveal {
+			return errs.E(errs.Forbidden, "revealing this diff needs the right to reveal config in %s and %s", d.A, d.B)
 		}
-		if d.A != "" && d.B != "" {
-			d.CanReveal = q.p.Can(auth.RevealConfig, d.A) == nil && q.p.Can(auth.RevealConfig, d.B) == nil
-			if reveal && !d.CanReveal {
-				return errs.E(errs.Forbidden, "revealing this diff needs the right to reveal config in %s and %s", d.A, d.B)
-			}
-			changes, err := u.changes(q.p, d.A, d.B, d.Service, reveal)
-			if errs.Is(err, errs.Forbidden) {
+		changes, err := u.changes(q.p, d.A, d.B, d.Service, reveal)
+		if errs.Is(err, errs.Forbidden) {
+			return err
+		}
+		if err == nil && reveal {
+			err = u.recordDiffReveal(q, changes, d.Service, d.A, d.B)
+			if err != nil {
 				return err
 			}
-			if err == nil && reveal {
-				err = u.recordDiffReveal(q, changes, d.Service, d.A, d.B)
-				if err != nil {
-					return err
-				}
-			}
-			d.set(changes, err, reveal)
-			d.Live = []string{d.A, d.B}
 		}
+		d.set(changes, err, reveal)
+		d.Live = []string{d.A, d.B}
 	}
 	if reveal {
 		d.Live = nil // a live reload would fetch the page redacted again

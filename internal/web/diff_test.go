@@ -102,3 +102,29 @@ func TestEnvironmentLinksReleaseDiffs(t *testing.T) {
 		t.Fatalf("the releases list lacks the diff link %s", want)
 	}
 }
+
+func TestRevealEnvironmentDiff(t *testing.T) {
+	h := seeded(t)
+	form := func() url.Values {
+		return url.Values{"a": {"development"}, "b": {"staging"}, "reveal": {"1"}}
+	}
+	viewer := h.signIn(h.token("vera", "viewer", nil))
+	if body := viewer.must("/diff?a=development&b=staging"); strings.Contains(body, `id="diff-reveal"`) || strings.Contains(body, canary) {
+		t.Fatal("a viewer is offered the reveal, or sees the secret")
+	}
+	if st, _ := viewer.post("/diff", form()); st != http.StatusForbidden {
+		t.Errorf("viewer's reveal: %d, want 403", st)
+	}
+	admin := h.signIn(adminToken)
+	if body := admin.must("/diff?a=development&b=staging"); !strings.Contains(body, `id="diff-reveal"`) || strings.Contains(body, canary) {
+		t.Fatal("an admin is not offered the reveal, or sees the secret unrevealed")
+	}
+	st, body := admin.post("/diff", form())
+	if st != http.StatusOK || !strings.Contains(body, canary) || !strings.Contains(body, literal) {
+		t.Fatalf("admin's reveal: %d", st)
+	}
+	audit := admin.must("/audit")
+	if strings.Count(audit, "web diff") < 2 || strings.Contains(audit, canary) {
+		t.Error("the reveal is not audited once per environment (or the log shows the value)")
+	}
+}

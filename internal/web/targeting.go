@@ -94,13 +94,17 @@ func (u *UI) flagClear(q *req) error {
 }
 
 // TargetingText is what a flag's targeting textarea starts with: the
-// posted text of a refused form, else the override's rule.
+// posted text of a refused form, else the override's rule, else the
+// release's.
 func (d *flagsData) TargetingText(f flagView) string {
 	if d.Edit != nil && d.Edit.Key == f.Key {
 		return d.Edit.Text
 	}
 	if f.Override != nil && len(f.Override.Targeting) > 0 {
 		return string(f.Override.Targeting)
+	}
+	if json.Valid([]byte(f.Targeting)) { // the release's rule, as JSON
+		return f.Targeting
 	}
 	return ""
 }
