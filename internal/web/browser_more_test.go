@@ -32,11 +32,12 @@ func TestBrowserDiffTwoReleases(t *testing.T) {
 	}
 	screenshot(t, ctx, "release-diff")
 
-	// The form, the other way round.
+	// The form, the other way round; the new page is the one whose
+	// summary names the releases (the old one stays visible meanwhile).
 	run(t, ctx, chromedp.SetValue(`#ra`, rel2, chromedp.ByID),
 		chromedp.SetValue(`#rb`, h.release, chromedp.ByID),
 		chromedp.Click(`#diff-releases-submit`, chromedp.ByID),
-		chromedp.WaitVisible(`#diff-reveal`, chromedp.ByID),
+		chromedp.WaitVisible(`#diff-summary[data-ra="`+rel2+`"]`, chromedp.ByQuery),
 		chromedp.Text(`#diff-summary`, &summary, chromedp.ByID))
 	if !strings.Contains(summary, "from release "+rel2+" to "+h.release) {
 		t.Fatalf("the form's diff: %q", summary)

@@ -108,8 +108,9 @@ func signInTasks(base, token string) chromedp.Tasks {
 func run(t *testing.T, ctx context.Context, tasks ...chromedp.Action) {
 	t.Helper()
 	if err := chromedp.Run(ctx, tasks...); err != nil {
+		t.Errorf("browser: %v", err) // before the screenshot, which may fail too
 		screenshot(t, ctx, "failure")
-		t.Fatal(err)
+		t.FailNow()
 	}
 }
 
