@@ -291,6 +291,9 @@ func TestFlagChangeRefusals(t *testing.T) {
 	if !errs.Is(err, errs.Conflict) {
 		t.Errorf("direct override of production: %v", err)
 	}
+	if err := a.ClearFlagOverride(ctx, ed, "production", "banner"); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "restricted") {
+		t.Errorf("removing an override of production directly: %v, want a conflict naming the restriction", err)
+	}
 	viewer := &auth.Principal{TokenID: "tok_v", Name: "v", Role: auth.Viewer}
 	if _, err := request(t, a, viewer, rel, "banner", domain.FlagFields{State: ptr("DISABLED")}); !errs.Is(err, errs.Forbidden) {
 		t.Errorf("a viewer's request: %v", err)

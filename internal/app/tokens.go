@@ -240,5 +240,5 @@ func (a *App) Authenticate(ctx context.Context, hash string) (auth.Principal, er
 	if err != nil {
 		return auth.Principal{}, err
 	}
-	return auth.Principal{TokenID: t.ID, Name: t.Name, Role: auth.Role(t.Role), Environments: t.Environments, Groups: t.Groups}, nil
+	return tokenPrincipal(t), nil
 }

@@ -211,3 +211,13 @@ func (e Environment) MarshalJSON() ([]byte, error) {
 	}
 	return json.Marshal(out)
 }
+
+// Session is one sign-in to the web UI, stored so that every replica
+// accepts its cookie. Only the hash of the cookie's random ID is kept.
+type Session struct {
+	IDHash    string // hex SHA-256 of the cookie's ID
+	TokenID   string // the token signed in with; revoking it ends the session
+	CSRF      string // the token every state-changing form carries
+	CreatedAt time.Time
+	ExpiresAt time.Time
+}

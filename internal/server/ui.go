@@ -146,3 +146,16 @@ func (s *Server) Services(env string) []string {
 	}
 	return slices.Clone(st.cfg.rel.loaded.Workspace.Services)
 }
+
+// OverrideFlagTargeting overrides flag key's targeting in env for p (a
+// JSONLogic rule; {} or null: none), as PATCH
+// /api/v1/environments/{env}/flags/{key} with only "targeting" does:
+// checked against the flag (422 naming the field "targeting"), merged
+// with the override's state and default variant, stored through the App.
+func (s *Server) OverrideFlagTargeting(ctx context.Context, p *auth.Principal, env, key string, targeting json.RawMessage) error {
+	if targeting == nil {
+		targeting = json.RawMessage("null")
+	}
+	_, err := s.overrideFlag(ctx, p, env, key, nil, nil, targeting)
+	return err // in a restricted environment: a change request, listed on the flags page
+}

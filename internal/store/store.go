@@ -31,6 +31,7 @@ type (
 	Event         = domain.Event
 	Promotion     = domain.Promotion
 	FlagChange    = domain.FlagChange
+	Session       = domain.Session
 )
 
 // Reader answers queries.
@@ -82,6 +83,10 @@ type Reader interface {
 	// ListFlagChanges returns the flag change requests f selects, newest
 	// first.
 	ListFlagChanges(ctx context.Context, f domain.FlagChangeFilter) ([]FlagChange, error)
+	// GetSession returns the session whose ID hashes to idHash and the
+	// token it was signed in with, expired or not; NotFound when there is
+	// none (never stored, signed out, or its token deleted).
+	GetSession(ctx context.Context, idHash string) (Session, Token, error)
 }
 
 // Tx is one write transaction. Writers are serialized, so a Tx that reads
@@ -129,6 +134,15 @@ type Tx interface {
 	InsertFlagChange(ctx context.Context, c FlagChange) error
 	// UpdateFlagChange replaces a stored one; NotFound when missing.
 	UpdateFlagChange(ctx context.Context, c FlagChange) error
+	// InsertSession stores a new session; a duplicate IDHash is a Conflict,
+	// an unknown token NotFound. Deleting its token deletes it.
+	InsertSession(ctx context.Context, s Session) error
+	// DeleteSession removes one; NotFound when there is none.
+	DeleteSession(ctx context.Context, idHash string) error
+	// DeleteSessions removes the sessions that expired at or before now,
+	// and those of tokenID ("" for none) beyond its keep newest ones; it
+	// returns how many went.
+	DeleteSessions(ctx context.Context, now time.Time, tokenID string, keep int) (int64, error)
 	// Notify queues an event, delivered to subscribers only if the
 	// transaction commits.
 	Notify(ev Event)

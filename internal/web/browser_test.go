@@ -59,7 +59,9 @@ func browser(t *testing.T) context.Context {
 		chromedp.UserDataDir(profile),
 		chromedp.WindowSize(1280, 900),
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 45*time.Second)
+	// Generous: on a shared machine at a load of dozens per core a page
+	// takes seconds; a test that hangs still ends.
+	ctx, cancel := context.WithTimeout(context.Background(), 150*time.Second)
 	t.Cleanup(cancel)
 	actx, acancel := chromedp.NewExecAllocator(ctx, opts...)
 	t.Cleanup(acancel)
@@ -71,14 +73,22 @@ func browser(t *testing.T) context.Context {
 	return bctx
 }
 
-// screenshot saves the page under t.TempDir() and logs where.
+// screenshot saves the page under t.TempDir(), or kept under
+// $ENVPLANE_TEST_SCREENSHOTS/<test> when that is set, and logs where.
 func screenshot(t *testing.T, ctx context.Context, name string) {
 	t.Helper()
 	var png []byte
-	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 80)); err != nil {
+	if err := chromedp.Run(ctx, chromedp.FullScreenshot(&png, 100)); err != nil {
 		t.Fatalf("screenshot: %v", err)
 	}
-	path := filepath.Join(t.TempDir(), name+".png")
+	dir := t.TempDir()
+	if keep := os.Getenv("ENVPLANE_TEST_SCREENSHOTS"); keep != "" {
+		dir = filepath.Join(keep, strings.ReplaceAll(t.Name(), "/", "_"))
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, name+".png")
 	if err := os.WriteFile(path, png, 0o600); err != nil {
 		t.Fatal(err)
 	}
@@ -98,8 +108,9 @@ func signInTasks(base, token string) chromedp.Tasks {
 func run(t *testing.T, ctx context.Context, tasks ...chromedp.Action) {
 	t.Helper()
 	if err := chromedp.Run(ctx, tasks...); err != nil {
+		t.Errorf("browser: %v", err) // before the screenshot, which may fail too
 		screenshot(t, ctx, "failure")
-		t.Fatal(err)
+		t.FailNow()
 	}
 }
 

@@ -43,7 +43,7 @@ func (u *UI) flagChanges(q *req, env string) *changesView {
 	if i < 0 || u.src.Environments()[i].Protection != domain.ProtectionRestricted {
 		return nil
 	}
-	v := &changesView{Env: env, CSRF: q.sess.csrf}
+	v := &changesView{Env: env, CSRF: q.sess.CSRF}
 	all, err := u.app.ListFlagChanges(q.ctx(), q.p, domain.FlagChangeFilter{Environment: env, Limit: 200})
 	if err != nil {
 		return v // a viewer without promotions.read sees the note only

@@ -52,6 +52,11 @@ type envData struct {
 	// releases through promotions; Candidate the release of From.
 	CanPromote bool
 	Candidate  string
+	// CanEmergency: the user may open an emergency rollback (approvers
+	// and admins), which Previous (the release before the current one)
+	// makes possible.
+	CanEmergency bool
+	Previous     string
 	// Refusal is why the App refused the form just posted.
 	Refusal string
 	// Posted is the release ID the refused promotion form was posted with.
@@ -92,7 +97,11 @@ func (u *UI) environmentData(q *req, env, service string) (*envData, error) {
 			return nil, err
 		}
 		d.History = hist
+		if len(hist) > 0 && hist[0].Release == all[i].Release {
+			d.Previous = hist[0].Previous
+		}
 	}
+	d.CanEmergency = d.CanPromote && d.Previous != "" && q.p.Can(auth.ApprovePromotion, env) == nil
 	if service != "" && !slices.Contains(d.Services, service) {
 		return nil, errs.Field("service", "not a service of "+env+"'s release: one of "+strings.Join(d.Services, ", "))
 	}
@@ -126,15 +135,29 @@ func (u *UI) environment(q *req) error {
 // envPromote is POST /environments/{env}/promote (release=ID) and POST
 // /environments/{env}/rollback: a promotion opened through the App, then
 // the promotions page; a refusal shows the environment page with its
-// reason and status.
+// reason and status. An emergency rollback (emergency=1) skips the wait
+// timer only; it needs the confirmation field to repeat the environment's
+// name, else the confirmation page comes back with the field marked.
 func (u *UI) envPromote(q *req) error {
 	env := q.r.PathValue("env")
 	var pr domain.Promotion
 	var err error
 	rel := strings.TrimSpace(q.r.PostFormValue("release"))
-	if strings.HasSuffix(q.r.URL.Path, "/rollback") {
+	switch {
+	case strings.HasSuffix(q.r.URL.Path, "/rollback") && q.r.PostFormValue("emergency") == "1":
+		if q.r.PostFormValue("confirm") != env {
+			d, derr := u.rollbackData(q, env)
+			if derr != nil {
+				return derr
+			}
+			d.ConfirmErr = "type " + env + " to confirm the emergency rollback"
+			u.render(q.w, http.StatusUnprocessableEntity, "rollback", d)
+			return nil
+		}
+		pr, err = u.app.Rollback(q.ctx(), q.p, env, true)
+	case strings.HasSuffix(q.r.URL.Path, "/rollback"):
 		pr, err = u.app.Rollback(q.ctx(), q.p, env, false)
-	} else {
+	default:
 		pr, err = u.app.Promote(q.ctx(), q.p, app.PromoteRequest{Release: rel, Environment: env})
 	}
 	if err == nil {
@@ -151,5 +174,41 @@ func (u *UI) envPromote(q *req) error {
 	}
 	d.Refusal, d.Posted = msg, rel
 	u.render(q.w, kind.Status(), "environment", d)
+	return nil
+}
+
+type rollbackData struct {
+	*envData
+	ConfirmErr string
+}
+
+// rollbackData is the emergency rollback's confirmation page of env, for
+// users who may open one.
+func (u *UI) rollbackData(q *req, env string) (*rollbackData, error) {
+	d, err := u.environmentData(q, env, "")
+	if err != nil {
+		return nil, err
+	}
+	if err := q.p.Can(auth.ApprovePromotion, env); err != nil {
+		return nil, errs.E(errs.Forbidden, "an emergency rollback skips the wait timer: approvers and admins only")
+	}
+	if !d.CanPromote {
+		return nil, errs.E(errs.Conflict, "%s takes no promotions: its release is set directly", env)
+	}
+	if d.Previous == "" {
+		return nil, errs.E(errs.Conflict, "%s has no previous release to roll back to", env)
+	}
+	d.Title = "Emergency rollback of " + env
+	return &rollbackData{envData: d}, nil
+}
+
+// emergencyForm is GET /environments/{env}/rollback/emergency: what the
+// emergency rollback does, and the form that confirms it.
+func (u *UI) emergencyForm(q *req) error {
+	d, err := u.rollbackData(q, q.r.PathValue("env"))
+	if err != nil {
+		return err
+	}
+	u.render(q.w, http.StatusOK, "rollback", d)
 	return nil
 }

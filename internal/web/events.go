@@ -64,11 +64,7 @@ func (u *UI) events(q *req) error {
 		case i == 0: // the client went
 			return nil
 		case i == len(cases)-1: // heartbeat: the session and token still valid?
-			if u.sessions.get(q.sid, u.now()) == nil {
-				_ = send([]byte("event: revoked\ndata: {}\n\n"))
-				return nil
-			}
-			if _, err := u.app.Authenticate(q.ctx(), q.sess.tokenHash); errs.Is(err, errs.Unauthorized) {
+			if _, _, err := u.app.Session(q.ctx(), q.sess.IDHash); errs.Is(err, errs.Unauthorized) {
 				_ = send([]byte("event: revoked\ndata: {}\n\n"))
 				return nil
 			}

@@ -82,6 +82,8 @@ type flagsData struct {
 	Eval             *evalView
 	// Changes: the change requests of a restricted environment (changes.go).
 	Changes *changesView
+	// Edit is a refused targeting form (targeting.go).
+	Edit *targetingEdit
 }
 
 // flagsPage is GET /environments/{env}/flags.

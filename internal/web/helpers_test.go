@@ -19,6 +19,7 @@ import (
 	"github.com/envplane/envplane/internal/app"
 	"github.com/envplane/envplane/internal/auth"
 	"github.com/envplane/envplane/internal/server"
+	"github.com/envplane/envplane/internal/store"
 	"github.com/envplane/envplane/internal/store/sqlite"
 	"github.com/envplane/envplane/internal/vault"
 	"github.com/envplane/envplane/internal/web"
@@ -89,11 +90,17 @@ func testVault(t testing.TB) *vault.Vault {
 
 func start(t testing.TB) *harness {
 	t.Helper()
-	ctx := context.Background()
-	st, err := sqlite.Open(ctx, filepath.Join(t.TempDir(), "envplane.db"))
+	st, err := sqlite.Open(context.Background(), filepath.Join(t.TempDir(), "envplane.db"))
 	if err != nil {
 		t.Fatal(err)
 	}
+	return startOn(t, st)
+}
+
+// startOn is start on the store st, which it closes at the end.
+func startOn(t testing.TB, st store.Store) *harness {
+	t.Helper()
+	ctx := context.Background()
 	srv, err := server.New(ctx, server.Options{Store: st, BootstrapToken: adminToken, Vault: testVault(t), PromotionInterval: 50 * time.Millisecond})
 	if err != nil {
 		st.Close()

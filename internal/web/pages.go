@@ -140,7 +140,7 @@ func (u *UI) overview(q *req) error {
 			}
 		}
 		if c.From != "" {
-			if changes, err := u.changes(q.p, c.From, e.Name, ""); err == nil {
+			if changes, err := u.changes(q.p, c.From, e.Name, "", false); err == nil {
 				c.Drift = len(changes)
 			}
 		}
@@ -148,26 +148,6 @@ func (u *UI) overview(q *req) error {
 	}
 	u.render(q.w, http.StatusOK, "overview", d)
 	return nil
-}
-
-// changes is the redacted diff from a to b, when p may read both.
-func (u *UI) changes(p *auth.Principal, a, b, service string) ([]report.Change, error) {
-	for _, env := range []string{a, b} {
-		if err := p.Can(auth.ReadConfig, env); err != nil {
-			return nil, err
-		}
-	}
-	ta, oa, err := u.src.Resolved(a, service)
-	if err != nil {
-		return nil, err
-	}
-	tb, ob, err := u.src.Resolved(b, service)
-	if err != nil {
-		return nil, err
-	}
-	sa, sb := oa.Sensitive, ob.Sensitive
-	o := render.Options{Sensitive: func(path string) bool { return sa(path) || sb(path) }}
-	return report.Diff(ta, tb, o), nil
 }
 
 // display is a value's JSON as a person reads it: strings unquoted.
@@ -370,49 +350,6 @@ func (u *UI) explain(q *req) error {
 func mustJSON(v any) string {
 	b, _ := json.Marshal(v)
 	return string(b)
-}
-
-type diffRow struct {
-	report.Change
-	A, B string
-}
-
-type diffData struct {
-	base
-	Envs    []string
-	A, B    string
-	Service string
-	Changes []diffRow
-	Err     string
-}
-
-func (u *UI) diff(q *req) error {
-	qv := q.r.URL.Query()
-	d := diffData{base: u.base(q, "Diff"), A: qv.Get("a"), B: qv.Get("b"), Service: qv.Get("service")}
-	d.Nav = "diff"
-	for _, e := range u.visible(q.p) {
-		if q.p.Can(auth.ReadConfig, e.Name) == nil {
-			d.Envs = append(d.Envs, e.Name)
-		}
-	}
-	if d.A == "" && d.B == "" && len(d.Envs) >= 2 {
-		d.A, d.B = d.Envs[len(d.Envs)-2], d.Envs[len(d.Envs)-1]
-	}
-	if d.A != "" && d.B != "" {
-		changes, err := u.changes(q.p, d.A, d.B, d.Service)
-		if errs.Is(err, errs.Forbidden) {
-			return err
-		}
-		if err != nil {
-			_, d.Err, _ = errs.Public(err)
-		}
-		for _, c := range changes {
-			d.Changes = append(d.Changes, diffRow{Change: c, A: display(string(c.A)), B: display(string(c.B))})
-		}
-		d.Live = []string{d.A, d.B}
-	}
-	u.render(q.w, http.StatusOK, "diff", d)
-	return nil
 }
 
 type promotionView struct {

@@ -13,7 +13,7 @@ import (
 	"github.com/envplane/envplane/internal/domain"
 )
 
-var pageNames = []string{"login", "error", "overview", "matrix", "explain", "diff", "promotions", "audit", "flags", "secrets", "environment"}
+var pageNames = []string{"login", "error", "overview", "matrix", "explain", "diff", "promotions", "audit", "flags", "secrets", "environment", "rollback"}
 
 var funcs = template.FuncMap{
 	"join": strings.Join,
@@ -32,7 +32,12 @@ var funcs = template.FuncMap{
 	"dur":  func(d time.Duration) string { return d.String() },
 	"add":  func(a, b int) int { return a + b },
 	"open": func(s domain.PromotionState) bool { return s.Open() },
+	// tpair passes two values to a sub-template.
+	"tpair": func(a, b any) pair { return pair{a, b} },
 }
+
+// pair is two values for a sub-template ({{template "x" (tpair a b)}}).
+type pair struct{ A, B any }
 
 func parsePages() (map[string]*template.Template, error) {
 	layout, err := template.New("layout.html").Funcs(funcs).ParseFS(templateFS, "templates/layout.html", "templates/changes.html")

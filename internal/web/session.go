@@ -5,13 +5,14 @@ import (
 	"crypto/sha256"
 	"crypto/subtle"
 	"encoding/base64"
+	"encoding/hex"
 	"net/http"
 	"net/url"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/envplane/envplane/internal/auth"
+	"github.com/envplane/envplane/internal/domain"
 	"github.com/envplane/envplane/internal/errs"
 )
 
@@ -20,62 +21,16 @@ const (
 	// loginCookie carries the sign-in form's CSRF token (double submit):
 	// there is no session yet to hold it.
 	loginCookie = "envplane_login"
-	// maxSessions bounds the sessions held; the oldest go first.
-	maxSessions = 10000
 )
 
-// session is one sign-in. The map key is the SHA-256 of the cookie's ID,
-// so a memory dump does not give usable cookies either.
-type session struct {
-	tokenHash string
-	csrf      string
-	expires   time.Time
-}
+// Sessions live in the store (through the App), so that every replica
+// accepts a cookie another one set: the cookie holds a random ID, the store
+// its SHA-256 only, so a copy of the table gives no usable cookie.
 
-type sessions struct {
-	mu sync.Mutex
-	m  map[[32]byte]*session
-}
-
-func (s *sessions) init() { s.m = map[[32]byte]*session{} }
-
-func sessionKey(id string) [32]byte { return sha256.Sum256([]byte(id)) }
-
-func (s *sessions) get(id string, now time.Time) *session {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	k := sessionKey(id)
-	sess := s.m[k]
-	if sess != nil && !now.Before(sess.expires) {
-		delete(s.m, k)
-		return nil
-	}
-	return sess
-}
-
-func (s *sessions) put(id string, sess *session, now time.Time) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.m) >= maxSessions {
-		for k, v := range s.m {
-			if !now.Before(v.expires) {
-				delete(s.m, k)
-			}
-		}
-		for k := range s.m { // still full: drop any one
-			if len(s.m) < maxSessions {
-				break
-			}
-			delete(s.m, k)
-		}
-	}
-	s.m[sessionKey(id)] = sess
-}
-
-func (s *sessions) drop(id string) {
-	s.mu.Lock()
-	delete(s.m, sessionKey(id))
-	s.mu.Unlock()
+// sessionKey is the hex SHA-256 of a session cookie's ID.
+func sessionKey(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:])
 }
 
 // randomID is 32 random bytes, base64url.
@@ -89,12 +44,13 @@ func sameToken(a, b string) bool {
 	return a != "" && b != "" && subtle.ConstantTimeCompare([]byte(a), []byte(b)) == 1
 }
 
-func (u *UI) sessionOf(r *http.Request) (string, *session) {
+// sessionID is the request's session cookie ("" when none).
+func sessionID(r *http.Request) string {
 	c, err := r.Cookie(sessionCookie)
-	if err != nil || c.Value == "" {
-		return "", nil
+	if err != nil {
+		return ""
 	}
-	return c.Value, u.sessions.get(c.Value, u.now())
+	return c.Value
 }
 
 func setCookie(w http.ResponseWriter, r *http.Request, name, value string, maxAge int) {
@@ -146,8 +102,7 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.showLogin(w, r, http.StatusBadRequest, loginData{Next: next, Error: "Paste your envplane token."})
 		return
 	}
-	hash := auth.HashToken(token)
-	p, err := u.app.Authenticate(r.Context(), hash)
+	p, err := u.app.Authenticate(r.Context(), auth.HashToken(token))
 	if errs.Is(err, errs.Unauthorized) {
 		if !u.failed.Allow() {
 			u.fail(w, r, nil, errs.E(errs.RateLimited, "too many failed sign-ins; wait a moment"))
@@ -164,9 +119,12 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 		u.showLogin(w, r, http.StatusForbidden, loginData{Next: next, Error: "SDK keys are for applications; sign in with a personal token."})
 		return
 	}
-	id := randomID()
-	now := u.now()
-	u.sessions.put(id, &session{tokenHash: hash, csrf: randomID(), expires: now.Add(u.ttl)}, now)
+	id, now := randomID(), u.now()
+	sess := domain.Session{IDHash: sessionKey(id), CSRF: randomID(), CreatedAt: now, ExpiresAt: now.Add(u.ttl)}
+	if err := u.app.StartSession(r.Context(), &p, sess); err != nil {
+		u.fail(w, r, nil, err)
+		return
+	}
 	setCookie(w, r, sessionCookie, id, int(u.ttl/time.Second))
 	setCookie(w, r, loginCookie, "", -1)
 	u.log.Info("web: signed in", "token", p.TokenID)
@@ -174,7 +132,10 @@ func (u *UI) login(w http.ResponseWriter, r *http.Request) {
 }
 
 func (u *UI) logout(q *req) error {
-	u.sessions.drop(q.sid)
+	if err := u.app.EndSession(q.ctx(), q.sess.IDHash); err != nil {
+		return err
+	}
+	u.log.Info("web: signed out", "token", q.p.TokenID)
 	clearCookie(q.w, q.r)
 	http.Redirect(q.w, q.r, "/login", http.StatusSeeOther)
 	return nil

@@ -4,9 +4,9 @@
 // server's snapshot, calls internal/app with the signed-in principal for
 // everything else, and never writes to the store itself.
 //
-// Sessions live in memory on the replica that signed the user in: the
-// cookie holds a random session ID only, the session the token's hash, so
-// a revoked token ends its sessions at their next request.
+// Sessions live in the store, so that several replicas on one database
+// accept each other's cookies: the cookie holds a random session ID only,
+// the store its hash, and a revoked token ends its sessions.
 package web
 
 import (
@@ -73,15 +73,14 @@ type Options struct {
 
 // UI is the web UI's handler.
 type UI struct {
-	app      *app.App
-	src      Source
-	log      *slog.Logger
-	now      func() time.Time
-	ttl      time.Duration
-	beat     time.Duration
-	mux      *http.ServeMux
-	pages    map[string]*template.Template
-	sessions sessions
+	app   *app.App
+	src   Source
+	log   *slog.Logger
+	now   func() time.Time
+	ttl   time.Duration
+	beat  time.Duration
+	mux   *http.ServeMux
+	pages map[string]*template.Template
 	// failed bounds sign-in attempts with unknown tokens.
 	failed  *rate.Limiter
 	release releaseCache
@@ -106,7 +105,6 @@ func New(o Options) (*UI, error) {
 	}
 	u := &UI{app: o.App, src: o.Source, log: o.Logger, now: o.Clock, ttl: o.SessionTTL, beat: o.Heartbeat,
 		mux: http.NewServeMux(), failed: rate.NewLimiter(5, 20)}
-	u.sessions.init()
 	u.release.init()
 	var err error
 	if u.pages, err = parsePages(); err != nil {
@@ -122,6 +120,7 @@ func New(o Options) (*UI, error) {
 	u.mux.HandleFunc("GET /explain", u.signedIn(u.explain))
 	u.mux.HandleFunc("POST /explain", u.signedIn(u.explain))
 	u.mux.HandleFunc("GET /diff", u.signedIn(u.diff))
+	u.mux.HandleFunc("POST /diff", u.signedIn(u.diff))
 	u.mux.HandleFunc("GET /promotions", u.signedIn(u.promotions))
 	u.mux.HandleFunc("POST /promotions/{id}/{action}", u.signedIn(u.promotionAction))
 	u.mux.HandleFunc("POST /promotions/{id}/checklist/{index}", u.signedIn(u.tick))
@@ -130,10 +129,13 @@ func New(o Options) (*UI, error) {
 	u.mux.HandleFunc("GET /environments/{env}", u.signedIn(u.environment))
 	u.mux.HandleFunc("POST /environments/{env}/promote", u.signedIn(u.envPromote))
 	u.mux.HandleFunc("POST /environments/{env}/rollback", u.signedIn(u.envPromote))
+	u.mux.HandleFunc("GET /environments/{env}/rollback/emergency", u.signedIn(u.emergencyForm))
 	u.mux.HandleFunc("GET /environments/{env}/flags", u.signedIn(u.flagsPage))
 	u.mux.HandleFunc("POST /environments/{env}/evaluate", u.signedIn(u.flagEvaluate))
 	u.mux.HandleFunc("POST /environments/{env}/flags/{key}", u.signedIn(u.flagOverride))
 	u.mux.HandleFunc("POST /environments/{env}/flags/changes/{id}/{action}", u.signedIn(u.flagChangeAction))
+	u.mux.HandleFunc("POST /environments/{env}/flags/{key}/targeting", u.signedIn(u.flagTargeting))
+	u.mux.HandleFunc("POST /environments/{env}/flags/{key}/clear", u.signedIn(u.flagClear))
 	u.mux.HandleFunc("GET /environments/{env}/secrets", u.signedIn(u.secretsPage))
 	u.mux.HandleFunc("POST /environments/{env}/secrets/{name}/reveal", u.signedIn(u.revealSecret))
 	return u, nil
@@ -162,8 +164,7 @@ type req struct {
 	w    http.ResponseWriter
 	r    *http.Request
 	p    *auth.Principal
-	sess *session
-	sid  string
+	sess *domain.Session
 }
 
 func (q *req) ctx() context.Context { return q.r.Context() }
@@ -173,8 +174,8 @@ func (q *req) ctx() context.Context { return q.r.Context() }
 // session's CSRF token.
 func (u *UI) signedIn(h func(*req) error) http.HandlerFunc {
 	return func(w http.ResponseWriter, r *http.Request) {
-		sid, sess := u.sessionOf(r)
-		if sess == nil {
+		sid := sessionID(r)
+		if sid == "" {
 			if r.Method == http.MethodGet && r.URL.Path != "/events" {
 				http.Redirect(w, r, "/login?next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
@@ -182,19 +183,11 @@ func (u *UI) signedIn(h func(*req) error) http.HandlerFunc {
 			u.fail(w, r, nil, errs.E(errs.Unauthorized, "sign in first"))
 			return
 		}
-		if r.Method != http.MethodGet && r.Method != http.MethodHead {
-			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
-			if !sameToken(r.PostFormValue("csrf"), sess.csrf) {
-				u.fail(w, r, nil, errs.E(errs.Forbidden, "the form's CSRF token is missing or stale: reload the page and try again"))
-				return
-			}
-		}
-		p, err := u.app.Authenticate(r.Context(), sess.tokenHash)
+		sess, p, err := u.app.Session(r.Context(), sessionKey(sid))
 		if errs.Is(err, errs.Unauthorized) {
-			u.sessions.drop(sid)
 			clearCookie(w, r)
 			if r.Method == http.MethodGet && r.URL.Path != "/events" {
-				http.Redirect(w, r, "/login?expired=1", http.StatusSeeOther)
+				http.Redirect(w, r, "/login?expired=1&next="+urlQueryEscape(r.URL.RequestURI()), http.StatusSeeOther)
 				return
 			}
 			u.fail(w, r, nil, err)
@@ -204,7 +197,14 @@ func (u *UI) signedIn(h func(*req) error) http.HandlerFunc {
 			u.fail(w, r, nil, err)
 			return
 		}
-		q := &req{w: w, r: r, p: &p, sess: sess, sid: sid}
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			r.Body = http.MaxBytesReader(w, r.Body, 64<<10)
+			if !sameToken(r.PostFormValue("csrf"), sess.CSRF) {
+				u.fail(w, r, nil, errs.E(errs.Forbidden, "the form's CSRF token is missing or stale: reload the page and try again"))
+				return
+			}
+		}
+		q := &req{w: w, r: r, p: &p, sess: &sess}
 		if err := h(q); err != nil {
 			u.fail(w, r, q, err)
 		}
@@ -251,7 +251,7 @@ type base struct {
 func (u *UI) base(q *req, title string) base {
 	b := base{Title: title}
 	if q != nil {
-		b.User, b.Role, b.CSRF = q.p.Name, q.p.Role, q.sess.csrf
+		b.User, b.Role, b.CSRF = q.p.Name, q.p.Role, q.sess.CSRF
 		if b.User == "" {
 			b.User = "token " + q.p.TokenID
 		}

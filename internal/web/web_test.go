@@ -86,7 +86,8 @@ func TestPagesHaveCSPAndAPIKeepsItsOwn(t *testing.T) {
 func TestCSRF(t *testing.T) {
 	h := seeded(t)
 	u := h.signIn(adminToken)
-	for _, path := range []string{"/logout", "/promotions/p1/approve", "/promotions/p1/checklist/0", "/explain"} {
+	for _, path := range []string{"/logout", "/promotions/p1/approve", "/promotions/p1/checklist/0", "/explain", "/diff",
+		"/environments/production/rollback", "/environments/development/flags/banner/targeting", "/environments/development/flags/banner/clear"} {
 		if st, _ := u.post(path, url.Values{"csrf": {"forged"}, "env": {"staging"}, "key": {"database.password"}, "reveal": {"1"}}); st != http.StatusForbidden {
 			t.Errorf("POST %s with a forged CSRF token: %d, want 403", path, st)
 		}

@@ -9,9 +9,16 @@
   var say = function (text) { if (status) { status.textContent = text; } };
   var qs = live.split(/\s+/).map(function (e) { return "env=" + encodeURIComponent(e); }).join("&");
   var timer = null;
+  // editing is true while the user types in a field of the page: a swap
+  // would throw the typing away, so the page says there is news instead.
+  var editing = function () {
+    var el = document.activeElement;
+    return el && el.closest && el.closest("main") && /^(INPUT|TEXTAREA|SELECT)$/.test(el.tagName);
+  };
   var refresh = function () {
     clearTimeout(timer);
     timer = setTimeout(function () {
+      if (editing()) { say("Changed elsewhere: reload to see it"); return; }
       fetch(location.href, { credentials: "same-origin", headers: { "Accept": "text/html" } })
         .then(function (r) { if (!r.ok || r.redirected) { throw new Error(String(r.status)); } return r.text(); })
         .then(function (html) {
