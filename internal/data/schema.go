@@ -29,6 +29,11 @@ type Table struct {
 	PrimaryKey   []string
 	Uniques      []Index
 	ForeignKeys  []ForeignKey
+	// Partitioned is a declaratively partitioned parent: copied through the
+	// parent (rows are routed to the target's partitions); Partitions are
+	// its partitions, all levels, as schema-qualified names.
+	Partitioned bool
+	Partitions  []string
 }
 
 // Index is a unique index over plain columns.
