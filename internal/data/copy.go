@@ -36,14 +36,14 @@ type CopyOptions struct {
 	Tables []string // all of the source's when empty
 	Atomic bool     // load into a shadow schema swapped in at the end: all tables or none
 	// Key keys the transformers (HMAC-SHA256).
-	Key      []byte
-	Workers  int                  // parallel tables, and readers of a large table; 0 is 4
+	Key     []byte
+	Workers int // parallel tables, and readers of a large table; 0 is 4
 	// SplitRows is the estimated size from which a table with an integer
 	// key is read in key ranges by parallel readers; 0 is 200,000.
 	SplitRows int64
-	Progress func(Progress)       // called from one goroutine at a time
-	Tick     time.Duration        // between progress reports; 0 is 500ms
-	Confirm  func(*CopyJob) error // after every check, before anything is written
+	Progress  func(Progress)       // called from one goroutine at a time
+	Tick      time.Duration        // between progress reports; 0 is 500ms
+	Confirm   func(*CopyJob) error // after every check, before anything is written
 }
 
 // CopyJob is a checked copy ready to run.
