@@ -142,6 +142,11 @@ Exit 1 while a copied column is unclassified, 0 when every column has a rule.`,
 			for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
 				fmt.Fprintln(a.stdout, strings.TrimRight(line, " "))
 			}
+			for _, tn := range cls.Tables {
+				if parts, ok := cls.Partitions[tn]; ok {
+					fmt.Fprintf(a.stdout, "%s is partitioned: copied through it into the target's partitions (source partitions: %s)\n", tn, strings.Join(parts, ", "))
+				}
+			}
 			if len(cls.Problems) > 0 {
 				return cls.Problems
 			}

@@ -111,7 +111,7 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
-WHERE c.relkind = 'r' AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
   AND n.nspname NOT IN ('information_schema') AND n.nspname NOT LIKE 'pg\_%'
   AND n.nspname NOT LIKE 'envplane\_%'
 ORDER BY n.nspname, c.relname, a.attnum`)
@@ -146,7 +146,7 @@ FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE i.indisunique AND c.relkind = 'r'
+WHERE i.indisunique AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY 1, 2, 3`)
 	if err != nil {
 		return nil, fmt.Errorf("reading indexes: %w", err)
@@ -186,7 +186,7 @@ JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class fc ON fc.oid = con.confrelid
 JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-WHERE con.contype = 'f'
+WHERE con.contype = 'f' AND con.conparentid = 0 AND NOT c.relispartition
 ORDER BY 1, 2, 3`)
 	if err != nil {
 		return nil, fmt.Errorf("reading foreign keys: %w", err)
@@ -205,6 +205,31 @@ ORDER BY 1, 2, 3`)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading foreign keys: %w", err)
+	}
+	// Partitioned parents and their partitions (every level below them).
+	rows, err = q.Query(ctx, `
+SELECT n.nspname, c.relname,
+       array(SELECT pn.nspname || '.' || pc.relname FROM pg_partition_tree(c.oid) t JOIN pg_class pc ON pc.oid = t.relid
+             JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE t.relid <> c.oid ORDER BY t.level, 1)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'p' AND NOT c.relispartition
+ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("reading partitions: %w", err)
+	}
+	for rows.Next() {
+		var sch, tbl string
+		var parts []string
+		if err := rows.Scan(&sch, &tbl, &parts); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if t := s.Tables[id(sch, tbl)]; t != nil {
+			t.Partitioned, t.Partitions = true, parts
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading partitions: %w", err)
 	}
 	return s, nil
 }

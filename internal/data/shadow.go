@@ -34,6 +34,13 @@ type shadowTable struct {
 	triggers []string
 	grants   []string
 	owner    string
+	parts    []shadowPart // a partitioned table's partitions, parents first
+}
+
+// shadowPart is the shadow of one partition of a partitioned table.
+type shadowPart struct {
+	ident  string // quoted, in a shadow schema
+	schema string // where the partition lives in the target
 }
 
 type shadow struct {
@@ -98,14 +105,19 @@ func (j *CopyJob) buildShadow(ctx context.Context) (*shadow, error) {
 	if _, err := tx.Exec(ctx, "SET LOCAL search_path TO pg_catalog"); err != nil {
 		return nil, err
 	}
+	schemaFor := func(target string) (string, error) {
+		if name, ok := sh.schemas[target]; ok {
+			return name, nil
+		}
+		name := fmt.Sprintf("envplane_shadow_%s_%d", tag, len(sh.schemas)+1)
+		sh.schemas[target] = name
+		_, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize())
+		return name, err
+	}
 	for _, tn := range j.Class.Tables {
 		t := j.Dst.Tables[tn]
-		if _, ok := sh.schemas[t.Schema]; !ok {
-			name := fmt.Sprintf("envplane_shadow_%s_%d", tag, len(sh.schemas)+1)
-			sh.schemas[t.Schema] = name
-			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
-				return nil, err
-			}
+		if _, err := schemaFor(t.Schema); err != nil {
+			return nil, err
 		}
 		st := &shadowTable{id: tn, schema: t.Schema, ident: pgx.Identifier{sh.schemas[t.Schema], t.Name}.Sanitize()}
 		sh.tables = append(sh.tables, st)
@@ -130,8 +142,56 @@ func (j *CopyJob) buildShadow(ctx context.Context) (*shadow, error) {
 		if err := tx.QueryRow(ctx, `SELECT c.oid, c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.oid = $1::regclass`, t.Ident()).Scan(&oid, &st.qn, &st.owner); err != nil {
 			return nil, fmt.Errorf("%s: %w", st.id, err)
 		}
-		if _, err := tx.Exec(ctx, "CREATE TABLE "+st.ident+" (LIKE "+t.Ident()+" INCLUDING ALL EXCLUDING INDEXES EXCLUDING STATISTICS)"); err != nil {
+		create := "CREATE TABLE " + st.ident + " (LIKE " + t.Ident() + " INCLUDING ALL EXCLUDING INDEXES EXCLUDING STATISTICS)"
+		if t.Partitioned {
+			var key string
+			if err := tx.QueryRow(ctx, "SELECT pg_get_partkeydef($1)", oid).Scan(&key); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.id, err)
+			}
+			create += " PARTITION BY " + key
+		}
+		if _, err := tx.Exec(ctx, create); err != nil {
 			return nil, fmt.Errorf("%s: creating its shadow: %w", st.id, err)
+		}
+		if t.Partitioned {
+			// The partitions, level by level, each under its parent's shadow.
+			var parts []struct {
+				oid, parent              uint32
+				schema, name, bound, key string
+			}
+			err := q(`SELECT p.relid::oid, p.parentrelid::oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid), coalesce(pg_get_partkeydef(c.oid), '')
+FROM pg_partition_tree($1) p JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE p.relid <> $1::oid ORDER BY p.level, c.relname`, []any{oid}, func(r pgx.Rows) error {
+				var x struct {
+					oid, parent              uint32
+					schema, name, bound, key string
+				}
+				if err := r.Scan(&x.oid, &x.parent, &x.schema, &x.name, &x.bound, &x.key); err != nil {
+					return err
+				}
+				parts = append(parts, x)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: partitions: %w", st.id, err)
+			}
+			idents := map[uint32]string{oid: st.ident}
+			for _, x := range parts {
+				ss, err := schemaFor(x.schema)
+				if err != nil {
+					return nil, err
+				}
+				ident := pgx.Identifier{ss, x.name}.Sanitize()
+				idents[x.oid] = ident
+				stmt := "CREATE TABLE " + ident + " PARTITION OF " + idents[x.parent] + " " + x.bound
+				if x.key != "" {
+					stmt += " PARTITION BY " + x.key
+				}
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return nil, fmt.Errorf("%s: creating the shadow of partition %s: %w", st.id, x.name, err)
+				}
+				st.parts = append(st.parts, shadowPart{ident: ident, schema: x.schema})
+			}
 		}
 		// Serial columns get a sequence of their own (identity columns got one from LIKE).
 		err := q(`SELECT a.attname, s.relname, format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache, q.seqcycle
@@ -165,7 +225,7 @@ WHERE a.attrelid = $1 AND a.attidentity = ''`, []any{oid}, func(r pgx.Rows) erro
 			}
 		}
 		st.indexes = nil
-		on := " ON " + st.qn + " "
+		on, only := " ON "+st.qn+" ", " ON ONLY "+st.qn+" "
 		err = q(`SELECT pg_get_indexdef(i.indexrelid), coalesce(c.conname, ''), coalesce(pg_get_constraintdef(c.oid), '')
 FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
 WHERE i.indrelid = $1 ORDER BY i.indexrelid`, []any{oid}, func(r pgx.Rows) error {
@@ -177,6 +237,8 @@ WHERE i.indrelid = $1 ORDER BY i.indexrelid`, []any{oid}, func(r pgx.Rows) error
 				st.indexes = append(st.indexes, "ALTER TABLE "+st.ident+" ADD CONSTRAINT "+pgx.Identifier{con}.Sanitize()+" "+condef)
 			} else if strings.Contains(def, on) {
 				st.indexes = append(st.indexes, strings.Replace(def, on, " ON "+st.ident+" ", 1))
+			} else if strings.Contains(def, only) { // a partitioned index: built on every partition
+				st.indexes = append(st.indexes, strings.Replace(def, only, " ON "+st.ident+" ", 1))
 			} else {
 				return fmt.Errorf("cannot rebuild index %q", def)
 			}
@@ -282,6 +344,9 @@ func (j *CopyJob) validateShadow(ctx context.Context, sh *shadow) error {
 				stmts = st.triggers
 				if st.owner != me {
 					stmts = append(stmts, "ALTER TABLE "+st.ident+" OWNER TO "+pgx.Identifier{st.owner}.Sanitize())
+					for _, p := range st.parts {
+						stmts = append(stmts, "ALTER TABLE "+p.ident+" OWNER TO "+pgx.Identifier{st.owner}.Sanitize())
+					}
 				}
 				stmts = append(stmts, st.grants...)
 			}
@@ -334,6 +399,9 @@ func (j *CopyJob) swapOnce(ctx context.Context, sh *shadow) error {
 	stmts = append(stmts, "DROP TABLE "+strings.Join(old, ", "))
 	for _, st := range sh.tables {
 		stmts = append(stmts, "ALTER TABLE "+st.ident+" SET SCHEMA "+pgx.Identifier{st.schema}.Sanitize())
+		for _, p := range st.parts {
+			stmts = append(stmts, "ALTER TABLE "+p.ident+" SET SCHEMA "+pgx.Identifier{p.schema}.Sanitize())
+		}
 	}
 	for _, s := range sh.schemas {
 		stmts = append(stmts, "DROP SCHEMA "+pgx.Identifier{s}.Sanitize())
