@@ -219,6 +219,7 @@ there stops it before it writes.`,
 			}
 			opts := data.CopyOptions{Tables: splitTables(tables), Atomic: atomic, Key: []byte(key), Workers: workers}
 			opts.Progress = a.progressPrinter(progress)
+			opts.Notice = func(msg string) { fmt.Fprintln(a.stderr, "envplane: "+msg) }
 			if !yes && a.stdinTerminal() {
 				opts.Confirm = a.confirmCopy
 			}

@@ -44,6 +44,7 @@ type CopyOptions struct {
 	Progress  func(Progress)       // called from one goroutine at a time
 	Tick      time.Duration        // between progress reports; 0 is 500ms
 	Confirm   func(*CopyJob) error // after every check, before anything is written
+	Notice    func(string)         // what the copy tells along the way (a stale shadow schema dropped)
 }
 
 // CopyJob is a checked copy ready to run.
@@ -57,7 +58,8 @@ type CopyJob struct {
 	shadow    *shadow             // an atomic copy's, while it loads
 	snapshot  string              // the source's exported snapshot, while it runs
 	splits    map[string][]string // a large table's key ranges (WHERE clauses)
-	estimates map[string]int64    // rows by the source's statistics
+	estimates map[string]int64
+	shadows   []ShadowSchema // the target's, found by PrepareCopy    // rows by the source's statistics
 }
 
 // Report is what a copy did.
@@ -116,6 +118,12 @@ func PrepareCopy(ctx context.Context, from, to Endpoint, rules *Rules, opts Copy
 	}
 	if len(problems) == 0 && opts.Atomic {
 		problems = append(problems, shadowProblems(ctx, j.dst, j.Dst, j.Class.Tables, to.Env)...)
+	}
+	if len(problems) == 0 {
+		if j.shadows, err = findShadows(ctx, j.dst); err != nil {
+			problems = append(problems, diag.Errorf(diag.Pos{}, "%s: looking for shadow schemas of earlier copies: %s", to.Env, err))
+		}
+		problems = append(problems, liveShadowProblems(j.shadows, to.Env)...)
 	}
 	if len(problems) > 0 {
 		j.Close()
@@ -242,6 +250,10 @@ func (j *CopyJob) Run(ctx context.Context) (*Report, error) {
 			return rep, err
 		}
 	}
+	if err := j.dropStaleShadows(ctx); err != nil {
+		rep.Untouched = j.Class.Tables
+		return rep, err
+	}
 	// One snapshot for every reader.
 	stx, err := j.src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -283,6 +295,7 @@ func (j *CopyJob) runAtomic(ctx context.Context, snapshot string, rep *Report, p
 			j.dropShadow(sh)
 			rep.Copied, rep.Untouched = nil, j.Class.Tables
 		}
+		j.releaseShadow(sh)
 	}()
 	j.shadow = sh
 	if err := j.runTables(ctx, snapshot, rep, prog); err != nil {

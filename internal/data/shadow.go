@@ -23,6 +23,90 @@ import (
 // on an error or interruption the shadow schemas are dropped and the
 // target is as it was.
 
+// A copy holds a session advisory lock on its shadow tag while it runs, so
+// a shadow schema whose lock nobody holds was left by a copy that was
+// killed (its connection gone) before it could drop it.
+
+const shadowPrefix = "envplane_shadow_"
+
+func shadowLockKey(tag string) string { return shadowPrefix + tag }
+
+// ShadowSchema is a shadow schema found in a target.
+type ShadowSchema struct {
+	Name    string
+	Comment string // which copy made it, and when
+	Live    bool   // a running copy holds it
+}
+
+// findShadows lists the target's shadow schemas, each stale or live.
+func findShadows(ctx context.Context, c *pgx.Conn) ([]ShadowSchema, error) {
+	rows, err := c.Query(ctx, `SELECT nspname, coalesce(obj_description(oid, 'pg_namespace'), '') FROM pg_namespace
+WHERE nspname LIKE 'envplane\_shadow\_%' ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	var out []ShadowSchema
+	for rows.Next() {
+		var s ShadowSchema
+		if err := rows.Scan(&s.Name, &s.Comment); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		tag, _, _ := strings.Cut(strings.TrimPrefix(out[i].Name, shadowPrefix), "_")
+		var got bool
+		if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", shadowLockKey(tag)).Scan(&got); err != nil {
+			return nil, err
+		}
+		if got {
+			if _, err := c.Exec(ctx, "SELECT pg_advisory_unlock(hashtext($1))", shadowLockKey(tag)); err != nil {
+				return nil, err
+			}
+		}
+		out[i].Live = !got
+	}
+	return out, nil
+}
+
+// liveShadowProblems refuses a copy into a target that a running atomic
+// copy will swap tables into.
+func liveShadowProblems(shadows []ShadowSchema, env string) diag.List {
+	var out diag.List
+	for _, s := range shadows {
+		if s.Live {
+			out = append(out, diag.Errorf(diag.Pos{}, "%s: another --atomic copy into %s is running (shadow schema %s: %s): wait for it to end", env, env, s.Name, s.Comment))
+		}
+	}
+	return out
+}
+
+// dropStaleShadows drops the shadow schemas left by killed copies, saying
+// which.
+func (j *CopyJob) dropStaleShadows(ctx context.Context) error {
+	for _, s := range j.shadows {
+		if s.Live {
+			continue
+		}
+		if _, err := j.dst.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s.Name}.Sanitize()+" CASCADE"); err != nil {
+			return fmt.Errorf("%s: dropping shadow schema %s, left by an interrupted --atomic copy: %w (drop it with: DROP SCHEMA %s CASCADE)", j.To.Env, s.Name, err, pgx.Identifier{s.Name}.Sanitize())
+		}
+		if j.opts.Notice != nil {
+			what := s.Comment
+			if what == "" {
+				what = "an --atomic copy"
+			}
+			j.opts.Notice(fmt.Sprintf("%s: dropped shadow schema %s left behind by an interrupted copy (%s)", j.To.Env, s.Name, what))
+		}
+	}
+	j.shadows = nil
+	return nil
+}
+
 // shadowTable is what the shadow of one target table needs.
 type shadowTable struct {
 	id       string // the table's ID (rules, output)
@@ -44,6 +128,7 @@ type shadowPart struct {
 }
 
 type shadow struct {
+	tag     string
 	schemas map[string]string // target schema → shadow schema
 	tables  []*shadowTable
 	byID    map[string]*shadowTable
@@ -95,7 +180,13 @@ func (j *CopyJob) buildShadow(ctx context.Context) (*shadow, error) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	tag := hex.EncodeToString(b)
-	sh := &shadow{schemas: map[string]string{}, byID: map[string]*shadowTable{}}
+	sh := &shadow{schemas: map[string]string{}, byID: map[string]*shadowTable{}, tag: tag}
+	// Held for as long as this connection lives: until the copy ends, or
+	// its process does.
+	if _, err := j.dst.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", shadowLockKey(tag)); err != nil {
+		return nil, err
+	}
+	comment := fmt.Sprintf("envplane data copy --atomic from %s, started %s", j.From.Env, time.Now().UTC().Format(time.RFC3339))
 	tx, err := j.dst.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -109,9 +200,12 @@ func (j *CopyJob) buildShadow(ctx context.Context) (*shadow, error) {
 		if name, ok := sh.schemas[target]; ok {
 			return name, nil
 		}
-		name := fmt.Sprintf("envplane_shadow_%s_%d", tag, len(sh.schemas)+1)
+		name := fmt.Sprintf("%s%s_%d", shadowPrefix, tag, len(sh.schemas)+1)
 		sh.schemas[target] = name
-		_, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize())
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", err
+		}
+		_, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{name}.Sanitize()+" IS "+quoteLiteral(comment))
 		return name, err
 	}
 	for _, tn := range j.Class.Tables {
@@ -426,4 +520,11 @@ func (j *CopyJob) dropShadow(sh *shadow) {
 	for _, s := range sh.schemas {
 		c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
 	}
+}
+
+// releaseShadow gives up the shadow's lock once it is swapped in or dropped.
+func (j *CopyJob) releaseShadow(sh *shadow) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	j.dst.Exec(ctx, "SELECT pg_advisory_unlock(hashtext($1))", shadowLockKey(sh.tag))
 }
