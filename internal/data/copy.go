@@ -365,7 +365,7 @@ func (j *CopyJob) runTables(ctx context.Context, snapshot string, rep *Report, p
 	if j.shadow != nil {
 		return nil
 	}
-	return j.afterLoad(ctx, j.dst, j.into)
+	return j.afterLoad(ctx, j.dst, j.into, false)
 }
 
 func (j *CopyJob) workers() int {
@@ -669,7 +669,11 @@ func transformStream(r io.Reader, cr *chunks, ncols int, tr *transformer, counte
 
 // afterLoad resets the sequences of copied columns and checks that every
 // foreign key of and into the copied tables holds.
-func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string) string) error {
+//
+// In a shadow (shadowKeys) a foreign key between two copied tables is
+// checked by adding it to the shadow afterwards, so it is not checked here
+// twice.
+func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string) string, shadowKeys bool) error {
 	for _, tn := range j.Class.Tables {
 		t := j.Dst.Tables[tn]
 		for _, col := range t.Columns {
@@ -695,7 +699,7 @@ func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string)
 	for _, tn := range j.Dst.Names() {
 		t := j.Dst.Tables[tn]
 		for _, fk := range t.ForeignKeys {
-			if !copied[tn] && !copied[fk.RefTable] {
+			if !copied[tn] && !copied[fk.RefTable] || shadowKeys && copied[tn] && copied[fk.RefTable] {
 				continue
 			}
 			pt := j.Dst.Tables[fk.RefTable]

@@ -413,7 +413,7 @@ func (j *CopyJob) validateShadow(ctx context.Context, sh *shadow) error {
 			return st.ident
 		}
 		return j.Dst.Tables[tn].Ident()
-	}); err != nil {
+	}, true); err != nil {
 		return err
 	}
 	tx, err := j.dst.Begin(ctx)
@@ -423,6 +423,11 @@ func (j *CopyJob) validateShadow(ctx context.Context, sh *shadow) error {
 	defer tx.Rollback(context.Background())
 	var me string
 	if err := tx.QueryRow(ctx, "SELECT current_user").Scan(&me); err != nil {
+		return err
+	}
+	// Index builds sort in memory up to this (the server's, for this
+	// transaction only); the default 64MB spills large tables to disk.
+	if _, err := tx.Exec(ctx, "SET LOCAL maintenance_work_mem = '256MB'"); err != nil {
 		return err
 	}
 	// Keys first (a foreign key needs its parent's), then the rest.
