@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -336,7 +337,11 @@ func (a *app) progressPrinter(mode string) func(data.Progress) {
 				fmt.Fprintf(a.stderr, "\r\033[K%-30s %10d rows %10.0f rows/s  done\n", p.Table, p.Rows, p.RowsPerSec)
 				return
 			}
-			fmt.Fprintf(a.stderr, "\r\033[K%-30s %10d rows %10.0f rows/s", p.Table, p.Rows, p.RowsPerSec)
+			eta := ""
+			if p.ETASeconds > 0 {
+				eta = fmt.Sprintf("  %d%%  ETA %s", min(99, p.Rows*100/max(p.Estimated, 1)), time.Duration(p.ETASeconds)*time.Second)
+			}
+			fmt.Fprintf(a.stderr, "\r\033[K%-30s %10d rows %10.0f rows/s%s", p.Table, p.Rows, p.RowsPerSec, eta)
 		}
 	}
 	return nil
