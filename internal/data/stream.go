@@ -161,6 +161,9 @@ func newChunks(ctx context.Context, n int) *chunks {
 
 // get is an empty buffer, waiting for the writer to return one.
 func (c *chunks) get() ([]byte, error) {
+	if err := c.ctx.Err(); err != nil {
+		return nil, err
+	}
 	select {
 	case b := <-c.free:
 		if b == nil {
@@ -174,6 +177,9 @@ func (c *chunks) get() ([]byte, error) {
 
 // put hands a filled buffer to the writer.
 func (c *chunks) put(b []byte) error {
+	if err := c.ctx.Err(); err != nil {
+		return err
+	}
 	select {
 	case c.full <- b:
 		return nil
