@@ -180,7 +180,10 @@ under one snapshot with binary COPY, transforms each column by its rule (keyed b
 rules' key, a secret of the target) and loads each table in its own transaction. With
 --atomic it loads shadow copies of the tables in a schema of their own, validates them and
 swaps them in with one short transaction: readers see the old rows until then, and an
-interruption leaves the target as it was. Sequences are reset and foreign keys checked.
+interruption leaves the target as it was; a shadow schema left by a killed --atomic copy
+is dropped by the next copy, which says so. Large tables with an integer key are read in
+key ranges by --workers readers. Partitioned tables are copied through their parent.
+Sequences are reset and foreign keys checked.
 With --server the copy is recorded on the server's audit log (data.copy: from, to, tables,
 rows, the rules' digest — never a value) before it writes and when it ends; a refusal
 there stops it before it writes.`,
@@ -270,7 +273,7 @@ there stops it before it writes.`,
 	cmd.Flags().BoolVar(&atomic, "atomic", false, "load into a shadow schema swapped in at the end: all or nothing")
 	cmd.Flags().StringVar(&progress, "progress", "bar", "progress per table: bar, json (one JSON object a line on stdout) or none")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation on a terminal")
-	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once")
+	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once, and readers of one large table")
 	dataServerFlags(cmd, &r)
 	return cmd
 }
