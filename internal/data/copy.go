@@ -8,6 +8,7 @@ import (
 	"io"
 	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -702,6 +703,9 @@ func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string)
 			if !copied[tn] && !copied[fk.RefTable] || shadowKeys && copied[tn] && copied[fk.RefTable] {
 				continue
 			}
+			if copied[tn] && copied[fk.RefTable] && j.heldInSource(tn, fk) {
+				continue
+			}
 			pt := j.Dst.Tables[fk.RefTable]
 			var notNull, match []string
 			for i := range fk.Columns {
@@ -722,6 +726,24 @@ func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string)
 		}
 	}
 	return problems.Err()
+}
+
+// heldInSource tells whether a foreign key between two copied tables holds
+// by construction: the source has the same key, validated, both tables were
+// read whole under one snapshot, and a referencing column always has its
+// referenced column's rule (Classify refuses another), so equal values stay
+// equal. Checking it again would read both tables once more.
+func (j *CopyJob) heldInSource(tn string, fk ForeignKey) bool {
+	st := j.Src.Tables[tn]
+	if st == nil {
+		return false
+	}
+	for _, s := range st.ForeignKeys {
+		if s.Validated && s.RefTable == fk.RefTable && slices.Equal(s.Columns, fk.Columns) && slices.Equal(s.RefColumns, fk.RefColumns) {
+			return true
+		}
+	}
+	return false
 }
 
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }

@@ -49,6 +49,7 @@ type ForeignKey struct {
 	RefTable   string
 	RefColumns []string
 	Def        string
+	Validated  bool // every row is known to satisfy it (not NOT VALID)
 }
 
 // ID is the table's name in rules and output: table for the public schema,
@@ -180,7 +181,7 @@ SELECT n.nspname, c.relname, con.conname,
        fn.nspname, fc.relname,
        array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord),
-       pg_get_constraintdef(con.oid)
+       pg_get_constraintdef(con.oid), con.convalidated
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
@@ -194,7 +195,7 @@ ORDER BY 1, 2, 3`)
 	for rows.Next() {
 		var sch, tbl, fsch, ftbl string
 		var fk ForeignKey
-		if err := rows.Scan(&sch, &tbl, &fk.Name, &fk.Columns, &fsch, &ftbl, &fk.RefColumns, &fk.Def); err != nil {
+		if err := rows.Scan(&sch, &tbl, &fk.Name, &fk.Columns, &fsch, &ftbl, &fk.RefColumns, &fk.Def, &fk.Validated); err != nil {
 			rows.Close()
 			return nil, err
 		}
