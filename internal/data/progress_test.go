@@ -16,7 +16,14 @@ func TestProgressReportsRateAndETA(t *testing.T) {
 	}, 5*time.Millisecond)
 	rows := p.start("customers", 1000)
 	rows.Store(250)
-	time.Sleep(50 * time.Millisecond)
+	for deadline := time.Now().Add(10 * time.Second); time.Now().Before(deadline); time.Sleep(5 * time.Millisecond) {
+		mu.Lock()
+		n := len(got)
+		mu.Unlock()
+		if n > 0 {
+			break
+		}
+	}
 	p.finish("customers", 1000)
 	p.stop()
 	mu.Lock()
