@@ -145,7 +145,11 @@ Exit 1 while a copied column is unclassified, 0 when every column has a rule.`,
 			}
 			for _, tn := range cls.Tables {
 				if parts, ok := cls.Partitions[tn]; ok {
-					fmt.Fprintf(a.stdout, "%s is partitioned: copied through it into the target's partitions (source partitions: %s)\n", tn, strings.Join(parts, ", "))
+					list := strings.Join(parts, ", ")
+					if list == "" {
+						list = "none yet"
+					}
+					fmt.Fprintf(a.stdout, "%s is partitioned: copied through it into the target's partitions (source partitions: %s)\n", tn, list)
 				}
 			}
 			if len(cls.Problems) > 0 {
