@@ -59,8 +59,8 @@ type CopyJob struct {
 	shadow    *shadow             // an atomic copy's, while it loads
 	snapshot  string              // the source's exported snapshot, while it runs
 	splits    map[string][]string // a large table's key ranges (WHERE clauses)
-	estimates map[string]int64
-	shadows   []ShadowSchema // the target's, found by PrepareCopy    // rows by the source's statistics
+	estimates map[string]int64    // rows by the source's statistics
+	shadows   []ShadowSchema      // the target's shadow schemas, found by PrepareCopy
 }
 
 // Report is what a copy did.
