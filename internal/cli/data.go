@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/spf13/cobra"
 	"golang.org/x/term"
@@ -142,6 +143,15 @@ Exit 1 while a copied column is unclassified, 0 when every column has a rule.`,
 			for _, line := range strings.Split(strings.TrimSuffix(table.String(), "\n"), "\n") {
 				fmt.Fprintln(a.stdout, strings.TrimRight(line, " "))
 			}
+			for _, tn := range cls.Tables {
+				if parts, ok := cls.Partitions[tn]; ok {
+					list := strings.Join(parts, ", ")
+					if list == "" {
+						list = "none yet"
+					}
+					fmt.Fprintf(a.stdout, "%s is partitioned: copied through it into the target's partitions (source partitions: %s)\n", tn, list)
+				}
+			}
 			if len(cls.Problems) > 0 {
 				return cls.Problems
 			}
@@ -174,7 +184,10 @@ under one snapshot with binary COPY, transforms each column by its rule (keyed b
 rules' key, a secret of the target) and loads each table in its own transaction. With
 --atomic it loads shadow copies of the tables in a schema of their own, validates them and
 swaps them in with one short transaction: readers see the old rows until then, and an
-interruption leaves the target as it was. Sequences are reset and foreign keys checked.
+interruption leaves the target as it was; a shadow schema left by a killed --atomic copy
+is dropped by the next copy, which says so. Large tables with an integer key are read in
+key ranges by --workers readers. Partitioned tables are copied through their parent.
+Sequences are reset and foreign keys checked.
 With --server the copy is recorded on the server's audit log (data.copy: from, to, tables,
 rows, the rules' digest — never a value) before it writes and when it ends; a refusal
 there stops it before it writes.`,
@@ -214,6 +227,7 @@ there stops it before it writes.`,
 			}
 			opts := data.CopyOptions{Tables: splitTables(tables), Atomic: atomic, Key: []byte(key), Workers: workers}
 			opts.Progress = a.progressPrinter(progress)
+			opts.Notice = func(msg string) { fmt.Fprintln(a.stderr, "envplane: "+msg) }
 			if !yes && a.stdinTerminal() {
 				opts.Confirm = a.confirmCopy
 			}
@@ -263,7 +277,7 @@ there stops it before it writes.`,
 	cmd.Flags().BoolVar(&atomic, "atomic", false, "load into a shadow schema swapped in at the end: all or nothing")
 	cmd.Flags().StringVar(&progress, "progress", "bar", "progress per table: bar, json (one JSON object a line on stdout) or none")
 	cmd.Flags().BoolVar(&yes, "yes", false, "do not ask for confirmation on a terminal")
-	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once")
+	cmd.Flags().IntVar(&workers, "workers", 4, "tables copied at once, and readers of one large table")
 	dataServerFlags(cmd, &r)
 	return cmd
 }
@@ -330,7 +344,11 @@ func (a *app) progressPrinter(mode string) func(data.Progress) {
 				fmt.Fprintf(a.stderr, "\r\033[K%-30s %10d rows %10.0f rows/s  done\n", p.Table, p.Rows, p.RowsPerSec)
 				return
 			}
-			fmt.Fprintf(a.stderr, "\r\033[K%-30s %10d rows %10.0f rows/s", p.Table, p.Rows, p.RowsPerSec)
+			eta := ""
+			if p.ETASeconds > 0 {
+				eta = fmt.Sprintf("  %d%%  ETA %s", min(99, p.Rows*100/max(p.Estimated, 1)), time.Duration(p.ETASeconds)*time.Second)
+			}
+			fmt.Fprintf(a.stderr, "\r\033[K%-30s %10d rows %10.0f rows/s%s", p.Table, p.Rows, p.RowsPerSec, eta)
 		}
 	}
 	return nil

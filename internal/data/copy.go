@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -23,6 +25,10 @@ type Progress struct {
 	Table      string  `json:"table"`
 	Rows       int64   `json:"rows"`
 	RowsPerSec float64 `json:"rows_per_sec"`
+	// Estimated is the source's row estimate (its statistics; 0 when it has
+	// none); ETASeconds the time left at the current rate while it runs.
+	Estimated  int64   `json:"estimated_rows,omitempty"`
+	ETASeconds float64 `json:"eta_seconds,omitempty"`
 	Done       bool    `json:"done"`
 }
 
@@ -31,22 +37,30 @@ type CopyOptions struct {
 	Tables []string // all of the source's when empty
 	Atomic bool     // load into a shadow schema swapped in at the end: all tables or none
 	// Key keys the transformers (HMAC-SHA256).
-	Key      []byte
-	Workers  int                  // parallel tables; 0 is 4
-	Progress func(Progress)       // called from one goroutine at a time
-	Tick     time.Duration        // between progress reports; 0 is 500ms
-	Confirm  func(*CopyJob) error // after every check, before anything is written
+	Key     []byte
+	Workers int // parallel tables, and readers of a large table; 0 is 4
+	// SplitRows is the estimated size from which a table with an integer
+	// key is read in key ranges by parallel readers; 0 is 200,000.
+	SplitRows int64
+	Progress  func(Progress)       // called from one goroutine at a time
+	Tick      time.Duration        // between progress reports; 0 is 500ms
+	Confirm   func(*CopyJob) error // after every check, before anything is written
+	Notice    func(string)         // what the copy tells along the way (a stale shadow schema dropped)
 }
 
 // CopyJob is a checked copy ready to run.
 type CopyJob struct {
-	From, To Endpoint
-	Class    *Classification
-	Src, Dst *Schema
-	opts     CopyOptions
-	src, dst *pgx.Conn
-	plans    map[string][]colT
-	shadow   *shadow // an atomic copy's, while it loads
+	From, To  Endpoint
+	Class     *Classification
+	Src, Dst  *Schema
+	opts      CopyOptions
+	src, dst  *pgx.Conn
+	plans     map[string][]colT
+	shadow    *shadow             // an atomic copy's, while it loads
+	snapshot  string              // the source's exported snapshot, while it runs
+	splits    map[string][]string // a large table's key ranges (WHERE clauses)
+	estimates map[string]int64    // rows by the source's statistics
+	shadows   []ShadowSchema      // the target's shadow schemas, found by PrepareCopy
 }
 
 // Report is what a copy did.
@@ -105,6 +119,12 @@ func PrepareCopy(ctx context.Context, from, to Endpoint, rules *Rules, opts Copy
 	}
 	if len(problems) == 0 && opts.Atomic {
 		problems = append(problems, shadowProblems(ctx, j.dst, j.Dst, j.Class.Tables, to.Env)...)
+	}
+	if len(problems) == 0 {
+		if j.shadows, err = findShadows(ctx, j.dst); err != nil {
+			problems = append(problems, diag.Errorf(diag.Pos{}, "%s: looking for shadow schemas of earlier copies: %s", to.Env, err))
+		}
+		problems = append(problems, liveShadowProblems(j.shadows, to.Env)...)
 	}
 	if len(problems) > 0 {
 		j.Close()
@@ -231,6 +251,10 @@ func (j *CopyJob) Run(ctx context.Context) (*Report, error) {
 			return rep, err
 		}
 	}
+	if err := j.dropStaleShadows(ctx); err != nil {
+		rep.Untouched = j.Class.Tables
+		return rep, err
+	}
 	// One snapshot for every reader.
 	stx, err := j.src.BeginTx(ctx, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly})
 	if err != nil {
@@ -240,6 +264,11 @@ func (j *CopyJob) Run(ctx context.Context) (*Report, error) {
 	var snapshot string
 	if err := stx.QueryRow(ctx, "SELECT pg_export_snapshot()").Scan(&snapshot); err != nil {
 		return rep, fmt.Errorf("%s: exporting the snapshot: %w", j.From.Env, err)
+	}
+	j.snapshot = snapshot
+	if err := j.planSplits(ctx, stx, j.workers()); err != nil {
+		rep.Untouched = j.Class.Tables
+		return rep, err
 	}
 	prog := newProgress(j.opts.Progress, j.opts.Tick)
 	defer prog.stop()
@@ -267,6 +296,7 @@ func (j *CopyJob) runAtomic(ctx context.Context, snapshot string, rep *Report, p
 			j.dropShadow(sh)
 			rep.Copied, rep.Untouched = nil, j.Class.Tables
 		}
+		j.releaseShadow(sh)
 	}()
 	j.shadow = sh
 	if err := j.runTables(ctx, snapshot, rep, prog); err != nil {
@@ -292,11 +322,7 @@ func replicaRole(ctx context.Context, tx pgx.Tx) error {
 // runTables loads each table in its own transaction, Workers at a time,
 // each reader joining the exported snapshot.
 func (j *CopyJob) runTables(ctx context.Context, snapshot string, rep *Report, prog *progress) error {
-	workers := j.opts.Workers
-	if workers <= 0 {
-		workers = 4
-	}
-	workers = min(workers, len(j.Class.Tables))
+	workers := min(j.workers(), len(j.Class.Tables))
 	queue := make(chan string, len(j.Class.Tables))
 	for _, tn := range j.Class.Tables {
 		queue <- tn
@@ -340,7 +366,14 @@ func (j *CopyJob) runTables(ctx context.Context, snapshot string, rep *Report, p
 	if j.shadow != nil {
 		return nil
 	}
-	return j.afterLoad(ctx, j.dst, j.into)
+	return j.afterLoad(ctx, j.dst, j.into, false)
+}
+
+func (j *CopyJob) workers() int {
+	if j.opts.Workers <= 0 {
+		return 4
+	}
+	return j.opts.Workers
 }
 
 // into is the table a copied table is loaded into: the target's, or its
@@ -438,6 +471,9 @@ func (j *CopyJob) referenced(tn string) bool {
 }
 
 // copyTable streams one table: COPY TO (binary) → transform → COPY FROM.
+// A table split by key ranges is read by one connection per range, each
+// joining the snapshot, and transformed in parallel; their tuples meet in
+// the one COPY FROM, in chunks of whole tuples through a bounded channel.
 func (j *CopyJob) copyTable(ctx context.Context, src, dst *pgx.Conn, tn string, prog *progress) (int64, error) {
 	st := j.Src.Tables[tn]
 	cols := make([]string, len(st.Columns))
@@ -445,60 +481,164 @@ func (j *CopyJob) copyTable(ctx context.Context, src, dst *pgx.Conn, tn string, 
 		cols[i] = c.Name
 	}
 	list := quoteCols(cols)
-	counter := prog.start(tn)
-	tr := newTransformer(j.opts.Key, st.Columns, j.plans[tn])
-	srcR, srcW := io.Pipe()
-	dstR, dstW := io.Pipe()
+	counter := prog.start(tn, j.estimates[tn])
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var readErr, xformErr error
-	var wg sync.WaitGroup
-	wg.Add(2)
-	go func() {
-		defer wg.Done()
-		_, readErr = src.PgConn().CopyTo(ctx, srcW, "COPY "+st.Ident()+" ("+list+") TO STDOUT (FORMAT binary)")
-		srcW.CloseWithError(readErr)
-	}()
-	go func() {
-		defer wg.Done()
-		xformErr = transformStream(srcR, dstW, len(cols), tr, counter)
-		if xformErr != nil {
-			srcR.CloseWithError(xformErr)
-			cancel()
+	parts := j.splits[tn]
+	if len(parts) == 0 {
+		parts = []string{""}
+	}
+	cr := newChunks(ctx, 2*len(parts)+2)
+	var mu sync.Mutex
+	var errs []error
+	fail := func(where string, err error) {
+		if err == nil || errors.Is(err, io.ErrClosedPipe) {
+			return
 		}
-		dstW.CloseWithError(xformErr)
-	}()
-	_, writeErr := dst.PgConn().CopyFrom(ctx, dstR, "COPY "+j.into(tn)+" ("+list+") FROM STDIN (FORMAT binary)")
-	if writeErr != nil {
-		dstR.CloseWithError(writeErr)
+		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
+			return
+		}
+		mu.Lock()
+		errs = append(errs, fmt.Errorf("%s: %s after %d rows: %w", tn, where, counter.Load(), err))
+		mu.Unlock()
 		cancel()
 	}
+	var wg sync.WaitGroup
+	for i, where := range parts {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			conn := src
+			if i > 0 {
+				c, err := j.snapshotConn(ctx)
+				if err != nil {
+					fail("reading from "+j.From.Env, err)
+					return
+				}
+				defer c.Close(context.Background())
+				conn = c
+			}
+			q := "COPY " + st.Ident() + " (" + list + ") TO STDOUT (FORMAT binary)"
+			if where != "" || st.Partitioned {
+				q = "COPY (SELECT " + list + " FROM " + st.Ident() + where + ") TO STDOUT (FORMAT binary)"
+			}
+			r, w := io.Pipe()
+			var readErr error
+			done := make(chan struct{})
+			go func() {
+				defer close(done)
+				_, readErr = conn.PgConn().CopyTo(ctx, w, q)
+				w.CloseWithError(readErr)
+			}()
+			tr := newTransformer(j.opts.Key, st.Columns, j.plans[tn])
+			err := transformStream(r, cr, len(cols), tr, counter)
+			r.CloseWithError(errors.Join(err, io.ErrClosedPipe))
+			if err != nil {
+				cancel()
+			}
+			<-done
+			fail("transforming", err)
+			fail("reading from "+j.From.Env, readErr)
+		}()
+	}
+	go func() {
+		wg.Wait()
+		cr.close()
+	}()
+	_, writeErr := dst.PgConn().CopyFrom(ctx, cr, "COPY "+j.into(tn)+" ("+list+") FROM STDIN (FORMAT binary)")
+	fail("writing to "+j.To.Env, writeErr)
+	cancel() // the readers stop if the writer did
 	wg.Wait()
 	n := counter.Load()
-	for _, e := range []struct {
-		err   error
-		where string
-	}{{xformErr, "transforming"}, {readErr, "reading from " + j.From.Env}, {writeErr, "writing to " + j.To.Env}} {
-		if e.err != nil && !errors.Is(e.err, io.ErrClosedPipe) {
-			if ctx.Err() != nil && errors.Is(e.err, context.Canceled) {
-				continue
-			}
-			return n, fmt.Errorf("%s: %s after %d rows: %w", tn, e.where, n, e.err)
-		}
+	if len(errs) > 0 {
+		return n, errs[0]
 	}
-	if err := ctx.Err(); err != nil {
+	if err := context.Cause(ctx); err != nil && err != context.Canceled {
+		return n, fmt.Errorf("%s: %w", tn, err)
+	}
+	if err := ctx.Err(); err != nil && writeErr != nil {
 		return n, fmt.Errorf("%s: %w", tn, err)
 	}
 	prog.finish(tn, n)
 	return n, nil
 }
 
-func transformStream(r io.Reader, w io.Writer, ncols int, tr *transformer, counter *atomic.Int64) error {
+// snapshotConn opens another reader of the source that joins the copy's
+// snapshot.
+func (j *CopyJob) snapshotConn(ctx context.Context) (*pgx.Conn, error) {
+	c, err := Connect(ctx, j.From)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := c.Exec(ctx, "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY"); err != nil {
+		c.Close(context.Background())
+		return nil, err
+	}
+	if _, err := c.Exec(ctx, "SET TRANSACTION SNAPSHOT "+quoteLiteral(j.snapshot)); err != nil {
+		c.Close(context.Background())
+		return nil, fmt.Errorf("%s: joining the snapshot: %w", j.From.Env, err)
+	}
+	return c, nil
+}
+
+// splitRows is the default of CopyOptions.SplitRows.
+const splitRows = 200_000
+
+// planSplits estimates each table's rows and splits the large ones with a
+// single-column integer primary key into equal key ranges (by the key's
+// minimum and maximum under the snapshot).
+func (j *CopyJob) planSplits(ctx context.Context, tx pgx.Tx, workers int) error {
+	j.splits, j.estimates = map[string][]string{}, map[string]int64{}
+	split := j.opts.SplitRows
+	if split <= 0 {
+		split = splitRows
+	}
+	for _, tn := range j.Class.Tables {
+		t := j.Src.Tables[tn]
+		var est float64
+		if err := tx.QueryRow(ctx, `SELECT coalesce(sum(greatest(c.reltuples, 0)), 0)::float8 FROM pg_class c
+WHERE c.oid = $1::regclass OR c.oid IN (SELECT relid FROM pg_partition_tree($1::regclass))`, t.Ident()).Scan(&est); err != nil {
+			return fmt.Errorf("%s: %s: %w", j.From.Env, tn, err)
+		}
+		j.estimates[tn] = int64(est)
+		if workers < 2 || int64(est) < split || len(t.PrimaryKey) != 1 {
+			continue
+		}
+		col, _ := t.Column(t.PrimaryKey[0])
+		if col == nil || (col.TypName != "int2" && col.TypName != "int4" && col.TypName != "int8") {
+			continue
+		}
+		k := pgx.Identifier{col.Name}.Sanitize()
+		var lo, hi *int64
+		if err := tx.QueryRow(ctx, "SELECT min("+k+")::int8, max("+k+")::int8 FROM "+t.Ident()).Scan(&lo, &hi); err != nil {
+			return fmt.Errorf("%s: %s: %w", j.From.Env, tn, err)
+		}
+		if lo == nil || *hi-*lo < int64(workers) {
+			continue
+		}
+		n := int(min(int64(workers), int64(est)/max(split/2, 1)))
+		step := (*hi - *lo + 1) / int64(n)
+		for i := 0; i < n; i++ {
+			a, b := *lo+int64(i)*step, *lo+int64(i+1)*step
+			switch {
+			case i == 0:
+				j.splits[tn] = append(j.splits[tn], fmt.Sprintf(" WHERE %s < %d", k, b))
+			case i == n-1:
+				j.splits[tn] = append(j.splits[tn], fmt.Sprintf(" WHERE %s >= %d", k, a))
+			default:
+				j.splits[tn] = append(j.splits[tn], fmt.Sprintf(" WHERE %s >= %d AND %s < %d", k, a, k, b))
+			}
+		}
+	}
+	return nil
+}
+
+func transformStream(r io.Reader, cr *chunks, ncols int, tr *transformer, counter *atomic.Int64) error {
 	in, err := newTupleReader(r)
 	if err != nil {
 		return err
 	}
-	out, err := newTupleWriter(w)
+	buf, err := cr.get()
 	if err != nil {
 		return err
 	}
@@ -514,17 +654,27 @@ func transformStream(r io.Reader, w io.Writer, ncols int, tr *transformer, count
 		if err := tr.row(fields); err != nil {
 			return err
 		}
-		if err := out.write(fields); err != nil {
-			return err
-		}
+		buf = appendTuple(buf, fields)
 		counter.Add(1)
+		if len(buf) >= chunkSize {
+			if err := cr.put(buf); err != nil {
+				return err
+			}
+			if buf, err = cr.get(); err != nil {
+				return err
+			}
+		}
 	}
-	return out.close()
+	return cr.put(buf)
 }
 
 // afterLoad resets the sequences of copied columns and checks that every
 // foreign key of and into the copied tables holds.
-func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string) string) error {
+//
+// In a shadow (shadowKeys) a foreign key between two copied tables is
+// checked by adding it to the shadow afterwards, so it is not checked here
+// twice.
+func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string) string, shadowKeys bool) error {
 	for _, tn := range j.Class.Tables {
 		t := j.Dst.Tables[tn]
 		for _, col := range t.Columns {
@@ -550,7 +700,10 @@ func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string)
 	for _, tn := range j.Dst.Names() {
 		t := j.Dst.Tables[tn]
 		for _, fk := range t.ForeignKeys {
-			if !copied[tn] && !copied[fk.RefTable] {
+			if !copied[tn] && !copied[fk.RefTable] || shadowKeys && copied[tn] && copied[fk.RefTable] {
+				continue
+			}
+			if copied[tn] && copied[fk.RefTable] && j.heldInSource(tn, fk) {
 				continue
 			}
 			pt := j.Dst.Tables[fk.RefTable]
@@ -575,6 +728,24 @@ func (j *CopyJob) afterLoad(ctx context.Context, c *pgx.Conn, ident func(string)
 	return problems.Err()
 }
 
+// heldInSource tells whether a foreign key between two copied tables holds
+// by construction: the source has the same key, validated, both tables were
+// read whole under one snapshot, and a referencing column always has its
+// referenced column's rule (Classify refuses another), so equal values stay
+// equal. Checking it again would read both tables once more.
+func (j *CopyJob) heldInSource(tn string, fk ForeignKey) bool {
+	st := j.Src.Tables[tn]
+	if st == nil {
+		return false
+	}
+	for _, s := range st.ForeignKeys {
+		if s.Validated && s.RefTable == fk.RefTable && slices.Equal(s.Columns, fk.Columns) && slices.Equal(s.RefColumns, fk.RefColumns) {
+			return true
+		}
+	}
+	return false
+}
+
 func quoteLiteral(s string) string { return "'" + strings.ReplaceAll(s, "'", "''") + "'" }
 
 // progress reports each table's rows and rate every tick.
@@ -588,6 +759,7 @@ type progress struct {
 
 type tableProgress struct {
 	rows  atomic.Int64
+	est   int64
 	start time.Time
 }
 
@@ -612,7 +784,12 @@ func newProgress(fn func(Progress), tick time.Duration) *progress {
 				p.mu.Lock()
 				for _, tn := range sortedKeys(p.live) {
 					tp := p.live[tn]
-					p.fn(Progress{Table: tn, Rows: tp.rows.Load(), RowsPerSec: rate(tp.rows.Load(), tp.start)})
+					n := tp.rows.Load()
+					pr := Progress{Table: tn, Rows: n, RowsPerSec: rate(n, tp.start), Estimated: tp.est}
+					if pr.RowsPerSec > 0 && tp.est > n {
+						pr.ETASeconds = math.Ceil(float64(tp.est-n) / pr.RowsPerSec)
+					}
+					p.fn(pr)
 				}
 				p.mu.Unlock()
 			}
@@ -629,10 +806,10 @@ func rate(n int64, start time.Time) float64 {
 	return float64(int64(float64(n)/s*10)) / 10
 }
 
-func (p *progress) start(tn string) *atomic.Int64 {
+func (p *progress) start(tn string, est int64) *atomic.Int64 {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	tp := &tableProgress{start: time.Now()}
+	tp := &tableProgress{start: time.Now(), est: est}
 	p.live[tn] = tp
 	return &tp.rows
 }

@@ -27,6 +27,10 @@ type ColumnPlan struct {
 type Classification struct {
 	Tables  []string // parents first
 	Columns map[string][]ColumnPlan
+	// Partitions are a partitioned table's partitions: it is copied through
+	// the parent, its rules apply to every partition's rows, and each row
+	// lands in the target's partition for it.
+	Partitions map[string][]string
 	// Problems are rules that do not fit the source: unknown tables and
 	// columns, rules for the wrong type, foreign keys whose rules differ.
 	Problems diag.List
@@ -50,7 +54,12 @@ func (c *Classification) Unclassified() []ColumnPlan {
 // and checks the rules against src. samples, when given, are sampled
 // values by table.column for suggestions.
 func Classify(src *Schema, rules *Rules, tables []string, samples map[string][]string) *Classification {
-	c := &Classification{Columns: map[string][]ColumnPlan{}}
+	c := &Classification{Columns: map[string][]ColumnPlan{}, Partitions: map[string][]string{}}
+	for tn, t := range src.Tables {
+		if t.Partitioned {
+			c.Partitions[tn] = t.Partitions
+		}
+	}
 	if len(tables) == 0 {
 		tables = src.Names()
 	}

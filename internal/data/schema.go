@@ -29,6 +29,11 @@ type Table struct {
 	PrimaryKey   []string
 	Uniques      []Index
 	ForeignKeys  []ForeignKey
+	// Partitioned is a declaratively partitioned parent: copied through the
+	// parent (rows are routed to the target's partitions); Partitions are
+	// its partitions, all levels, as schema-qualified names.
+	Partitioned bool
+	Partitions  []string
 }
 
 // Index is a unique index over plain columns.
@@ -44,6 +49,7 @@ type ForeignKey struct {
 	RefTable   string
 	RefColumns []string
 	Def        string
+	Validated  bool // every row is known to satisfy it (not NOT VALID)
 }
 
 // ID is the table's name in rules and output: table for the public schema,
@@ -106,7 +112,7 @@ FROM pg_attribute a
 JOIN pg_class c ON c.oid = a.attrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_type t ON t.oid = a.atttypid
-WHERE c.relkind = 'r' AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
+WHERE c.relkind IN ('r', 'p') AND NOT c.relispartition AND a.attnum > 0 AND NOT a.attisdropped AND a.attgenerated = ''
   AND n.nspname NOT IN ('information_schema') AND n.nspname NOT LIKE 'pg\_%'
   AND n.nspname NOT LIKE 'envplane\_%'
 ORDER BY n.nspname, c.relname, a.attnum`)
@@ -141,7 +147,7 @@ FROM pg_index i
 JOIN pg_class c ON c.oid = i.indrelid
 JOIN pg_class ic ON ic.oid = i.indexrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE i.indisunique AND c.relkind = 'r'
+WHERE i.indisunique AND c.relkind IN ('r', 'p') AND NOT c.relispartition
 ORDER BY 1, 2, 3`)
 	if err != nil {
 		return nil, fmt.Errorf("reading indexes: %w", err)
@@ -175,13 +181,13 @@ SELECT n.nspname, c.relname, con.conname,
        fn.nspname, fc.relname,
        array(SELECT a.attname FROM unnest(con.confkey) WITH ORDINALITY k(num, ord)
              JOIN pg_attribute a ON a.attrelid = con.confrelid AND a.attnum = k.num ORDER BY k.ord),
-       pg_get_constraintdef(con.oid)
+       pg_get_constraintdef(con.oid), con.convalidated
 FROM pg_constraint con
 JOIN pg_class c ON c.oid = con.conrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
 JOIN pg_class fc ON fc.oid = con.confrelid
 JOIN pg_namespace fn ON fn.oid = fc.relnamespace
-WHERE con.contype = 'f'
+WHERE con.contype = 'f' AND con.conparentid = 0 AND NOT c.relispartition
 ORDER BY 1, 2, 3`)
 	if err != nil {
 		return nil, fmt.Errorf("reading foreign keys: %w", err)
@@ -189,7 +195,7 @@ ORDER BY 1, 2, 3`)
 	for rows.Next() {
 		var sch, tbl, fsch, ftbl string
 		var fk ForeignKey
-		if err := rows.Scan(&sch, &tbl, &fk.Name, &fk.Columns, &fsch, &ftbl, &fk.RefColumns, &fk.Def); err != nil {
+		if err := rows.Scan(&sch, &tbl, &fk.Name, &fk.Columns, &fsch, &ftbl, &fk.RefColumns, &fk.Def, &fk.Validated); err != nil {
 			rows.Close()
 			return nil, err
 		}
@@ -200,6 +206,31 @@ ORDER BY 1, 2, 3`)
 	}
 	if err := rows.Err(); err != nil {
 		return nil, fmt.Errorf("reading foreign keys: %w", err)
+	}
+	// Partitioned parents and their partitions (every level below them).
+	rows, err = q.Query(ctx, `
+SELECT n.nspname, c.relname,
+       array(SELECT pn.nspname || '.' || pc.relname FROM pg_partition_tree(c.oid) t JOIN pg_class pc ON pc.oid = t.relid
+             JOIN pg_namespace pn ON pn.oid = pc.relnamespace WHERE t.relid <> c.oid ORDER BY t.level, 1)
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE c.relkind = 'p' AND NOT c.relispartition
+ORDER BY 1, 2`)
+	if err != nil {
+		return nil, fmt.Errorf("reading partitions: %w", err)
+	}
+	for rows.Next() {
+		var sch, tbl string
+		var parts []string
+		if err := rows.Scan(&sch, &tbl, &parts); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		if t := s.Tables[id(sch, tbl)]; t != nil {
+			t.Partitioned, t.Partitions = true, parts
+		}
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("reading partitions: %w", err)
 	}
 	return s, nil
 }

@@ -23,6 +23,90 @@ import (
 // on an error or interruption the shadow schemas are dropped and the
 // target is as it was.
 
+// A copy holds a session advisory lock on its shadow tag while it runs, so
+// a shadow schema whose lock nobody holds was left by a copy that was
+// killed (its connection gone) before it could drop it.
+
+const shadowPrefix = "envplane_shadow_"
+
+func shadowLockKey(tag string) string { return shadowPrefix + tag }
+
+// ShadowSchema is a shadow schema found in a target.
+type ShadowSchema struct {
+	Name    string
+	Comment string // which copy made it, and when
+	Live    bool   // a running copy holds it
+}
+
+// findShadows lists the target's shadow schemas, each stale or live.
+func findShadows(ctx context.Context, c *pgx.Conn) ([]ShadowSchema, error) {
+	rows, err := c.Query(ctx, `SELECT nspname, coalesce(obj_description(oid, 'pg_namespace'), '') FROM pg_namespace
+WHERE nspname LIKE 'envplane\_shadow\_%' ORDER BY 1`)
+	if err != nil {
+		return nil, err
+	}
+	var out []ShadowSchema
+	for rows.Next() {
+		var s ShadowSchema
+		if err := rows.Scan(&s.Name, &s.Comment); err != nil {
+			rows.Close()
+			return nil, err
+		}
+		out = append(out, s)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, err
+	}
+	for i := range out {
+		tag, _, _ := strings.Cut(strings.TrimPrefix(out[i].Name, shadowPrefix), "_")
+		var got bool
+		if err := c.QueryRow(ctx, "SELECT pg_try_advisory_lock(hashtext($1))", shadowLockKey(tag)).Scan(&got); err != nil {
+			return nil, err
+		}
+		if got {
+			if _, err := c.Exec(ctx, "SELECT pg_advisory_unlock(hashtext($1))", shadowLockKey(tag)); err != nil {
+				return nil, err
+			}
+		}
+		out[i].Live = !got
+	}
+	return out, nil
+}
+
+// liveShadowProblems refuses a copy into a target that a running atomic
+// copy will swap tables into.
+func liveShadowProblems(shadows []ShadowSchema, env string) diag.List {
+	var out diag.List
+	for _, s := range shadows {
+		if s.Live {
+			out = append(out, diag.Errorf(diag.Pos{}, "%s: another --atomic copy into %s is running (shadow schema %s: %s): wait for it to end", env, env, s.Name, s.Comment))
+		}
+	}
+	return out
+}
+
+// dropStaleShadows drops the shadow schemas left by killed copies, saying
+// which.
+func (j *CopyJob) dropStaleShadows(ctx context.Context) error {
+	for _, s := range j.shadows {
+		if s.Live {
+			continue
+		}
+		if _, err := j.dst.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s.Name}.Sanitize()+" CASCADE"); err != nil {
+			return fmt.Errorf("%s: dropping shadow schema %s, left by an interrupted --atomic copy: %w (drop it with: DROP SCHEMA %s CASCADE)", j.To.Env, s.Name, err, pgx.Identifier{s.Name}.Sanitize())
+		}
+		if j.opts.Notice != nil {
+			what := s.Comment
+			if what == "" {
+				what = "an --atomic copy"
+			}
+			j.opts.Notice(fmt.Sprintf("%s: dropped shadow schema %s left behind by an interrupted copy (%s)", j.To.Env, s.Name, what))
+		}
+	}
+	j.shadows = nil
+	return nil
+}
+
 // shadowTable is what the shadow of one target table needs.
 type shadowTable struct {
 	id       string // the table's ID (rules, output)
@@ -34,9 +118,17 @@ type shadowTable struct {
 	triggers []string
 	grants   []string
 	owner    string
+	parts    []shadowPart // a partitioned table's partitions, parents first
+}
+
+// shadowPart is the shadow of one partition of a partitioned table.
+type shadowPart struct {
+	ident  string // quoted, in a shadow schema
+	schema string // where the partition lives in the target
 }
 
 type shadow struct {
+	tag     string
 	schemas map[string]string // target schema → shadow schema
 	tables  []*shadowTable
 	byID    map[string]*shadowTable
@@ -88,7 +180,13 @@ func (j *CopyJob) buildShadow(ctx context.Context) (*shadow, error) {
 	b := make([]byte, 4)
 	rand.Read(b)
 	tag := hex.EncodeToString(b)
-	sh := &shadow{schemas: map[string]string{}, byID: map[string]*shadowTable{}}
+	sh := &shadow{schemas: map[string]string{}, byID: map[string]*shadowTable{}, tag: tag}
+	// Held for as long as this connection lives: until the copy ends, or
+	// its process does.
+	if _, err := j.dst.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", shadowLockKey(tag)); err != nil {
+		return nil, err
+	}
+	comment := fmt.Sprintf("envplane data copy --atomic from %s, started %s", j.From.Env, time.Now().UTC().Format(time.RFC3339))
 	tx, err := j.dst.Begin(ctx)
 	if err != nil {
 		return nil, err
@@ -98,14 +196,22 @@ func (j *CopyJob) buildShadow(ctx context.Context) (*shadow, error) {
 	if _, err := tx.Exec(ctx, "SET LOCAL search_path TO pg_catalog"); err != nil {
 		return nil, err
 	}
+	schemaFor := func(target string) (string, error) {
+		if name, ok := sh.schemas[target]; ok {
+			return name, nil
+		}
+		name := fmt.Sprintf("%s%s_%d", shadowPrefix, tag, len(sh.schemas)+1)
+		sh.schemas[target] = name
+		if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", err
+		}
+		_, err := tx.Exec(ctx, "COMMENT ON SCHEMA "+pgx.Identifier{name}.Sanitize()+" IS "+quoteLiteral(comment))
+		return name, err
+	}
 	for _, tn := range j.Class.Tables {
 		t := j.Dst.Tables[tn]
-		if _, ok := sh.schemas[t.Schema]; !ok {
-			name := fmt.Sprintf("envplane_shadow_%s_%d", tag, len(sh.schemas)+1)
-			sh.schemas[t.Schema] = name
-			if _, err := tx.Exec(ctx, "CREATE SCHEMA "+pgx.Identifier{name}.Sanitize()); err != nil {
-				return nil, err
-			}
+		if _, err := schemaFor(t.Schema); err != nil {
+			return nil, err
 		}
 		st := &shadowTable{id: tn, schema: t.Schema, ident: pgx.Identifier{sh.schemas[t.Schema], t.Name}.Sanitize()}
 		sh.tables = append(sh.tables, st)
@@ -130,8 +236,56 @@ func (j *CopyJob) buildShadow(ctx context.Context) (*shadow, error) {
 		if err := tx.QueryRow(ctx, `SELECT c.oid, c.oid::regclass::text, pg_get_userbyid(c.relowner) FROM pg_class c WHERE c.oid = $1::regclass`, t.Ident()).Scan(&oid, &st.qn, &st.owner); err != nil {
 			return nil, fmt.Errorf("%s: %w", st.id, err)
 		}
-		if _, err := tx.Exec(ctx, "CREATE TABLE "+st.ident+" (LIKE "+t.Ident()+" INCLUDING ALL EXCLUDING INDEXES EXCLUDING STATISTICS)"); err != nil {
+		create := "CREATE TABLE " + st.ident + " (LIKE " + t.Ident() + " INCLUDING ALL EXCLUDING INDEXES EXCLUDING STATISTICS)"
+		if t.Partitioned {
+			var key string
+			if err := tx.QueryRow(ctx, "SELECT pg_get_partkeydef($1)", oid).Scan(&key); err != nil {
+				return nil, fmt.Errorf("%s: %w", st.id, err)
+			}
+			create += " PARTITION BY " + key
+		}
+		if _, err := tx.Exec(ctx, create); err != nil {
 			return nil, fmt.Errorf("%s: creating its shadow: %w", st.id, err)
+		}
+		if t.Partitioned {
+			// The partitions, level by level, each under its parent's shadow.
+			var parts []struct {
+				oid, parent              uint32
+				schema, name, bound, key string
+			}
+			err := q(`SELECT p.relid::oid, p.parentrelid::oid, n.nspname, c.relname, pg_get_expr(c.relpartbound, c.oid), coalesce(pg_get_partkeydef(c.oid), '')
+FROM pg_partition_tree($1) p JOIN pg_class c ON c.oid = p.relid JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE p.relid <> $1::oid ORDER BY p.level, c.relname`, []any{oid}, func(r pgx.Rows) error {
+				var x struct {
+					oid, parent              uint32
+					schema, name, bound, key string
+				}
+				if err := r.Scan(&x.oid, &x.parent, &x.schema, &x.name, &x.bound, &x.key); err != nil {
+					return err
+				}
+				parts = append(parts, x)
+				return nil
+			})
+			if err != nil {
+				return nil, fmt.Errorf("%s: partitions: %w", st.id, err)
+			}
+			idents := map[uint32]string{oid: st.ident}
+			for _, x := range parts {
+				ss, err := schemaFor(x.schema)
+				if err != nil {
+					return nil, err
+				}
+				ident := pgx.Identifier{ss, x.name}.Sanitize()
+				idents[x.oid] = ident
+				stmt := "CREATE TABLE " + ident + " PARTITION OF " + idents[x.parent] + " " + x.bound
+				if x.key != "" {
+					stmt += " PARTITION BY " + x.key
+				}
+				if _, err := tx.Exec(ctx, stmt); err != nil {
+					return nil, fmt.Errorf("%s: creating the shadow of partition %s: %w", st.id, x.name, err)
+				}
+				st.parts = append(st.parts, shadowPart{ident: ident, schema: x.schema})
+			}
 		}
 		// Serial columns get a sequence of their own (identity columns got one from LIKE).
 		err := q(`SELECT a.attname, s.relname, format_type(q.seqtypid, NULL), q.seqincrement, q.seqmin, q.seqmax, q.seqstart, q.seqcache, q.seqcycle
@@ -165,7 +319,7 @@ WHERE a.attrelid = $1 AND a.attidentity = ''`, []any{oid}, func(r pgx.Rows) erro
 			}
 		}
 		st.indexes = nil
-		on := " ON " + st.qn + " "
+		on, only := " ON "+st.qn+" ", " ON ONLY "+st.qn+" "
 		err = q(`SELECT pg_get_indexdef(i.indexrelid), coalesce(c.conname, ''), coalesce(pg_get_constraintdef(c.oid), '')
 FROM pg_index i LEFT JOIN pg_constraint c ON c.conindid = i.indexrelid AND c.conrelid = i.indrelid AND c.contype IN ('p', 'u', 'x')
 WHERE i.indrelid = $1 ORDER BY i.indexrelid`, []any{oid}, func(r pgx.Rows) error {
@@ -177,6 +331,8 @@ WHERE i.indrelid = $1 ORDER BY i.indexrelid`, []any{oid}, func(r pgx.Rows) error
 				st.indexes = append(st.indexes, "ALTER TABLE "+st.ident+" ADD CONSTRAINT "+pgx.Identifier{con}.Sanitize()+" "+condef)
 			} else if strings.Contains(def, on) {
 				st.indexes = append(st.indexes, strings.Replace(def, on, " ON "+st.ident+" ", 1))
+			} else if strings.Contains(def, only) { // a partitioned index: built on every partition
+				st.indexes = append(st.indexes, strings.Replace(def, only, " ON "+st.ident+" ", 1))
 			} else {
 				return fmt.Errorf("cannot rebuild index %q", def)
 			}
@@ -257,7 +413,7 @@ func (j *CopyJob) validateShadow(ctx context.Context, sh *shadow) error {
 			return st.ident
 		}
 		return j.Dst.Tables[tn].Ident()
-	}); err != nil {
+	}, true); err != nil {
 		return err
 	}
 	tx, err := j.dst.Begin(ctx)
@@ -267,6 +423,11 @@ func (j *CopyJob) validateShadow(ctx context.Context, sh *shadow) error {
 	defer tx.Rollback(context.Background())
 	var me string
 	if err := tx.QueryRow(ctx, "SELECT current_user").Scan(&me); err != nil {
+		return err
+	}
+	// Index builds sort in memory up to this (the server's, for this
+	// transaction only); the default 64MB spills large tables to disk.
+	if _, err := tx.Exec(ctx, "SET LOCAL maintenance_work_mem = '256MB'"); err != nil {
 		return err
 	}
 	// Keys first (a foreign key needs its parent's), then the rest.
@@ -282,6 +443,9 @@ func (j *CopyJob) validateShadow(ctx context.Context, sh *shadow) error {
 				stmts = st.triggers
 				if st.owner != me {
 					stmts = append(stmts, "ALTER TABLE "+st.ident+" OWNER TO "+pgx.Identifier{st.owner}.Sanitize())
+					for _, p := range st.parts {
+						stmts = append(stmts, "ALTER TABLE "+p.ident+" OWNER TO "+pgx.Identifier{st.owner}.Sanitize())
+					}
 				}
 				stmts = append(stmts, st.grants...)
 			}
@@ -334,6 +498,9 @@ func (j *CopyJob) swapOnce(ctx context.Context, sh *shadow) error {
 	stmts = append(stmts, "DROP TABLE "+strings.Join(old, ", "))
 	for _, st := range sh.tables {
 		stmts = append(stmts, "ALTER TABLE "+st.ident+" SET SCHEMA "+pgx.Identifier{st.schema}.Sanitize())
+		for _, p := range st.parts {
+			stmts = append(stmts, "ALTER TABLE "+p.ident+" SET SCHEMA "+pgx.Identifier{p.schema}.Sanitize())
+		}
 	}
 	for _, s := range sh.schemas {
 		stmts = append(stmts, "DROP SCHEMA "+pgx.Identifier{s}.Sanitize())
@@ -358,4 +525,11 @@ func (j *CopyJob) dropShadow(sh *shadow) {
 	for _, s := range sh.schemas {
 		c.Exec(ctx, "DROP SCHEMA IF EXISTS "+pgx.Identifier{s}.Sanitize()+" CASCADE")
 	}
+}
+
+// releaseShadow gives up the shadow's lock once it is swapped in or dropped.
+func (j *CopyJob) releaseShadow(sh *shadow) {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	j.dst.Exec(ctx, "SELECT pg_advisory_unlock(hashtext($1))", shadowLockKey(sh.tag))
 }
