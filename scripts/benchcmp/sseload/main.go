@@ -7,7 +7,9 @@
 //
 // With -pid it also reports the server's RSS (VmRSS of /proc/PID/status):
 // before the streams open, with all of them open (after the rounds), and
-// -after seconds after they were closed.
+// -after seconds after they were closed; and the server's CPU time (user +
+// system, all threads, from /proc/PID/task/*/schedstat) per timed change,
+// which waiting for a core on a loaded machine does not inflate.
 package main
 
 import (
@@ -65,8 +67,20 @@ func main() {
 	}
 	streams := make([]*stream, *n)
 	var ready sync.WaitGroup
+	// At most 256 streams waiting for their answer: a burst of thousands
+	// of handshakes overflows the listen queue, and the dropped ones wait
+	// for TCP's retransmissions (or are refused).
+	pending := make(chan struct{}, 256)
 	for i := range streams {
-		c, err := net.Dial("tcp", u.Host)
+		pending <- struct{}{}
+		var c net.Conn
+		for try := 0; ; try++ {
+			c, err = net.Dial("tcp", u.Host)
+			if err == nil || try == 5 {
+				break
+			}
+			time.Sleep(time.Duration(100<<try) * time.Millisecond)
+		}
 		if err != nil {
 			log.Fatalf("sseload: stream %d: %v", i, err)
 		}
@@ -84,6 +98,7 @@ func main() {
 				if err != nil {
 					if !connected {
 						ready.Done()
+						<-pending
 					}
 					close(s.got)
 					return
@@ -92,6 +107,7 @@ func main() {
 				case !connected && bytes.HasPrefix(line, []byte(": connected")):
 					connected = true
 					ready.Done()
+					<-pending
 				case bytes.HasPrefix(line, []byte("event: ")):
 					s.got <- time.Now()
 				}
@@ -102,8 +118,12 @@ func main() {
 	time.Sleep(200 * time.Millisecond)
 
 	var lat []time.Duration
+	var cpu0 int64
 	client := &http.Client{Timeout: 30 * time.Second}
 	for round := 0; round < *warmup+*rounds; round++ {
+		if round == *warmup {
+			cpu0 = cpuNS(*pid)
+		}
 		var body string
 		if len(bodies) > 0 {
 			body = bodies[round%len(bodies)]
@@ -149,6 +169,7 @@ func main() {
 			}
 		}
 	}
+	cpuPerChange := float64(cpuNS(*pid)-cpu0) / float64(*rounds) / 1e6
 	rssWith := rss(*pid)
 	for _, s := range streams {
 		s.conn.Close()
@@ -163,7 +184,7 @@ func main() {
 	fmt.Fprintf(os.Stdout, "streams=%d rounds=%d p50=%.2fms p90=%.2fms p99=%.2fms max=%.2fms", *n, *rounds,
 		ms(pct(0.5)), ms(pct(0.9)), ms(pct(0.99)), ms(lat[len(lat)-1]))
 	if *pid != 0 {
-		fmt.Fprintf(os.Stdout, " rss_before=%sMB rss_with=%sMB rss_after=%sMB", rssBefore, rssWith, rssAfter)
+		fmt.Fprintf(os.Stdout, " cpu_per_change=%.2fms rss_before=%sMB rss_with=%sMB rss_after=%sMB", cpuPerChange, rssBefore, rssWith, rssAfter)
 	}
 	fmt.Fprintln(os.Stdout)
 }
@@ -186,4 +207,29 @@ func rss(pid int) string {
 		}
 	}
 	return "?"
+}
+
+// cpuNS is the CPU time process pid's threads have run, in nanoseconds (0
+// for pid 0): the first field of each /proc/PID/task/*/schedstat.
+func cpuNS(pid int) int64 {
+	if pid == 0 {
+		return 0
+	}
+	tasks, err := os.ReadDir("/proc/" + strconv.Itoa(pid) + "/task")
+	if err != nil {
+		log.Fatalf("sseload: %v", err)
+	}
+	var sum int64
+	for _, t := range tasks {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/task/" + t.Name() + "/schedstat")
+		if err != nil {
+			continue // the thread ended
+		}
+		f := strings.Fields(string(b))
+		if len(f) > 0 {
+			n, _ := strconv.ParseInt(f[0], 10, 64)
+			sum += n
+		}
+	}
+	return sum
 }
