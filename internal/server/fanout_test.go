@@ -3,11 +3,18 @@ package server_test
 import (
 	"bufio"
 	"bytes"
+	"io"
+	"io/fs"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
+	"os"
+	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -24,10 +31,18 @@ type streams struct {
 // openStreams opens n streams of development's events with token and waits
 // until every one is subscribed (": connected").
 func openStreams(tb testing.TB, h *harness, token, kind string, n int) *streams {
+	return openStreamsAt(tb, h.hs.URL+"/api/v1/environments/development/events", token, kind, n)
+}
+
+// openStreamsAt opens n SSE streams of streamURL (token: ” for none).
+func openStreamsAt(tb testing.TB, streamURL, token, kind string, n int) *streams {
 	tb.Helper()
-	u, _ := url.Parse(h.hs.URL)
-	req := "GET /api/v1/environments/development/events HTTP/1.1\r\nHost: " + u.Host +
-		"\r\nAccept: text/event-stream\r\nAuthorization: Bearer " + token + "\r\n\r\n"
+	u, _ := url.Parse(streamURL)
+	req := "GET " + u.RequestURI() + " HTTP/1.1\r\nHost: " + u.Host + "\r\nAccept: text/event-stream\r\n"
+	if token != "" {
+		req += "Authorization: Bearer " + token + "\r\n"
+	}
+	req += "\r\n"
 	s := &streams{}
 	tb.Cleanup(s.close)
 	// At most 256 connections waiting to be answered: a full accept queue
@@ -35,7 +50,6 @@ func openStreams(tb testing.TB, h *harness, token, kind string, n int) *streams 
 	pending := make(chan struct{}, 256)
 	connected := make(chan bool, n)
 	want := []byte("event: " + kind + "\n")
-	t0 := time.Now()
 	deadline := time.After(2 * time.Minute)
 	wait := func() {
 		select {
@@ -90,7 +104,6 @@ func openStreams(tb testing.TB, h *harness, token, kind string, n int) *streams 
 	for range min(n, cap(pending)) {
 		wait()
 	}
-	tb.Logf("%d streams connected in %v", n, time.Since(t0).Round(time.Millisecond))
 	return s
 }
 
@@ -161,25 +174,97 @@ func TestFlagChangeReaches1000Streams(t *testing.T) {
 // BenchmarkFlagChangeFanout times one flag override reaching every stream
 // (end to end over 127.0.0.1, the streams' readers in this process too):
 // p50-ms and p99-ms over all streams and changes, and the process's CPU
-// time per change (server and clients) as cpu-ns/op.
+// time per change (server and clients) as cpu-ns/op. server=bare is the
+// comparison: a minimal SSE server (plain net/http, a goroutine and a
+// channel per stream, as scripts/benchcmp/baresrv) broadcasting the same
+// event bytes on POST /publish, with the same clients in the same run.
 func BenchmarkFlagChangeFanout(b *testing.B) {
 	for _, n := range []int{1000, 5000} {
-		b.Run("streams="+itoa(n), func(b *testing.B) {
-			h, _ := seeded(b)
-			s := openStreams(b, h, adminToken, "flags", n)
-			runtime.GC()
-			var lat []time.Duration
-			round := 0
-			m := cputime.Start()
-			for b.Loop() {
-				lat = append(lat, s.change(b, patchTheme(b, h, round))...)
-				round++
-			}
-			m.Report(b)
-			b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
-			b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
-		})
+		for _, server := range []string{"envplane", "bare"} {
+			b.Run("streams="+itoa(n)+"/server="+server, func(b *testing.B) {
+				var s *streams
+				var change func(round int) func()
+				if server == "bare" {
+					url := bareSSE(b)
+					s = openStreamsAt(b, url+"/events", "", "flags", n)
+					msg := "event: flags\ndata: {\"type\":\"refetchEvaluation\",\"environment\":\"development\",\"flags\":[\"theme\"]}\n\n"
+					change = func(int) func() {
+						return func() {
+							resp, err := http.Post(url+"/publish", "text/plain", strings.NewReader(msg))
+							if err != nil {
+								b.Fatal(err)
+							}
+							resp.Body.Close()
+						}
+					}
+				} else {
+					h, _ := seeded(b)
+					s = openStreams(b, h, adminToken, "flags", n)
+					change = func(round int) func() { return patchTheme(b, h, round) }
+				}
+				runtime.GC()
+				var lat []time.Duration
+				round := 0
+				m := cputime.Start()
+				for b.Loop() {
+					lat = append(lat, s.change(b, change(round))...)
+					round++
+				}
+				m.Report(b)
+				b.ReportMetric(float64(percentile(lat, 0.5).Microseconds())/1000, "p50-ms")
+				b.ReportMetric(float64(percentile(lat, 0.99).Microseconds())/1000, "p99-ms")
+			})
+		}
 	}
+}
+
+// bareSSE starts the minimal SSE server of BenchmarkFlagChangeFanout on
+// 127.0.0.1 and returns its URL.
+func bareSSE(tb testing.TB) string {
+	var mu sync.Mutex
+	subs := map[chan []byte]struct{}{}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /events", func(w http.ResponseWriter, r *http.Request) {
+		ch := make(chan []byte, 16)
+		mu.Lock()
+		subs[ch] = struct{}{}
+		mu.Unlock()
+		defer func() {
+			mu.Lock()
+			delete(subs, ch)
+			mu.Unlock()
+		}()
+		w.Header().Set("Content-Type", "text/event-stream")
+		w.WriteHeader(http.StatusOK)
+		rc := http.NewResponseController(w)
+		_, _ = w.Write([]byte("retry: 2000\n: connected\n\n"))
+		_ = rc.Flush()
+		for {
+			select {
+			case <-r.Context().Done():
+				return
+			case msg := <-ch:
+				if _, err := w.Write(msg); err != nil || rc.Flush() != nil {
+					return
+				}
+			}
+		}
+	})
+	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
+		msg, _ := io.ReadAll(r.Body)
+		mu.Lock()
+		for ch := range subs {
+			select {
+			case ch <- msg:
+			default:
+			}
+		}
+		mu.Unlock()
+		w.WriteHeader(http.StatusNoContent)
+	})
+	hs := httptest.NewServer(mux)
+	tb.Cleanup(hs.Close)
+	return hs.URL
 }
 
 // TestStreamsLeaveNothingBehind: after thousands of streams end, their
@@ -232,6 +317,46 @@ func BenchmarkFlagPatch(b *testing.B) {
 	m := cputime.Start()
 	for b.Loop() {
 		patchTheme(b, h, round)()
+		round++
+	}
+	m.Report(b)
+}
+
+// BenchmarkReleaseToggle is the change bench-compare-sse's release trigger
+// makes (PUT of the current release, alternating between two loaded
+// releases of examples/arka), no stream open.
+func BenchmarkReleaseToggle(b *testing.B) {
+	h := start(b)
+	var ids []string
+	for _, v := range []string{"a", "b"} {
+		files := map[string]string{}
+		err := filepath.WalkDir("../../examples/arka", func(path string, d fs.DirEntry, err error) error {
+			if err != nil || d.IsDir() {
+				return err
+			}
+			rel, _ := filepath.Rel("../../examples/arka", path)
+			if rel != "envplane.yaml" && !strings.HasPrefix(rel, "config/") {
+				return nil
+			}
+			data, err := os.ReadFile(path)
+			if rel == "envplane.yaml" {
+				data = append(data, "# "+v+"\n"...)
+			}
+			files[filepath.ToSlash(rel)] = string(data)
+			return err
+		})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ids = append(ids, h.upload(files))
+	}
+	for _, id := range ids { // each loaded once
+		h.setRelease("development", id)
+	}
+	round := 0
+	m := cputime.Start()
+	for b.Loop() {
+		h.setRelease("development", ids[round%2])
 		round++
 	}
 	m.Report(b)
