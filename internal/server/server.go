@@ -215,7 +215,11 @@ func New(ctx context.Context, o Options) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("server: load environments: %w", err)
 	}
-	s.bg.Add(4)
+	s.bg.Add(5)
+	go func() {
+		defer s.bg.Done()
+		s.watchStreams(bg)
+	}()
 	go func() {
 		defer s.bg.Done()
 		s.app.RunPromotions(bg, s.opts.PromotionInterval)
@@ -313,6 +317,7 @@ func (s *Server) stopStreams() {
 	s.stopOnce.Do(func() {
 		s.notReady.Store(true)
 		close(s.stopping)
+		s.hub.stop()
 		if s.cancel != nil {
 			s.cancel()
 		}

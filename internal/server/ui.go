@@ -56,10 +56,16 @@ func (s *Server) Watch(env string) (msgs <-chan []byte, gone <-chan struct{}, ca
 	stop := make(chan struct{})
 	go func() {
 		defer close(done)
-		select {
-		case <-sub.lagged:
-		case <-s.stopping:
-		case <-stop:
+		for {
+			select {
+			case <-sub.poke:
+				// Heartbeats and token checks are the UI's own (web.events).
+				if sub.flags.Swap(0)&(subLagged|subStop) != 0 {
+					return
+				}
+			case <-stop:
+				return
+			}
 		}
 	}()
 	return sub.ch, done, func() {

@@ -2,13 +2,14 @@
 // bare net/http server that answers GET /config with fixed bytes, a fixed
 // ETag and the same response headers envplane sends (If-None-Match → 304),
 // and a minimal SSE server (GET /events, POST /publish fans one message out
-// to every stream). It is what envplane's server is measured against; it does
+// to every stream: the request body's bytes, or a small release event). It is what envplane's server is measured against; it does
 // no authentication, routing beyond net/http's, logging or metrics.
 package main
 
 import (
 	"bufio"
 	"flag"
+	"io"
 	"log"
 	"net/http"
 	"os"
@@ -20,12 +21,16 @@ import (
 
 func main() {
 	addr := flag.String("addr", "127.0.0.1:8091", "listen address")
-	bodyFile := flag.String("body", "", "file with the 200 body")
+	bodyFile := flag.String("body", "", "file with the 200 body ('': empty; only SSE measured)")
 	headerFile := flag.String("headers", "", "file of 'Name: value' lines sent on every config answer (ETag among them)")
 	flag.Parse()
-	body, err := os.ReadFile(*bodyFile)
-	if err != nil {
-		log.Fatal(err)
+	var body []byte
+	if *bodyFile != "" {
+		b, err := os.ReadFile(*bodyFile)
+		if err != nil {
+			log.Fatal(err)
+		}
+		body = b
 	}
 	hdr := http.Header{}
 	if *headerFile != "" {
@@ -94,7 +99,12 @@ func main() {
 		}
 	})
 	mux.HandleFunc("POST /publish", func(w http.ResponseWriter, r *http.Request) {
-		msg := []byte("event: release\ndata: {\"at\":" + strconv.FormatInt(time.Now().UnixNano(), 10) + "}\n\n")
+		// The body, when given, is the message (the bytes envplane sends
+		// for the same change); else a small release event.
+		msg, _ := io.ReadAll(io.LimitReader(r.Body, 64<<10))
+		if len(msg) == 0 {
+			msg = []byte("event: release\ndata: {\"at\":" + strconv.FormatInt(time.Now().UnixNano(), 10) + "}\n\n")
+		}
 		mu.Lock()
 		for ch := range subs {
 			select {
