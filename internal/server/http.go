@@ -243,9 +243,13 @@ func (rt *route) serve(w *recorder, r *http.Request) error {
 		if r.ContentLength > rt.bodyLimit {
 			return tooLarge(rt.bodyLimit)
 		}
-		// The underlying writer lets net/http close the connection after
-		// an oversized body.
-		r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, rt.bodyLimit)
+		// An HTTP/1 body of a declared length is already bounded by it
+		// (net/http reads no further); others are bounded here. The
+		// underlying writer lets net/http close the connection after an
+		// oversized body.
+		if r.ContentLength < 0 || r.ProtoMajor != 1 {
+			r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, rt.bodyLimit)
+		}
 	}
 	return rt.h(w, r, p)
 }
