@@ -212,37 +212,22 @@ func BenchmarkHotInProcess(b *testing.B) {
 	handler := h.srv.Handler()
 	const ctx = `{"context":{"targetingKey":"user-42","email":"ann@example.com","plan":"pro"}}`
 	run := func(b *testing.B, method, path, token, inm, body string, want int) {
-		serve := func() *httptest.ResponseRecorder {
-			var rd io.Reader
-			if body != "" {
-				rd = strings.NewReader(body)
-			}
-			req := httptest.NewRequest(method, path, rd)
-			req.Header.Set("Authorization", "Bearer "+token)
-			if inm != "" {
-				req.Header.Set("If-None-Match", inm)
-			}
-			w := httptest.NewRecorder()
-			handler.ServeHTTP(w, req)
-			return w
-		}
-		if w := serve(); w.Code != want {
-			b.Fatalf("status %d: %s", w.Code, w.Body)
-		}
-		b.ReportAllocs()
-		b.ResetTimer()
-		m := cputime.Start()
-		for i := 0; i < b.N; i++ {
-			if w := serve(); w.Code != want {
-				b.Fatalf("status %d", w.Code)
-			}
-		}
-		m.Report(b)
+		runOn(b, handler, method, path, token, inm, body, want)
 	}
 	const cfgPath = "/api/v1/environments/development/config?service=api"
-	etag := h.call("GET", cfgPath, adminToken, nil).header.Get("Etag")
+	first := h.call("GET", cfgPath, adminToken, nil)
+	etag := first.header.Get("Etag")
+	hdr := first.header.Clone()
+	for _, k := range []string{"Date", "Content-Length"} {
+		delete(hdr, k)
+	}
+	bare := bareConfig(hdr, first.body)
 	b.Run("config-304", func(b *testing.B) { run(b, "GET", cfgPath, adminToken, etag, "", http.StatusNotModified) })
+	b.Run("bare-304", func(b *testing.B) {
+		runOn(b, bare, "GET", "/config", adminToken, etag, "", http.StatusNotModified)
+	})
 	b.Run("config-200", func(b *testing.B) { run(b, "GET", cfgPath, adminToken, "", "", http.StatusOK) })
+	b.Run("bare-200", func(b *testing.B) { runOn(b, bare, "GET", "/config", adminToken, "", "", http.StatusOK) })
 	for _, flag := range []string{"banner", "new-checkout", "page-size"} {
 		b.Run("ofrep-"+flag, func(b *testing.B) {
 			run(b, "POST", "/ofrep/v1/evaluate/flags/"+flag, sdk, "", ctx, http.StatusOK)
@@ -253,4 +238,34 @@ func BenchmarkHotInProcess(b *testing.B) {
 	b.Run("ofrep-bulk-304", func(b *testing.B) {
 		run(b, "POST", "/ofrep/v1/evaluate/flags", sdk, bulkETag, ctx, http.StatusNotModified)
 	})
+}
+
+// runOn measures method path through handler in-process.
+func runOn(b *testing.B, handler http.Handler, method, path, token, inm, body string, want int) {
+	serve := func() *httptest.ResponseRecorder {
+		var rd io.Reader
+		if body != "" {
+			rd = strings.NewReader(body)
+		}
+		req := httptest.NewRequest(method, path, rd)
+		req.Header.Set("Authorization", "Bearer "+token)
+		if inm != "" {
+			req.Header.Set("If-None-Match", inm)
+		}
+		w := httptest.NewRecorder()
+		handler.ServeHTTP(w, req)
+		return w
+	}
+	if w := serve(); w.Code != want {
+		b.Fatalf("status %d: %s", w.Code, w.Body)
+	}
+	b.ReportAllocs()
+	b.ResetTimer()
+	m := cputime.Start()
+	for i := 0; i < b.N; i++ {
+		if w := serve(); w.Code != want {
+			b.Fatalf("status %d", w.Code)
+		}
+	}
+	m.Report(b)
 }
