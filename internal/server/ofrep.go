@@ -103,6 +103,9 @@ func readOFREPBody(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 		}
 		return nil, bodyError(err)
 	}
+	if buf.Len() == 0 {
+		return []byte{}, nil // an empty body, not none
+	}
 	return buf.Bytes(), nil
 }
 
