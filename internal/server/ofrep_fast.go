@@ -334,10 +334,17 @@ func (s *jsonScan) context(i int, build bool) (any, int, bool) {
 			return nil, 0, false
 		}
 		end, esc, ok := s.str(i)
-		if !ok || esc { // an escaped key could spell targetingKey
+		if !ok {
 			return nil, 0, false
 		}
 		isTK := string(d[i+1:end-1]) == "targetingKey"
+		if esc { // it may still spell targetingKey (rare: decoding allocates)
+			var key string
+			if key, ok = s.text(i, end, true); !ok {
+				return nil, 0, false
+			}
+			isTK = key == "targetingKey"
+		}
 		i = s.ws(end)
 		if i >= len(d) || d[i] != ':' {
 			return nil, 0, false

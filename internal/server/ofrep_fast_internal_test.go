@@ -50,6 +50,7 @@ var fastBodies = []string{
 	`{"context":{"targetingKey":7,"targetingKey":"u"}}`,
 	`{"context":{"targetingKey":"u","targetingKey":null}}`,
 	`{"context":{"targeting\u004bey":1}}`,
+	`{"context":{"\b":0,"targeting\u004bey":"u"}}`,
 	`{"Context":{"targetingKey":"u"}}`,
 	`{"context":{"a":1},"context":{"b":2}}`,
 	`{"CONTEXT":{},"context":{"a":1}}`,
