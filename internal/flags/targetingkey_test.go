@@ -35,12 +35,17 @@ func TestNeedsTargetingKey(t *testing.T) {
 		t.Fatal(p)
 	}
 	s := d.Set("production")
-	got := map[string]bool{}
+	got, free := map[string]bool{}, map[string]bool{}
 	for _, k := range append(s.Keys(), "missing") {
 		got[k] = s.NeedsTargetingKey(k)
+		free[k] = s.ContextFree(k)
 	}
 	want := map[string]bool{"split": true, "byEmail": false, "off": false, "static": false, "rollout": true, "missing": false}
 	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got)\n%s", diff)
+		t.Errorf("NeedsTargetingKey (-want +got)\n%s", diff)
+	}
+	wantFree := map[string]bool{"split": false, "byEmail": false, "off": true, "static": true, "rollout": false, "missing": false}
+	if diff := cmp.Diff(wantFree, free); diff != "" {
+		t.Errorf("ContextFree (-want +got)\n%s", diff)
 	}
 }

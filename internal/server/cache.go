@@ -7,12 +7,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"runtime"
 	"runtime/debug"
 	"sort"
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/envplane/envplane/internal/config"
@@ -68,8 +70,9 @@ type loadedRelease struct {
 type envConfig struct {
 	env       string
 	rel       *loadedRelease
-	mu        sync.RWMutex
+	mu        sync.Mutex
 	byService map[string]*resolved
+	read      atomic.Pointer[map[string]*resolved] // a copy of byService for readers
 	// secrets are what resolution gets as of secretsGen: the release's
 	// secrets file for the environment (when the server's identity opens
 	// it) under the environment's server-side secrets; secretsErr says why
@@ -136,11 +139,10 @@ func newBody(data []byte) body {
 // get returns the config of service, resolving it on first use; hit
 // reports whether it was already there.
 func (c *envConfig) get(service string) (r *resolved, hit bool) {
-	c.mu.RLock()
-	r = c.byService[service]
-	c.mu.RUnlock()
-	if r != nil {
-		return r, true
+	if m := c.read.Load(); m != nil {
+		if r = (*m)[service]; r != nil {
+			return r, true // no lock: every config read passes here
+		}
 	}
 	c.mu.Lock()
 	defer c.mu.Unlock()
@@ -156,6 +158,8 @@ func (c *envConfig) get(service string) (r *resolved, hit bool) {
 		r.revealed = o.plain.share(r.revealed)
 	}
 	c.byService[service] = r
+	read := maps.Clone(c.byService)
+	c.read.Store(&read)
 	return r, false
 }
 

@@ -29,7 +29,8 @@ type envFlags struct {
 	// overrides in effect, by key, and a fingerprint of them all
 	overrides   map[string]domain.FlagOverride
 	fingerprint string
-	list        body // GET /api/v1/environments/{env}/flags
+	list        body       // GET /api/v1/environments/{env}/flags
+	ofrep       *ofrepPrep // OFREP's answers, prepared (ofrep_fast.go)
 }
 
 // noFlags is the flag document of a release without flag files.
@@ -146,7 +147,7 @@ func (s *Server) dropOverrides(drops []overrideDrop) {
 }
 
 func newEnvFlags(env, release string, set *flags.Set, overrides map[string]domain.FlagOverride) *envFlags {
-	f := &envFlags{env: env, release: release, base: set, set: set, overrides: overrides}
+	f := &envFlags{env: env, release: release, base: set, set: set, overrides: overrides, ofrep: prepareOFREP(env, set)}
 	list := flagList{Environment: env, Release: release, Flags: []flagJSON{}}
 	for _, in := range set.Flags() {
 		j := newFlagJSON(in, set)

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"math"
 	"net"
 	"net/http"
@@ -19,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -243,9 +245,13 @@ func (rt *route) serve(w *recorder, r *http.Request) error {
 		if r.ContentLength > rt.bodyLimit {
 			return tooLarge(rt.bodyLimit)
 		}
-		// The underlying writer lets net/http close the connection after
-		// an oversized body.
-		r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, rt.bodyLimit)
+		// An HTTP/1 body of a declared length is already bounded by it
+		// (net/http reads no further); others are bounded here. The
+		// underlying writer lets net/http close the connection after an
+		// oversized body.
+		if r.ContentLength < 0 || r.ProtoMajor != 1 {
+			r.Body = http.MaxBytesReader(w.ResponseWriter, r.Body, rt.bodyLimit)
+		}
 	}
 	return rt.h(w, r, p)
 }
@@ -481,14 +487,32 @@ type principalEntry struct {
 // remembers hashes the store did not know, so that a client repeating an
 // unknown or revoked token costs none either. It is emptied on every token
 // change: a token created meanwhile is never refused from it.
+//
+// Reads take no lock (every request authenticates, on every core): they
+// look in an immutable snapshot (read). Entries added since go to dirty, a
+// copy of read plus them, under mu; once lookups have missed read as many
+// times as dirty holds entries, dirty becomes the snapshot (sync.Map's
+// scheme, with typed keys: no allocation per lookup).
 type principalCache struct {
-	mu      sync.RWMutex
-	m       map[[sha256.Size]byte]*principalEntry
-	unknown map[[sha256.Size]byte]struct{} // at most maxUnknownTokens
-	gen     uint64
+	read atomic.Pointer[principalSnap]
+	gen  atomic.Uint64
+
+	mu     sync.Mutex
+	dirty  *principalSnap // nil: read is complete
+	misses int
 	// changes is closed (and replaced) when the cache is cleared, telling
 	// SSE streams to check that their token still exists.
 	changes chan struct{}
+}
+
+// principalSnap is one state of the cache; a published one never changes.
+type principalSnap struct {
+	m       map[[sha256.Size]byte]*principalEntry
+	unknown map[[sha256.Size]byte]struct{} // at most maxUnknownTokens
+}
+
+func newPrincipalSnap() *principalSnap {
+	return &principalSnap{m: map[[sha256.Size]byte]*principalEntry{}, unknown: map[[sha256.Size]byte]struct{}{}}
 }
 
 // maxUnknownTokens bounds the negative cache: a client sending ever new
@@ -496,36 +520,62 @@ type principalCache struct {
 const maxUnknownTokens = 4096
 
 func (c *principalCache) init() {
-	c.m = map[[sha256.Size]byte]*principalEntry{}
-	c.unknown = map[[sha256.Size]byte]struct{}{}
+	c.read.Store(newPrincipalSnap())
 	c.changes = make(chan struct{})
 }
 
 // changed is closed at the next token change.
 func (c *principalCache) changed() <-chan struct{} {
-	c.mu.RLock()
-	defer c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
 	return c.changes
 }
 
 // get returns the cached principal of k, whether k is known to be unknown,
-// and the cache's generation.
+// and the cache's generation (read first: an answer found after a clear
+// began is one the store gave before it).
 func (c *principalCache) get(k [sha256.Size]byte) (e *principalEntry, unknown bool, gen uint64) {
-	c.mu.RLock()
-	e, gen = c.m[k], c.gen
-	if e == nil {
-		_, unknown = c.unknown[k]
+	gen = c.gen.Load()
+	if e, unknown = c.read.Load().lookup(k); e != nil || unknown {
+		return e, unknown, gen
 	}
-	c.mu.RUnlock()
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.dirty == nil { // promoted meanwhile, or nothing was added
+		e, unknown = c.read.Load().lookup(k)
+		return e, unknown, gen
+	}
+	e, unknown = c.dirty.lookup(k)
+	if c.misses++; c.misses >= len(c.dirty.m)+len(c.dirty.unknown) {
+		c.read.Store(c.dirty)
+		c.dirty, c.misses = nil, 0
+	}
 	return e, unknown, gen
+}
+
+func (p *principalSnap) lookup(k [sha256.Size]byte) (*principalEntry, bool) {
+	if e := p.m[k]; e != nil {
+		return e, false
+	}
+	_, unknown := p.unknown[k]
+	return nil, unknown
+}
+
+// writable is dirty, made from read when there is none; mu is held.
+func (c *principalCache) writable() *principalSnap {
+	if c.dirty == nil {
+		r := c.read.Load()
+		c.dirty = &principalSnap{m: maps.Clone(r.m), unknown: maps.Clone(r.unknown)}
+	}
+	return c.dirty
 }
 
 // put caches e unless the cache was cleared since gen was read: the token
 // may have been revoked meanwhile.
 func (c *principalCache) put(k [sha256.Size]byte, e *principalEntry, gen uint64) {
 	c.mu.Lock()
-	if c.gen == gen {
-		c.m[k] = e
+	if c.gen.Load() == gen {
+		c.writable().m[k] = e
 	}
 	c.mu.Unlock()
 }
@@ -534,20 +584,21 @@ func (c *principalCache) put(k [sha256.Size]byte, e *principalEntry, gen uint64)
 // was cleared since gen was read: the token may have been created meanwhile.
 func (c *principalCache) putUnknown(k [sha256.Size]byte, gen uint64) {
 	c.mu.Lock()
-	if c.gen == gen {
-		if len(c.unknown) >= maxUnknownTokens {
-			clear(c.unknown)
+	if c.gen.Load() == gen {
+		d := c.writable()
+		if len(d.unknown) >= maxUnknownTokens {
+			d.unknown = map[[sha256.Size]byte]struct{}{}
 		}
-		c.unknown[k] = struct{}{}
+		d.unknown[k] = struct{}{}
 	}
 	c.mu.Unlock()
 }
 
 func (c *principalCache) clear() {
 	c.mu.Lock()
-	clear(c.m)
-	clear(c.unknown)
-	c.gen++
+	c.gen.Add(1)
+	c.read.Store(newPrincipalSnap())
+	c.dirty, c.misses = nil, 0
 	close(c.changes)
 	c.changes = make(chan struct{})
 	c.mu.Unlock()

@@ -6,9 +6,9 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/url"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 
@@ -91,23 +91,35 @@ type ofrepFailure struct {
 	ErrorDetails string `json:"errorDetails,omitempty"`
 }
 
-// ofrepContext reads {"context":{…}}: the context and its JSON text. What is
-// not JSON is PARSE_ERROR; JSON without an object context, or with a
-// targetingKey that is not a string, is INVALID_CONTEXT.
-func ofrepContext(r *http.Request) (ctx map[string]any, raw []byte, failure *ofrepFailure, err error) {
-	fail := func(code, details string) (map[string]any, []byte, *ofrepFailure, error) {
-		return nil, nil, &ofrepFailure{ErrorCode: code, ErrorDetails: details}, nil
-	}
+// readOFREPBody reads the (bounded) request body into buf; no body is nil.
+func readOFREPBody(r *http.Request, buf *bytes.Buffer) ([]byte, error) {
 	if r.Body == nil || r.Body == http.NoBody {
-		return fail(string(flags.ErrParse), `a JSON body {"context":{…}} is required`)
+		return nil, nil
 	}
-	data, err := io.ReadAll(r.Body)
-	if err != nil {
+	if _, err := buf.ReadFrom(r.Body); err != nil {
 		var maxErr *http.MaxBytesError
 		if errors.As(err, &maxErr) {
-			return nil, nil, nil, tooLarge(maxErr.Limit)
+			return nil, tooLarge(maxErr.Limit)
 		}
-		return nil, nil, nil, bodyError(err)
+		return nil, bodyError(err)
+	}
+	if buf.Len() == 0 {
+		return []byte{}, nil // an empty body, not none
+	}
+	return buf.Bytes(), nil
+}
+
+// ofrepContext reads {"context":{…}} from data, the request body (nil for
+// none): the context and its JSON text. What is not JSON is PARSE_ERROR;
+// JSON without an object context, or with a targetingKey that is not a
+// string, is INVALID_CONTEXT. This is the general path; scanOFREPBody
+// answers the requests it accepts without allocating.
+func ofrepContext(data []byte) (ctx map[string]any, raw []byte, failure *ofrepFailure) {
+	fail := func(code, details string) (map[string]any, []byte, *ofrepFailure) {
+		return nil, nil, &ofrepFailure{ErrorCode: code, ErrorDetails: details}
+	}
+	if data == nil {
+		return fail(string(flags.ErrParse), `a JSON body {"context":{…}} is required`)
 	}
 	if !utf8.Valid(data) {
 		return fail(string(flags.ErrParse), "the body is not valid UTF-8")
@@ -127,7 +139,7 @@ func ofrepContext(r *http.Request) (ctx map[string]any, raw []byte, failure *ofr
 	}
 	raw = bytes.TrimSpace(req.Context)
 	ctx, failure = parseContext(raw)
-	return ctx, raw, failure, nil
+	return ctx, raw, failure
 }
 
 // parseContext reads an evaluation context, the JSON object of
@@ -216,10 +228,38 @@ func (s *Server) ofrepEvaluate(w http.ResponseWriter, r *http.Request, p *auth.P
 		return err
 	}
 	key := r.PathValue("key")
-	ctx, _, failure, err := ofrepContext(r)
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer putBodyBuf(buf)
+	data, err := readOFREPBody(r, buf)
 	if err != nil {
 		return err
 	}
+	f, _ := s.flagsOf(env)
+	if f != nil && f.ofrep != nil {
+		if fp := f.ofrep.flags[key]; fp != nil {
+			var ctx map[string]any
+			ok := true
+			if fp.static != nil {
+				_, _, ok = scanOFREPBody(data, false)
+			} else {
+				// The context's strings point into the body: a copy of
+				// its own, as the buffer goes back to the pool.
+				ctx, _, ok = scanOFREPBody(bytes.Clone(data), true)
+			}
+			if ok {
+				out, ev := f.ofrep.answer(f.set, fp, key, ctx)
+				if out == nil { // a failed evaluation
+					status := http.StatusOK
+					if ev.ErrorCode != "" {
+						status = http.StatusBadRequest
+					}
+					return writeJSON(w, status, ev)
+				}
+				return writeOut(w, out.status, out.body, out.lenHdr)
+			}
+		}
+	}
+	ctx, _, failure := ofrepContext(data)
 	if failure != nil {
 		failure.Key = key
 		return writeJSON(w, http.StatusBadRequest, failure)
@@ -235,6 +275,24 @@ func (s *Server) ofrepEvaluate(w http.ResponseWriter, r *http.Request, p *auth.P
 		status = http.StatusBadRequest
 	}
 	return writeJSON(w, status, ev)
+}
+
+// putBodyBuf returns a request body buffer to the pool unless it grew large.
+func putBodyBuf(b *bytes.Buffer) {
+	if b.Cap() <= 2*ofrepBodyLimit {
+		b.Reset()
+		bodyBufs.Put(b)
+	}
+}
+
+// writeOut answers status with a prepared JSON body.
+func writeOut(w http.ResponseWriter, status int, body []byte, lenHdr []string) error {
+	h := w.Header()
+	h["Content-Type"] = hdrJSON
+	h["Content-Length"] = lenHdr
+	w.WriteHeader(status)
+	_, err := w.Write(body)
+	return err
 }
 
 // ofrepSet is the flag set OFREP evaluates in env: empty for an environment
@@ -255,10 +313,20 @@ func (s *Server) ofrepBulkEvaluate(w http.ResponseWriter, r *http.Request, p *au
 	if err != nil {
 		return err
 	}
-	ctx, raw, failure, err := ofrepContext(r)
+	buf := bodyBufs.Get().(*bytes.Buffer)
+	defer putBodyBuf(buf)
+	data, err := readOFREPBody(r, buf)
 	if err != nil {
 		return err
 	}
+	if f, _ := s.flagsOf(env); f != nil && f.ofrep != nil {
+		// The ETag is decided on a scan of the body that builds nothing:
+		// a 304 costs reading, checking and hashing it.
+		if _, raw, ok := scanOFREPBody(data, false); ok {
+			return s.ofrepBulkFast(w, r, f, data, f.ofrep.etag(raw))
+		}
+	}
+	ctx, raw, failure := ofrepContext(data)
 	if failure != nil {
 		return writeJSON(w, http.StatusBadRequest, failure)
 	}
@@ -279,6 +347,56 @@ func (s *Server) ofrepBulkEvaluate(w http.ResponseWriter, r *http.Request, p *au
 		out.Flags = append(out.Flags, evaluate(set, k, ctx))
 	}
 	return writeJSON(w, http.StatusOK, out)
+}
+
+// ofrepBulkFast answers a bulk evaluation whose body scanOFREPBody
+// accepted: 304 on a matching If-None-Match, else the prepared fragments of
+// every flag (the context decoded only when a flag depends on it).
+func (s *Server) ofrepBulkFast(w http.ResponseWriter, r *http.Request, f *envFlags, data []byte, etag []string) error {
+	h := w.Header()
+	h["Cache-Control"] = hdrRevalid
+	h["Vary"] = hdrVaryKey
+	h["Etag"] = etag
+	if inm := r.Header["If-None-Match"]; len(inm) > 0 && etagMatch(inm, etag[0]) {
+		w.WriteHeader(http.StatusNotModified)
+		return nil
+	}
+	prep := f.ofrep
+	var ctx map[string]any
+	if prep.dynamic > 0 {
+		var ok bool
+		if ctx, _, ok = scanOFREPBody(bytes.Clone(data), true); !ok {
+			return errs.E(errs.Internal, "OFREP: a body accepted once was refused on the second scan") // not reached
+		}
+	}
+	out := bodyBufs.Get().(*bytes.Buffer)
+	defer putBodyBuf(out)
+	out.Write(prep.bulkPrefix)
+	for i, k := range f.set.Keys() {
+		if i > 0 {
+			out.WriteByte(',')
+		}
+		fp := prep.flags[k]
+		if fp == nil {
+			return errs.E(errs.Internal, "OFREP: flag %q was not prepared", k) // not reached
+		}
+		o, ev := prep.answer(f.set, fp, k, ctx)
+		if o != nil {
+			out.Write(o.frag)
+			continue
+		}
+		b, err := encodeJSON(ev)
+		if err != nil {
+			return errs.Wrap(errs.Internal, err, "encode response")
+		}
+		out.Write(b[:len(b)-1])
+	}
+	out.Write(prep.bulkSuffix)
+	h["Content-Type"] = hdrJSON
+	h["Content-Length"] = []string{strconv.Itoa(out.Len())}
+	w.WriteHeader(http.StatusOK)
+	_, err := w.Write(out.Bytes())
+	return err
 }
 
 var hdrVaryKey = []string{"Authorization, X-API-Key"}

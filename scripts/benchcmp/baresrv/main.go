@@ -23,6 +23,7 @@ func main() {
 	addr := flag.String("addr", "127.0.0.1:8091", "listen address")
 	bodyFile := flag.String("body", "", "file with the 200 body ('': empty; only SSE measured)")
 	headerFile := flag.String("headers", "", "file of 'Name: value' lines sent on every config answer (ETag among them)")
+	likeEnvplane := flag.Bool("envplane-timeouts", false, "use envplane serve's http.Server timeouts (read 2 min, idle 2 min, 64 KiB headers)")
 	flag.Parse()
 	var body []byte
 	if *bodyFile != "" {
@@ -116,5 +117,8 @@ func main() {
 		w.WriteHeader(http.StatusNoContent)
 	})
 	hs := &http.Server{Addr: *addr, Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if *likeEnvplane {
+		hs.ReadTimeout, hs.IdleTimeout, hs.MaxHeaderBytes = 2*time.Minute, 2*time.Minute, 64<<10
+	}
 	log.Fatal(hs.ListenAndServe())
 }
