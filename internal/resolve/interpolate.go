@@ -128,10 +128,14 @@ func (s *session) expand(v *tree.Value, path []string) {
 // below or another environment gives its key. Text that does not fit that
 // type stays a string; schema validation and lint report the mismatch.
 func (s *session) coerceByHint(v *tree.Value, path []string) {
-	if !mayBeTyped(v.Str) {
+	if v.Str == "" {
 		return
 	}
 	kind, elem, ok := s.hint(v, path)
+	// A plain word can only become a one-item list.
+	if !ok || (kind != tree.Array && !mayBeTyped(v.Str)) {
+		return
+	}
 	if !ok || kind == tree.String || kind == tree.Map || kind == tree.Null {
 		return
 	}
@@ -171,15 +175,8 @@ func mayBeTyped(text string) bool {
 // hint finds the type of the key at path: schema first, then the value this
 // one overrode, then the same key in the other environments.
 func (s *session) hint(v *tree.Value, path []string) (tree.Kind, tree.Kind, bool) {
-	if s.r.schema != nil {
-		if k, e, ok := s.r.schema.KindAt(path); ok {
-			return k, e, true
-		}
-	}
-	for _, o := range v.Overridden {
-		if k, e, ok := typed(o); ok {
-			return k, e, true
-		}
+	if k, e, ok := s.localHint(v, path); ok {
+		return k, e, true
 	}
 	// While another environment's tree is being built as a hint, its own
 	// values take no hints from further environments: that would recurse.
@@ -191,6 +188,22 @@ func (s *session) hint(v *tree.Value, path []string) (tree.Kind, tree.Kind, bool
 			continue
 		}
 		if k, e, ok := typed(s.hintTree(env.Name).Lookup(path)); ok {
+			return k, e, true
+		}
+	}
+	return 0, 0, false
+}
+
+// localHint is the part of hint that needs no other environment: the
+// schema, then the value this one overrode.
+func (s *session) localHint(v *tree.Value, path []string) (tree.Kind, tree.Kind, bool) {
+	if s.r.schema != nil {
+		if k, e, ok := s.r.schema.KindAt(path); ok {
+			return k, e, true
+		}
+	}
+	for _, o := range v.Overridden {
+		if k, e, ok := typed(o); ok {
 			return k, e, true
 		}
 	}

@@ -196,6 +196,19 @@ func TestResolveValues(t *testing.T) {
 			want: map[string]any{"kafka": map[string]any{"brokers": []any{"k1:9092", "k2:9092"}, "port": int64(7)}},
 		},
 		{
+			name: "a single reference of one word becomes a one-item list where lists are expected",
+			fx: fixture{
+				env: "production",
+				files: map[string]string{
+					"config/default.yaml":     "hosts: [a, b]\n",
+					"config/development.yaml": "kafka: {brokers: [localhost:9092]}\nhosts: ${HOSTS}\n",
+					"config/production.yaml":  "kafka: {brokers: '${KAFKA_BROKERS}'}\nhosts: ${HOSTS}\nname: ${NAME}\n",
+				},
+				vars: map[string]string{"KAFKA_BROKERS": "k1:9092", "HOSTS": "h1", "NAME": "plain"},
+			},
+			want: map[string]any{"kafka": map[string]any{"brokers": []any{"k1:9092"}}, "hosts": []any{"h1"}, "name": "plain"},
+		},
+		{
 			name: "a reference that is part of a string stays a string",
 			fx: fixture{
 				files: map[string]string{"config/default.yaml": "port: 1\nlabel: port-${P}\n"},
