@@ -74,6 +74,14 @@ func (s *Set) WithOverride(key string, o Override) (*Set, []Problem) {
 			c := &compiler{flag: key, field: "targeting"}
 			n := c.compile(t)
 			problems = append(problems, c.problems...)
+			// A file's rule may name a variant it lacks (flagd answers an
+			// error at evaluation); an override is refused before it breaks
+			// every evaluation of the flag.
+			for _, name := range literalVariants(t, nil) {
+				if _, ok := f.variants[name]; !ok {
+					problems = append(problems, bad("targeting", "the rule answers %q, which is not a variant (variants: %s)", name, strings.Join(sortedKeys(f.variants), ", "))...)
+				}
+			}
 			nf.targeting, nf.rule, nf.usesKey = n.fn, t, c.usesKey
 		}
 	}
@@ -87,6 +95,37 @@ func (s *Set) WithOverride(key string, o Override) (*Set, []Problem) {
 	fmt.Fprintf(sum, "%s\x00%s\x00%v\x00%v\x00%s", s.digest, key, deref(o.State), deref(o.DefaultVariant), o.Targeting)
 	ns.digest = s.digest + "+" + hex.EncodeToString(sum.Sum(nil)[:8])
 	return &ns, nil
+}
+
+// literalVariants appends the variant names rule can answer as literal
+// strings: the outcomes of "if" (nested ones too) and the buckets of
+// "fractional". Computed outcomes are the evaluator's business.
+func literalVariants(rule *tree.Value, out []string) []string {
+	switch {
+	case rule == nil:
+	case rule.Kind == tree.String:
+		out = append(out, rule.Str)
+	case rule.Kind == tree.Map && len(rule.Fields) == 1:
+		args := rule.Fields[0].Value
+		if args.Kind != tree.Array {
+			break
+		}
+		switch rule.Fields[0].Key {
+		case "if", "?:":
+			for i, a := range args.Items {
+				if i%2 == 1 || i == len(args.Items)-1 && i > 0 {
+					out = literalVariants(a, out)
+				}
+			}
+		case "fractional":
+			for _, b := range args.Items {
+				if b.Kind == tree.Array && len(b.Items) > 0 && b.Items[0].Kind == tree.String {
+					out = append(out, b.Items[0].Str)
+				}
+			}
+		}
+	}
+	return out
 }
 
 func deref(p *string) string {

@@ -46,6 +46,12 @@ func TestWithOverride(t *testing.T) {
 		{"targeting not JSON", "color", Override{Targeting: json.RawMessage(`{"if":`)}, nil, out{Fields: []string{"targeting"}}},
 		{"targeting not a rule", "color", Override{Targeting: json.RawMessage(`[1]`)}, nil, out{Fields: []string{"targeting"}}},
 		{"unknown operator", "color", Override{Targeting: json.RawMessage(`{"nope":[1]}`)}, nil, out{Fields: []string{"targeting"}}},
+		{"targeting answering an unknown variant", "color", Override{Targeting: json.RawMessage(`{"if":[true,"shout",{"if":[false,"blue","green"]}]}`)},
+			nil, out{Fields: []string{"targeting", "targeting"}}},
+		{"fractional bucket naming an unknown variant", "color", Override{Targeting: json.RawMessage(`{"fractional":[["red",50],["pink",50]]}`)},
+			nil, out{Fields: []string{"targeting"}}},
+		{"computed and null outcomes are the evaluator's", "color", Override{Targeting: json.RawMessage(`{"if":[{"var":"x"},{"var":"v"},null]}`)},
+			nil, out{"#f00", "red", ReasonDefault, nil}},
 		{"no such flag", "nope", Override{State: str("DISABLED")}, nil, out{Fields: []string{"key"}}},
 		{"a flag that did not load", "broken", Override{State: str("DISABLED")}, nil, out{Fields: []string{"key"}}},
 	}
