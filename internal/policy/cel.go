@@ -136,7 +136,8 @@ func (c *Compiled) Evaluate(e workspace.Environment, service string, config *tre
 			v.Message = fmt.Sprintf("policy %s: cannot evaluate %s: %s", p.Name, p.Rule, explainEvalError(err))
 		case val.Value() != true:
 			if val.Value() != false {
-				v.Message = fmt.Sprintf("policy %s: rule gave %v, expected true or false", p.Name, val.Value())
+				// The value itself may be a secret: name its type only.
+				v.Message = fmt.Sprintf("policy %s: rule gave a %s, expected true or false", p.Name, val.Type().TypeName())
 				break
 			}
 			msg := p.Message
@@ -160,8 +161,14 @@ func explainEvalError(err error) string {
 	if errors.Is(err, errors.ErrUnsupported) {
 		return "unsupported operation"
 	}
-	return msg
+	// CEL quotes the operands it could not use (`invalid RFC 3339
+	// timestamp "…"`), and an operand may be a secret: findings, promotion
+	// messages and the audit log never carry them.
+	return quotedOperand().ReplaceAllString(msg, `"<hidden>"`)
 }
+
+// quotedOperand matches a double-quoted string in a CEL error message.
+var quotedOperand = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`"(?:[^"\\]|\\.)*"`) })
 
 func applies(list []string, name string) bool {
 	if len(list) == 0 {

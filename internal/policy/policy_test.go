@@ -49,6 +49,19 @@ func TestEvaluate(t *testing.T) {
 				Message: "policy p: cannot evaluate config.database.ssl.enabled: no such key: ssl (the key is missing from this config)"}},
 		},
 		{
+			name:   "a rule giving a value names its type, never the value (it may be a secret)",
+			policy: workspace.Policy{Name: "p", Rule: `config.db.password`, Severity: "error"},
+			config: "db: {password: hunter2canary}\n",
+			want:   []policy.Violation{{Policy: "p", Severity: "error", Message: "policy p: rule gave a string, expected true or false", Path: "db.password", Source: "c.yaml:1:16"}},
+		},
+		{
+			name:   "an evaluation error does not quote the operand",
+			policy: workspace.Policy{Name: "p", Rule: `timestamp(config.db.password) > timestamp("2020-01-01T00:00:00Z")`, Severity: "error"},
+			config: "db: {password: hunter2canary}\n",
+			want: []policy.Violation{{Policy: "p", Severity: "error", Path: "db.password", Source: "c.yaml:1:16",
+				Message: `policy p: cannot evaluate timestamp(config.db.password) > timestamp("2020-01-01T00:00:00Z"): ` + `invalid RFC 3339 timestamp "<hidden>"`}},
+		},
+		{
 			name:   "environment variables are available",
 			policy: workspace.Policy{Name: "p", Rule: `environment.data != "live" || env == "production"`, Severity: "error"},
 			config: "a: 1\n",
