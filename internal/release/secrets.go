@@ -2,6 +2,7 @@ package release
 
 import (
 	"errors"
+	"fmt"
 	"io/fs"
 	"log/slog"
 	"path"
@@ -116,6 +117,13 @@ func (s *Secrets) open(env string) *EnvSecrets {
 	if err != nil {
 		e.Err = err
 		s.log.Error("workspace secrets file does not open; the environment's config is not served", "release", s.release, "environment", env, "file", file, "err", err)
+		return e
+	}
+	if !opened.Bound() || opened.Environment() != env {
+		// A file plain sops wrote carries no binding: a copy of another
+		// environment's file would be served as this one's.
+		e.Err = fmt.Errorf("%s: the file is not bound to environment %q (written by plain sops, or another environment's file): run `envplane secrets migrate --env %s` to bind it", file, env, env)
+		s.log.Error("workspace secrets file is not bound to its environment; the environment's config is not served", "release", s.release, "environment", env, "file", file)
 		return e
 	}
 	values := opened.Values()

@@ -20,6 +20,7 @@ import (
 	sopsyaml "github.com/getsops/sops/v3/stores/yaml"
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/envplane/envplane/internal/release"
 	"github.com/envplane/envplane/internal/secrets"
 )
 
@@ -310,4 +311,28 @@ func TestBinaryDoesNotLinkSOPS(t *testing.T) {
 		t.Errorf("the envplane binary links SOPS:\n%s", out)
 	}
 	_ = os.Remove(bin)
+}
+
+// TestServerRefusesUnboundSOPSFiles: a file plain sops wrote carries no
+// envplane_environment binding, so a copy of production's file renamed to
+// staging's would open; the server refuses to serve it and says how to
+// bind it, naming no value.
+func TestServerRefusesUnboundSOPSFiles(t *testing.T) {
+	id, r := newKey(t)
+	prod := sopsEncrypt(t, []byte("DB_PASSWORD: production-only-secret\n"), r)
+	c, err := release.Load(map[string][]byte{
+		"envplane.yaml":            []byte("environments: [staging, production]\nconfig:\n  layers: [config.yaml]\n"),
+		"config.yaml":              []byte("a: 1\n"),
+		"secrets/staging.enc.yaml": prod,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := release.OpenSecrets("rel_1", c.Workspace, []age.Identity{id}, nil).For("staging")
+	if e.Err == nil || len(e.Values) != 0 {
+		t.Fatalf("an unbound file was served: err %v, %d values", e.Err, len(e.Values))
+	}
+	if msg := e.Err.Error(); !strings.Contains(msg, "envplane secrets migrate --env staging") || strings.Contains(msg, "production-only-secret") {
+		t.Errorf("error %q: want the migrate hint and no value", msg)
+	}
 }
