@@ -200,6 +200,10 @@ func recipientOf(id age.Identity) string {
 // one that group or others may access is refused with the chmod that
 // fixes it. Errors never quote the file's text.
 func ReadIdentityFile(path string) ([]age.Identity, error) {
+	if strings.HasPrefix(strings.ToUpper(strings.TrimSpace(path)), "AGE-SECRET-KEY-") {
+		// The key itself where a path belongs: an open error would print it.
+		return nil, errors.New("age identity file: the setting holds an age identity, not a file path; pass the key in ENVPLANE_AGE_IDENTITY or put it in a file (mode 0600)")
+	}
 	f, err := os.Open(path)
 	if err != nil {
 		return nil, fmt.Errorf("age identity file: %w", err)
