@@ -315,9 +315,11 @@ func (f *File) unwrap(ids []age.Identity) ([]byte, error) {
 		return nil, noMatch
 	}
 	mine := map[string]bool{}
+	known := 0 // identities whose recipient is known
 	for _, id := range ids {
 		if r := recipientOf(id); r != "" {
 			mine[r] = true
+			known++
 		}
 	}
 	order := slices.Clone(f.Recipients)
@@ -332,6 +334,12 @@ func (f *File) unwrap(ids []age.Identity) ([]byte, error) {
 	})
 	var damaged error
 	for _, r := range order {
+		if known == len(ids) && !mine[r] {
+			// Every identity's recipient is known and none is left: the
+			// other stanzas cannot open (and each try costs an X25519),
+			// which a file listing thousands of recipients would exploit.
+			break
+		}
 		key, err := unwrapKey(f.wrapped[r], ids)
 		if err == nil {
 			return key, nil
