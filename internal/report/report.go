@@ -142,6 +142,16 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 		}
 		return one(a), one(b), secret
 	}
+	// Unrevealed, a value built from a secret equals only a value built the
+	// same way (same template) from secrets: compared with text the caller
+	// wrote, "unchanged" would confirm a guess of the secret.
+	same := func(a, b *tree.Value) bool {
+		sa, sb := fromSecret(a), fromSecret(b)
+		if !o.Reveal && (sa || sb) && (sa != sb || a.Template != b.Template) {
+			return false
+		}
+		return tree.Equal(a, b)
+	}
 	for _, l := range la {
 		inA[l.path] = true
 		bv, ok := inB[l.path]
@@ -149,7 +159,7 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 		case !ok:
 			a, b, secret := show(l.path, l.v, nil)
 			out = append(out, Change{Path: l.path, Kind: "removed", A: a, B: b, Secret: secret})
-		case !tree.Equal(l.v, bv):
+		case !same(l.v, bv):
 			a, b, secret := show(l.path, l.v, bv)
 			out = append(out, Change{Path: l.path, Kind: "changed", A: a, B: b, Secret: secret})
 		}
@@ -161,4 +171,22 @@ func Diff(ta, tb *tree.Value, o render.Options) []Change {
 		}
 	}
 	return out
+}
+
+// fromSecret reports whether v or anything in it was built from a secret.
+func fromSecret(v *tree.Value) bool {
+	if v.Secret || v.Sealed {
+		return true
+	}
+	for _, it := range v.Items {
+		if fromSecret(it) {
+			return true
+		}
+	}
+	for _, f := range v.Fields {
+		if fromSecret(f.Value) {
+			return true
+		}
+	}
+	return false
 }
