@@ -30,6 +30,11 @@ import (
 // environment.
 const MaxPendingFlagChanges = 100
 
+// MaxPendingFlagChangesPerRequester bounds one token's share of them, so
+// that one requester cannot fill the environment's and block everyone's
+// changes (a kill switch among them).
+const MaxPendingFlagChangesPerRequester = 25
+
 // DefaultFlagApprovals is the approval gate of a restricted environment
 // whose promotion block has no approvals (or asks for none): one approval
 // by an approver or admin of the environment other than the requester.
@@ -148,6 +153,15 @@ func (a *App) RequestFlagChange(ctx context.Context, p *auth.Principal, req Flag
 		pending, err := t.ListFlagChanges(ctx, domain.FlagChangeFilter{Environment: env, State: domain.FlagChangePending, Limit: MaxPendingFlagChanges + 1})
 		if err != nil {
 			return err
+		}
+		mine := 0
+		for _, q := range pending {
+			if q.RequesterToken == p.TokenID {
+				mine++
+			}
+		}
+		if mine >= MaxPendingFlagChangesPerRequester {
+			return errs.E(errs.Conflict, "you have %d pending flag change requests in %q, the most one token may have: cancel some first", mine, env)
 		}
 		if len(pending) >= MaxPendingFlagChanges {
 			return errs.E(errs.Conflict, "environment %q has %d pending flag change requests, the most it keeps: approve, reject or cancel some first", env, len(pending))

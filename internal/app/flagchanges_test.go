@@ -298,13 +298,24 @@ func TestFlagChangeRefusals(t *testing.T) {
 	if _, err := request(t, a, viewer, rel, "banner", domain.FlagFields{State: ptr("DISABLED")}); !errs.Is(err, errs.Forbidden) {
 		t.Errorf("a viewer's request: %v", err)
 	}
-	// At most MaxPendingFlagChanges pending per environment.
-	for i := range app.MaxPendingFlagChanges {
-		if _, err := request(t, a, ed, rel, "theme", domain.FlagFields{State: ptr(fmt.Sprint([]string{"ENABLED", "DISABLED"}[i%2]))}); err != nil {
+	// At most MaxPendingFlagChangesPerRequester per token, at most
+	// MaxPendingFlagChanges per environment.
+	for i := range app.MaxPendingFlagChangesPerRequester {
+		if _, err := request(t, a, ed, rel, fmt.Sprint("f", i), domain.FlagFields{State: ptr("DISABLED")}); err != nil {
 			t.Fatal(i, err)
 		}
 	}
-	if _, err := request(t, a, ed, rel, "theme", domain.FlagFields{State: ptr("ENABLED")}); !errs.Is(err, errs.Conflict) {
-		t.Errorf("request %d: %v", app.MaxPendingFlagChanges+1, err)
+	if _, err := request(t, a, ed, rel, "f-last", domain.FlagFields{State: ptr("DISABLED")}); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "the most one token may have") {
+		t.Errorf("request %d of one token: %v", app.MaxPendingFlagChangesPerRequester+1, err)
+	}
+	for i := app.MaxPendingFlagChangesPerRequester; i < app.MaxPendingFlagChanges; i++ {
+		other := &auth.Principal{TokenID: fmt.Sprint("tok_e", i), Name: fmt.Sprint("e", i), Role: auth.Editor}
+		if _, err := request(t, a, other, rel, "theme", domain.FlagFields{State: ptr("DISABLED")}); err != nil {
+			t.Fatal(i, err)
+		}
+	}
+	late := &auth.Principal{TokenID: "tok_late", Name: "late", Role: auth.Editor}
+	if _, err := request(t, a, late, rel, "theme", domain.FlagFields{State: ptr("ENABLED")}); !errs.Is(err, errs.Conflict) || !strings.Contains(err.Error(), "pending flag change requests, the most it keeps") {
+		t.Errorf("request %d in the environment: %v", app.MaxPendingFlagChanges+1, err)
 	}
 }
