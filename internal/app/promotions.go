@@ -415,8 +415,9 @@ func (a *App) TickChecklist(ctx context.Context, p *auth.Principal, id string, i
 }
 
 // Rollback opens a promotion of the release env ran before its current
-// one.
-func (a *App) Rollback(ctx context.Context, p *auth.Principal, env string, emergency bool) (domain.Promotion, error) {
+// one; to, when given, is the release the caller confirmed, refused
+// (Conflict) when a newer release has changed what "before" means.
+func (a *App) Rollback(ctx context.Context, p *auth.Principal, env, to string, emergency bool) (domain.Promotion, error) {
 	if err := p.Can(auth.Promote, env); err != nil {
 		return domain.Promotion{}, err
 	}
@@ -429,6 +430,11 @@ func (a *App) Rollback(ctx context.Context, p *auth.Principal, env string, emerg
 	}
 	if len(hist) == 0 || hist[0].Previous == "" {
 		return domain.Promotion{}, errs.E(errs.Conflict, "gate rollback: %s has no previous release to roll back to", env)
+	}
+	if to != "" && to != hist[0].Previous {
+		// The caller confirmed a rollback to another release (a page shown
+		// before a newer release landed): it must look again.
+		return domain.Promotion{}, errs.E(errs.Conflict, "gate rollback: %s would now roll back to %s, not %s: look again before confirming", env, hist[0].Previous, to)
 	}
 	return a.Promote(ctx, p, PromoteRequest{Release: hist[0].Previous, Environment: env, Rollback: true, Emergency: emergency})
 }

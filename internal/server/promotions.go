@@ -108,7 +108,7 @@ func (s *Server) createPromotion(w http.ResponseWriter, r *http.Request, p *auth
 	}
 	if req.Release == "" && req.Rollback {
 		// No release named: roll back to the one the environment ran before.
-		pr, err := s.app.Rollback(r.Context(), p, req.Environment, req.Emergency)
+		pr, err := s.app.Rollback(r.Context(), p, req.Environment, "", req.Emergency)
 		if err != nil {
 			return err
 		}

@@ -154,9 +154,9 @@ func (u *UI) envPromote(q *req) error {
 			u.render(q.w, http.StatusUnprocessableEntity, "rollback", d)
 			return nil
 		}
-		pr, err = u.app.Rollback(q.ctx(), q.p, env, true)
+		pr, err = u.app.Rollback(q.ctx(), q.p, env, rel, true)
 	case strings.HasSuffix(q.r.URL.Path, "/rollback"):
-		pr, err = u.app.Rollback(q.ctx(), q.p, env, false)
+		pr, err = u.app.Rollback(q.ctx(), q.p, env, rel, false)
 	default:
 		pr, err = u.app.Promote(q.ctx(), q.p, app.PromoteRequest{Release: rel, Environment: env})
 	}
