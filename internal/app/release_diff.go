@@ -27,7 +27,8 @@ type ReleaseDiff struct {
 
 // DiffReleases is the diff of release A and release B, each resolved for
 // the environment as the server resolves its current release (the
-// release's files, then the environment's server-side secrets), by the
+// release's files, its secrets file for the environment when the server's
+// identity opens it, then the environment's server-side secrets), by the
 // engine of `envplane diff`: a key sensitive in either release is hidden
 // unless revealed. Every problem of the request is reported at once; a
 // release whose config does not resolve there is a Conflict naming it.
@@ -53,7 +54,7 @@ func (a *App) DiffReleases(ctx context.Context, p *auth.Principal, req ReleaseDi
 	if err := fe.Err(); err != nil {
 		return nil, err
 	}
-	secrets, err := a.SecretValues(ctx, req.Environment)
+	serverSecrets, err := a.SecretValues(ctx, req.Environment)
 	if err != nil {
 		return nil, err
 	}
@@ -61,7 +62,7 @@ func (a *App) DiffReleases(ctx context.Context, p *auth.Principal, req ReleaseDi
 	opts := [2]render.Options{}
 	for i, id := range []string{req.A, req.B} {
 		field := []string{"a", "b"}[i]
-		c, err := a.loadForDiff(ctx, id)
+		c, sec, err := a.loadForDiff(ctx, id)
 		if errs.Is(err, errs.NotFound) {
 			fe.Add(field, "unknown release %q", id)
 			continue
@@ -69,6 +70,15 @@ func (a *App) DiffReleases(ctx context.Context, p *auth.Principal, req ReleaseDi
 		if err != nil {
 			return nil, err
 		}
+		// As the server resolves it: the release's secrets file for the
+		// environment (when the server's identity opens it), then the
+		// server-side secrets.
+		fileSecrets := sec.For(req.Environment)
+		if ferr := ReleaseSecretsError(id, req.Environment, fileSecrets); ferr != nil {
+			fe.Add(field, "%s", msgOf(ferr))
+			continue
+		}
+		secrets := release.Merge(fileSecrets.Values, serverSecrets)
 		if p := c.Check(req.Environment, req.Service); len(p) > 0 {
 			for _, pr := range p {
 				fe.Add(field, "release %s: %s", id, pr.Message)
@@ -106,23 +116,24 @@ func (a *App) DiffReleases(ctx context.Context, p *auth.Principal, req ReleaseDi
 	return changes, nil
 }
 
-// loadForDiff reads and compiles a stored release, as many at once as
-// there are cores (the CPU work of an upload's validation).
-func (a *App) loadForDiff(ctx context.Context, id string) (*config.Compiled, error) {
+// loadForDiff reads and compiles a stored release with its secrets files.
+// It takes one of the validation slots uploads use, without waiting: a
+// diff is a reader's request and must not queue uploads behind it.
+func (a *App) loadForDiff(ctx context.Context, id string) (*config.Compiled, *release.Secrets, error) {
 	r, err := a.st.GetRelease(ctx, id)
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	select {
 	case a.validating <- struct{}{}:
-	case <-ctx.Done():
-		return nil, errs.Wrap(errs.Unavailable, ctx.Err(), "the request ended while waiting for other releases to load")
+	default:
+		return nil, nil, errs.E(errs.Unavailable, "the server is busy loading releases: try the diff again in a moment")
 	}
 	defer func() { <-a.validating }()
 	c, err := release.Load(r.Files)
 	if err != nil {
 		_, msg, _ := errs.Public(err)
-		return nil, errs.E(errs.Conflict, "release %s does not load: %s", id, msg)
+		return nil, nil, errs.E(errs.Conflict, "release %s does not load: %s", id, msg)
 	}
-	return c, nil
+	return c, release.OpenSecrets(id, c.Workspace, a.ids, a.log), nil
 }
