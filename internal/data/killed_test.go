@@ -5,6 +5,7 @@ import (
 	"context"
 	"os"
 	"os/exec"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -41,6 +42,10 @@ func TestHelperAtomicCopyProcess(t *testing.T) {
 	from := Endpoint{Env: "production", Class: domain.DataLive, URL: src, Key: "database.url"}
 	to := Endpoint{Env: "staging", Class: domain.DataAnonymized, URL: dst, Key: "database.url"}
 	_, err = copyOnce(t, from, to, rulesOf(t, fixtureRules), CopyOptions{Key: []byte("k1"), Atomic: true, Workers: 1})
+	// Unreachable during the copy, the lock's connection would be closed
+	// by its socket's finalizer at the copy's first GC, and the lock with it.
+	runtime.KeepAlive(tx)
+	runtime.KeepAlive(lock)
 	t.Fatalf("the copy ended: %v", err) // it is killed before
 }
 
@@ -78,7 +83,7 @@ func TestKilledAtomicCopy(t *testing.T) {
 	// While it runs, another copy into the same target is refused.
 	_, err := copyOnce(t, from, to, rules, CopyOptions{Key: []byte("k1")})
 	if err == nil || !strings.Contains(err.Error(), "another --atomic copy into staging is running (shadow schema envplane_shadow_") {
-		t.Fatalf("a copy while an atomic one runs: %v", err)
+		t.Fatalf("a copy while an atomic one runs: %v\nhelper:\n%s", err, out.String())
 	}
 
 	// Killed: its shadow schema stays behind, the target as it was.
