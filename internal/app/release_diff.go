@@ -62,7 +62,7 @@ func (a *App) DiffReleases(ctx context.Context, p *auth.Principal, req ReleaseDi
 	opts := [2]render.Options{}
 	for i, id := range []string{req.A, req.B} {
 		field := []string{"a", "b"}[i]
-		c, sec, err := a.loadForDiff(ctx, id)
+		c, fileSecrets, err := a.loadForDiff(ctx, id, req.Environment)
 		if errs.Is(err, errs.NotFound) {
 			fe.Add(field, "unknown release %q", id)
 			continue
@@ -73,7 +73,6 @@ func (a *App) DiffReleases(ctx context.Context, p *auth.Principal, req ReleaseDi
 		// As the server resolves it: the release's secrets file for the
 		// environment (when the server's identity opens it), then the
 		// server-side secrets.
-		fileSecrets := sec.For(req.Environment)
 		if ferr := ReleaseSecretsError(id, req.Environment, fileSecrets); ferr != nil {
 			fe.Add(field, "%s", msgOf(ferr))
 			continue
@@ -116,10 +115,10 @@ func (a *App) DiffReleases(ctx context.Context, p *auth.Principal, req ReleaseDi
 	return changes, nil
 }
 
-// loadForDiff reads and compiles a stored release with its secrets files.
-// It takes one of the validation slots uploads use, without waiting: a
-// diff is a reader's request and must not queue uploads behind it.
-func (a *App) loadForDiff(ctx context.Context, id string) (*config.Compiled, *release.Secrets, error) {
+// loadForDiff reads and compiles a stored release and opens its secrets
+// file for env, in one of the validation slots uploads use, taken without
+// waiting: a diff is a reader's request and must not queue uploads.
+func (a *App) loadForDiff(ctx context.Context, id, env string) (*config.Compiled, *release.EnvSecrets, error) {
 	r, err := a.st.GetRelease(ctx, id)
 	if err != nil {
 		return nil, nil, err
@@ -135,5 +134,5 @@ func (a *App) loadForDiff(ctx context.Context, id string) (*config.Compiled, *re
 		_, msg, _ := errs.Public(err)
 		return nil, nil, errs.E(errs.Conflict, "release %s does not load: %s", id, msg)
 	}
-	return c, release.OpenSecrets(id, c.Workspace, a.ids, a.log), nil
+	return c, release.OpenSecrets(id, c.Workspace, a.ids, a.log).For(env), nil
 }

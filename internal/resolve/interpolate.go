@@ -132,12 +132,11 @@ func (s *session) coerceByHint(v *tree.Value, path []string) {
 		return
 	}
 	kind, elem, ok := s.hint(v, path)
-	// A plain word can only become a one-item list.
-	if !ok || (kind != tree.Array && !mayBeTyped(v.Str)) {
+	switch {
+	case !ok || kind == tree.String || kind == tree.Map || kind == tree.Null:
 		return
-	}
-	if !ok || kind == tree.String || kind == tree.Map || kind == tree.Null {
-		return
+	case kind != tree.Array && !mayBeTyped(v.Str):
+		return // a plain word can only become a one-item list
 	}
 	if c, err := coerce(v.Str, kind, elem); err == nil {
 		v.Kind, v.Bool, v.Int, v.Uint, v.Float, v.Items = c.Kind, c.Bool, c.Int, c.Uint, c.Float, c.Items
@@ -150,8 +149,8 @@ func (s *session) coerceByHint(v *tree.Value, path []string) {
 	}
 }
 
-// mayBeTyped reports whether text could become something other than a
-// string; plain words never need the (costly) hint lookup.
+// mayBeTyped reports whether text could become a number or a boolean
+// (plain words, which cannot, spare coerce's failed parse).
 func mayBeTyped(text string) bool {
 	if text == "" {
 		return false
